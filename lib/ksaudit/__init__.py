@@ -1,0 +1,32 @@
+"""ksaudit: audit and forensics for VPN kill switches.
+
+Data flow: ``pcap`` (packet table) -> ``oslogs`` (event table) -> ``align``
+(one reference clock) -> ``leaks`` (episodes, leaks, verdict) -> ``report``.
+"""
+
+from importlib import import_module
+
+from ksaudit.errors import KsauditError
+
+__version__ = "0.1.0"
+
+# Public API, imported lazily so that `ksaudit --help` stays fast.
+_EXPORTS = {
+    "read_packets": "ksaudit.pcap",
+    "iter_packet_chunks": "ksaudit.pcap",
+    "capture_info": "ksaudit.pcap",
+    "dissect": "ksaudit.pcap.dissect",
+    "read_events": "ksaudit.oslogs",
+    "align": "ksaudit.align",
+    "analyze": "ksaudit.leaks",
+    "load_scenario": "ksaudit.scenario",
+}
+
+__all__ = ["KsauditError", "__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ksaudit' has no attribute {name!r}")
+    return getattr(import_module(module), name)
