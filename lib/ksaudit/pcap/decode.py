@@ -1,0 +1,268 @@
+"""Compiled frame decoder: link layer -> IP -> transport fields, one pass per frame.
+
+``decode`` fills preallocated column arrays for frames ``i0 .. n-1`` and interns
+addresses into an open-addressing hash table (16-byte key + kind), so that only the
+unique addresses are ever formatted as text.  It returns the index it stopped at:
+``n`` when done, earlier when the address table must grow (the caller grows it with
+``AddressTable.grow`` and calls again from there).
+"""
+
+import numpy as np
+
+from ksaudit.pcap._jit import jit, u16, u32
+
+ETH, NULL, RAW, RAW12, RAW14, LOOP, SLL, RAW4, RAW6, SLL2 = 1, 0, 101, 12, 14, 108, 113, 228, 229, 276
+ET_IPV4, ET_IPV6, ET_ARP = 0x0800, 0x86DD, 0x0806
+V6_EXT_SKIP = (0, 43, 60)            # hop-by-hop, routing, destination options
+PROBE_MAGIC = np.frombuffer(b"KSAPROBE ", np.uint8).copy()
+DIR_NONE, DIR_IN, DIR_OUT = 0, 1, 2
+
+
+@jit
+def _be64(buf, p):
+    v = np.uint64(0)
+    for k in range(8):
+        v = (v << np.uint64(8)) | np.uint64(buf[p + k])
+    return v
+
+
+@jit
+def intern(hi, lo, kind, tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count):
+    """Code of address (hi, lo, kind) in the table, adding it when new (codes from 1)."""
+    mask = np.uint64(tab_hi.shape[0] - 1)
+    h = hi * np.uint64(0x9E3779B97F4A7C15) ^ lo * np.uint64(0xC2B2AE3D27D4EB4F) ^ np.uint64(kind)
+    h ^= h >> np.uint64(29)
+    i = h & mask
+    while True:
+        k = tab_kind[i]
+        if k == 0:
+            code = count[0]
+            count[0] = code + 1
+            tab_kind[i] = kind
+            tab_hi[i] = hi
+            tab_lo[i] = lo
+            tab_code[i] = code
+            uniq_hi[code] = hi
+            uniq_lo[code] = lo
+            uniq_kind[code] = kind
+            return code
+        if k == kind and tab_hi[i] == hi and tab_lo[i] == lo:
+            return tab_code[i]
+        i = (i + np.uint64(1)) & mask
+
+
+@jit
+def _digits(buf, q, stop):
+    """Parse ASCII digits at q: (value, next position); value -1 when none or overflow."""
+    v = np.int64(0)
+    start = q
+    while q < stop and 48 <= buf[q] <= 57:
+        d = np.int64(buf[q] - 48)
+        if v > (9223372036854775807 - d) // 10:
+            return -1, q
+        v = v * 10 + d
+        q += 1
+    if q == start:
+        return -1, q
+    return v, q
+
+
+@jit
+def probe_fields(buf, q, stop, magic):
+    """(seq, send_ns) of a ``KSAPROBE <seq> <send_ts_ns>`` payload at q, else (-1, -1)."""
+    if stop - q < 13:
+        return -1, -1
+    for k in range(9):
+        if buf[q + k] != magic[k]:
+            return -1, -1
+    seq, q = _digits(buf, q + 9, stop)
+    if seq < 0 or q >= stop or buf[q] != 32:
+        return -1, -1
+    sent, q = _digits(buf, q + 1, stop)
+    if sent < 0:
+        return -1, -1
+    return seq, sent
+
+
+@jit
+def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
+           direction, ip_version, src, dst, proto, sport, dport, tcp_flags, icmp_type,
+           icmp_code, ethertype, vlan, arp, fragment, probe_seq, probe_send_ns, ifindex,
+           tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count, magic):
+    half = tab_hi.shape[0] >> 1
+    for i in range(i0, n):
+        if count[0] + 2 > half:
+            return i
+        p = off[i]
+        end = p + np.int64(caplen[i])
+        lt = if_linktype[iface[i]]
+        d = dirhint[i]
+        et = -1
+        vl = -1
+        l3 = -1
+        ifx = -1
+        if lt == ETH:
+            if end - p >= 14:
+                et = u16(buf, p + 12, True)
+                q = p + 14
+                while (et == 0x8100 or et == 0x88A8 or et == 0x9100) and q + 4 <= end:
+                    if vl < 0:
+                        vl = u16(buf, q, True) & 0xFFF
+                    et = u16(buf, q + 2, True)
+                    q += 4
+                if et < 1536:
+                    et = -1            # 802.3 length field: LLC, not decoded
+                l3 = q
+        elif lt == SLL2:
+            if end - p >= 20:
+                et = u16(buf, p, True)
+                ifx = u32(buf, p + 4, True)
+                if d == DIR_NONE:
+                    d = DIR_OUT if buf[p + 10] == 4 else DIR_IN
+                l3 = p + 20
+        elif lt == SLL:
+            if end - p >= 16:
+                et = u16(buf, p + 14, True)
+                if d == DIR_NONE:
+                    d = DIR_OUT if u16(buf, p, True) == 4 else DIR_IN
+                l3 = p + 16
+        elif lt == RAW or lt == RAW12 or lt == RAW14:
+            if end - p >= 1:
+                v = buf[p] >> 4
+                et = ET_IPV4 if v == 4 else (ET_IPV6 if v == 6 else -1)
+                l3 = p
+        elif lt == RAW4:
+            et = ET_IPV4
+            l3 = p
+        elif lt == RAW6:
+            et = ET_IPV6
+            l3 = p
+        elif lt == NULL or lt == LOOP:
+            if end - p >= 4:
+                fam = u32(buf, p, lt == LOOP)
+                if fam > 0xFFFF:
+                    fam = u32(buf, p, lt != LOOP)
+                if fam == 2:
+                    et = ET_IPV4
+                elif fam == 10 or fam == 24 or fam == 28 or fam == 30:
+                    et = ET_IPV6
+                l3 = p + 4
+        if (lt == SLL or lt == SLL2) and l3 >= 0:
+            while (et == 0x8100 or et == 0x88A8) and l3 + 4 <= end:
+                if vl < 0:
+                    vl = u16(buf, l3, True) & 0xFFF
+                et = u16(buf, l3 + 2, True)
+                l3 += 4
+
+        ver = 0
+        sc = 0
+        dc = 0
+        pr = -1
+        sp = -1
+        dp = -1
+        fl = -1
+        it = -1
+        ic = -1
+        isarp = False
+        frag = False
+        pseq = -1
+        psent = -1
+        l4 = -1
+        lim = end
+        if et == ET_IPV4 and l3 >= 0 and l3 + 20 <= end and (buf[l3] >> 4) == 4:
+            ihl = (buf[l3] & 15) * 4
+            ver = 4
+            pr = buf[l3 + 9]
+            sc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 12, True)), 4, tab_hi, tab_lo,
+                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+            dc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 16, True)), 4, tab_hi, tab_lo,
+                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+            fo = u16(buf, l3 + 6, True)
+            frag = (fo & 0x3FFF) != 0
+            tot = u16(buf, l3 + 2, True)
+            if tot >= ihl and l3 + tot < lim:
+                lim = l3 + tot
+            if ihl >= 20 and (fo & 0x1FFF) == 0:
+                l4 = l3 + ihl
+        elif et == ET_IPV6 and l3 >= 0 and l3 + 40 <= end and (buf[l3] >> 4) == 6:
+            ver = 6
+            sc = intern(_be64(buf, l3 + 8), _be64(buf, l3 + 16), 6, tab_hi, tab_lo,
+                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+            dc = intern(_be64(buf, l3 + 24), _be64(buf, l3 + 32), 6, tab_hi, tab_lo,
+                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+            plen = u16(buf, l3 + 4, True)
+            if plen > 0 and l3 + 40 + plen < lim:
+                lim = l3 + 40 + plen
+            nh = buf[l3 + 6]
+            q = l3 + 40
+            first = True
+            for _ in range(32):
+                if nh == 0 or nh == 43 or nh == 60:
+                    if q + 2 > end:
+                        break
+                    nxt = buf[q]
+                    q += (np.int64(buf[q + 1]) + 1) * 8
+                    nh = nxt
+                elif nh == 44:
+                    if q + 8 > end:
+                        break
+                    frag = True
+                    if (u16(buf, q + 2, True) >> 3) != 0:
+                        first = False
+                    nh = buf[q]
+                    q += 8
+                elif nh == 51:
+                    if q + 2 > end:
+                        break
+                    nxt = buf[q]
+                    q += (np.int64(buf[q + 1]) + 2) * 4
+                    nh = nxt
+                else:
+                    break
+            pr = nh
+            if first and nh != 0 and nh != 43 and nh != 60 and nh != 44 and nh != 51:
+                l4 = q
+        elif et == ET_ARP and l3 >= 0:
+            isarp = True
+            if l3 + 8 <= end:
+                hl = np.int64(buf[l3 + 4])
+                pl = buf[l3 + 5]
+                if u16(buf, l3 + 2, True) == ET_IPV4 and pl == 4 and l3 + 8 + 2 * hl + 8 <= end:
+                    sc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 8 + hl, True)), 4, tab_hi,
+                                tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+                    dc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 12 + 2 * hl, True)), 4,
+                                tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo,
+                                uniq_kind, count)
+
+        if l4 >= 0:
+            if pr == 6 or pr == 17 or pr == 132:
+                if l4 + 4 <= end:
+                    sp = u16(buf, l4, True)
+                    dp = u16(buf, l4 + 2, True)
+                if pr == 6 and l4 + 14 <= end:
+                    fl = np.int64(buf[l4 + 13]) | ((np.int64(buf[l4 + 12]) & 1) << 8)
+                elif pr == 17 and l4 + 8 <= end:
+                    pseq, psent = probe_fields(buf, l4 + 8, min(lim, end), magic)
+            elif pr == 1 or pr == 58:
+                if l4 + 2 <= end:
+                    it = buf[l4]
+                    ic = buf[l4 + 1]
+
+        direction[i] = d
+        ip_version[i] = ver
+        src[i] = sc
+        dst[i] = dc
+        proto[i] = pr
+        sport[i] = sp
+        dport[i] = dp
+        tcp_flags[i] = fl
+        icmp_type[i] = it
+        icmp_code[i] = ic
+        ethertype[i] = et
+        vlan[i] = vl
+        arp[i] = isarp
+        fragment[i] = frag
+        probe_seq[i] = pseq
+        probe_send_ns[i] = psent
+        ifindex[i] = ifx
+    return n

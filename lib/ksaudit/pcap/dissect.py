@@ -1,0 +1,437 @@
+"""Deep dissection of a few chosen frames: the human-readable evidence of a leak.
+
+scapy reads the capture record by record and decodes only the wanted frames
+(stopping after the last one); DNS, TLS ClientHello SNI and HTTP Host come from
+scapy and small hand parsers.  tshark then looks at the same frames for what
+scapy cannot do (QUIC Initial SNI, a ClientHello split across TCP segments) and
+fills fields that are still empty.  Text is returned unescaped (escaping is the
+report's job) but with control characters replaced and lengths capped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+
+import pandas as pd
+
+from ksaudit.errors import KsauditError
+
+COLUMNS = ("frame", "summary", "dns_query", "dns_answers", "tls_sni",
+           "http_host", "quic_sni", "truncated", "tool")
+NOT_IN_CAPTURE = "frame not in capture"
+NAME_CAP = 253          # longest DNS name / host name kept
+TEXT_CAP = 1000         # longest summary / answer list kept
+_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d",
+           b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a", b"\x1f\x8b"}
+_DNS_PORTS = {53, 5353, 5355}
+_HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ",
+                 b"CONNECT ", b"PATCH ", b"TRACE ")
+_TSHARK_FIELDS = ("frame.protocols", "dns.qry.name", "dns.a", "dns.aaaa",
+                  "dns.cname", "tls.handshake.extensions_server_name", "http.host")
+_TEXT_FIELDS = ("dns_query", "dns_answers", "tls_sni", "http_host", "quic_sni")
+
+
+def clean_text(value, cap: int = NAME_CAP) -> str:
+    """Return `value` as text: bytes decoded as UTF-8 (bad bytes replaced),
+    control characters written as ``\\xNN``, at most `cap` characters (a cut
+    is marked with a trailing ellipsis)."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    out = "".join(c if c.isprintable() or c == " " else f"\\x{ord(c) & 0xff:02x}"
+                  if ord(c) < 0x100 else "\ufffd" for c in str(value))
+    return out if len(out) <= cap else out[:cap - 1] + "\u2026"
+
+
+def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "frames",
+            timeout_s: float = 120.0) -> pd.DataFrame:
+    """Dissect only the listed frames of a pcap or pcapng file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The capture (pcap, pcapng, optionally gzip-compressed).
+    frames : iterable of int
+        1-based frame numbers as Wireshark numbers them (the packet table's
+        ``frame`` column), in any order, duplicates allowed.
+    tshark : str or None
+        tshark executable (name or path); ``None`` or not found -> scapy only,
+        said in the ``tool`` column.
+    context : "frames" or "file"
+        ``"frames"`` (default, fast): tshark reads a temporary capture holding
+        only the requested frames, so reassembly sees only those.  ``"file"``:
+        tshark reads the original file up to the last requested frame with
+        ``-Y "frame.number in {...}"`` (full TCP/QUIC context, slower).
+    timeout_s : float
+        Wall-clock limit for the tshark run; on expiry scapy's view stands.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct requested frame, sorted by frame, with columns
+        ``frame`` (int64), ``summary``, ``dns_query`` (query names, "; "-joined),
+        ``dns_answers`` ("name TYPE data; ..."), ``tls_sni``, ``http_host``,
+        ``quic_sni`` (text, "" when absent), ``truncated`` (bool: frame cut
+        short by the snap length) and ``tool`` (the dissectors that supplied
+        the row).  A frame the capture does not hold gets empty fields and the
+        summary "frame not in capture".
+
+    Raises
+    ------
+    KsauditError
+        The file is missing, unreadable or not a capture; a frame number is not
+        an integer; `context` is not "frames" or "file".
+    """
+    path = os.fspath(path)
+    if context not in ("frames", "file"):
+        raise KsauditError(f"dissect: context must be 'frames' or 'file', not {context!r}")
+    wanted = _normalize_frames(path, frames)
+    records = _read_records(path, wanted)
+    rows = {}
+    for frame in wanted:
+        rec = records.get(frame)
+        if rec is None:
+            rows[frame] = _empty_row(frame, NOT_IN_CAPTURE)
+        else:
+            rows[frame] = _scapy_row(frame, *rec)
+    note = ""
+    exe = shutil.which(tshark) if tshark else None
+    if exe is None:
+        note = "tshark unavailable, scapy only"
+    elif records:
+        try:
+            seen = _run_tshark(exe, path, records, context, timeout_s)
+        except KsauditError as exc:
+            note = clean_text(str(exc), 200)
+        else:
+            for frame, fields in seen.items():
+                if frame in rows:
+                    _merge(rows[frame], fields)
+    for row in rows.values():
+        if row["summary"] == NOT_IN_CAPTURE:
+            row["tool"] = "scapy"
+        else:
+            row["tool"] = "+".join(sorted(row.pop("_by"), key="scapy tshark".find))
+        if note:
+            row["tool"] += f" ({note})"
+        row.pop("_by", None)
+    table = pd.DataFrame([rows[f] for f in wanted], columns=list(COLUMNS))
+    table["frame"] = table["frame"].astype("int64")
+    table["truncated"] = table["truncated"].astype(bool)
+    return table
+
+
+def _normalize_frames(path, frames) -> list[int]:
+    if isinstance(frames, (int, str, bytes)):
+        frames = [frames]
+    out = set()
+    for f in frames:
+        if isinstance(f, bool) or not isinstance(f, int) and not (
+                hasattr(f, "__index__") and not isinstance(f, float)):
+            raise KsauditError(f"{path}: dissect: frame number {f!r} is not an integer")
+        out.add(int(f))
+    return sorted(out)
+
+
+def _empty_row(frame: int, summary: str) -> dict:
+    row = {c: "" for c in COLUMNS}
+    row.update(frame=frame, summary=summary, truncated=False, _by={"scapy"})
+    return row
+
+
+# ---------------------------------------------------------------- reading
+
+def _read_records(path: str, wanted: list[int]) -> dict:
+    """frame -> (bytes, linktype, wirelen) for the wanted frames the file holds."""
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapReader
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise KsauditError(f"{path}: cannot read capture: {exc.strerror or exc}") from None
+    if magic not in _MAGICS and magic[:2] != b"\x1f\x8b":
+        raise KsauditError(f"{path}: not a pcap or pcapng file (magic {magic.hex() or 'empty'})")
+    records = {}
+    if not wanted or wanted[-1] < 1:
+        return records
+    want, last = set(wanted), wanted[-1]
+    try:
+        reader = RawPcapReader(path)
+    except (Scapy_Exception, OSError, EOFError, ValueError, struct.error) as exc:
+        raise KsauditError(f"{path}: not a readable capture: {exc}") from None
+    pcap_linktype = getattr(reader, "linktype", None)
+    try:
+        frame = 0
+        for data, meta in reader:
+            frame += 1
+            if frame in want:
+                linktype = getattr(meta, "linktype", pcap_linktype)
+                records[frame] = (data, linktype, meta.wirelen)
+                if frame >= last:
+                    break
+    except (Scapy_Exception, OSError, EOFError, ValueError, struct.error):
+        pass   # a damaged tail: keep every frame read before it
+    finally:
+        reader.close()
+    return records
+
+
+# ---------------------------------------------------------------- scapy view
+
+def _scapy_row(frame: int, data: bytes, linktype, wirelen: int) -> dict:
+    row = _empty_row(frame, "")
+    row["truncated"] = wirelen is not None and len(data) < wirelen
+    try:
+        _decode(row, data, linktype)
+    except Exception as exc:   # noqa: BLE001 - hostile bytes must never escape as a traceback
+        row["summary"] = row["summary"] or f"undecodable ({type(exc).__name__})"
+    if row["truncated"]:
+        row["summary"] += f" [cut at {len(data)} of {wirelen} bytes]"
+    row["summary"] = clean_text(row["summary"].strip(), TEXT_CAP)
+    return row
+
+
+def _decode(row: dict, data: bytes, linktype) -> None:
+    from scapy.config import conf
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6, IPv46, _IPv6ExtHdr
+    from scapy.layers.l2 import ARP
+    from scapy.packet import NoPayload, Raw
+    cls = conf.l2types.get(linktype) or (IPv46 if linktype == 14 else Raw)
+    pkt = ip = cls(data)
+    while not isinstance(ip, NoPayload) and type(ip) not in (IP, IPv6):
+        ip = ip.payload
+    if isinstance(ip, NoPayload):
+        arp = pkt.getlayer(ARP)
+        if arp is None:
+            row["summary"] = f"link type {linktype}: {pkt.summary()}"
+        elif arp.op == 1:
+            row["summary"] = f"ARP who-has {arp.pdst} tell {arp.psrc}"
+        else:
+            row["summary"] = f"ARP {arp.sprintf('%op%')} {arp.psrc} > {arp.pdst}"
+        return
+    l4 = ip.payload
+    while isinstance(l4, _IPv6ExtHdr):
+        l4 = l4.payload
+    src, dst = str(ip.src), str(ip.dst)
+    if type(l4) not in (TCP, UDP):
+        name = "ICMP" if type(l4) is ICMP else l4.name if l4.name != "NoPayload" else "IP"
+        extra = f" type {l4.type} code {l4.code}" if hasattr(l4, "code") and hasattr(l4, "type") else ""
+        row["summary"] = f"{name} {src} > {dst}{extra}"
+        return
+    proto = "TCP" if type(l4) is TCP else "UDP"
+    fmt = "[{}]:{}" if ip.version == 6 else "{}:{}"
+    head = f"{proto} {fmt.format(src, l4.sport)} > {fmt.format(dst, l4.dport)}"
+    if proto == "TCP":
+        head += f" [{l4.sprintf('%flags%')}]"
+    payload = bytes(l4.payload)
+    row["summary"] = head + " " + _application(row, proto, l4.sport, l4.dport, payload)
+
+
+def _application(row: dict, proto: str, sport: int, dport: int, payload: bytes) -> str:
+    if not payload:
+        return ""
+    if sport in _DNS_PORTS or dport in _DNS_PORTS:
+        return _dns(row, payload[2:] if proto == "TCP" else payload)
+    if proto == "TCP":
+        if payload.startswith(_HTTP_METHODS):
+            return _http(row, payload)
+        kind, sni = client_hello_sni(payload)
+        if kind:
+            row["tls_sni"] = clean_text(sni or "")
+            return f"TLS ClientHello SNI {row['tls_sni']}" if sni else f"TLS {kind}"
+        return f"{len(payload)} bytes"
+    if len(payload) >= 5 and payload[0] & 0xC0 == 0xC0 and payload[1:5] == b"\0\0\0\1":
+        return "QUIC Initial" if payload[0] & 0x30 == 0 else "QUIC long header"
+    return f"{len(payload)} bytes"
+
+
+def _dns(row: dict, payload: bytes) -> str:
+    from scapy.layers.dns import DNS, dnstypes
+    msg = DNS(payload)
+    names, qtypes = [], []
+    for q in (msg.qd or []) if not isinstance(msg.qd, bytes) else []:
+        if hasattr(q, "qname"):
+            names.append(clean_text(_strip_dot(q.qname)))
+            qtypes.append(dnstypes.get(q.qtype, str(q.qtype)))
+    if not names:   # scapy gave up (cut frame): read the first question by hand
+        name = dns_first_qname(payload)
+        if name is not None:
+            names.append(clean_text(name))
+    answers = []
+    for rr in (msg.an or []) if msg.qr else []:
+        if not hasattr(rr, "rrname"):
+            continue
+        rdata = rr.rdata
+        if isinstance(rdata, list):
+            rdata = " ".join(clean_text(x, TEXT_CAP) for x in rdata)
+        elif isinstance(rdata, bytes):
+            rdata = _strip_dot(rdata)
+        answers.append(f"{clean_text(_strip_dot(rr.rrname))} {dnstypes.get(rr.type, rr.type)} "
+                       f"{clean_text(rdata, NAME_CAP)}")
+    row["dns_query"] = clean_text("; ".join(names), TEXT_CAP)
+    row["dns_answers"] = clean_text("; ".join(answers), TEXT_CAP)
+    kind = "response" if msg.qr else "query"
+    text = f"DNS {kind} {' '.join(qtypes)} {row['dns_query']}".replace("  ", " ")
+    return text + (f" -> {row['dns_answers']}" if answers else "")
+
+
+def _strip_dot(name: bytes) -> bytes:
+    return name[:-1] if name.endswith(b".") and len(name) > 1 else name
+
+
+def dns_first_qname(msg: bytes) -> bytes | None:
+    """The first question name of a DNS message, read label by label as far as
+    the bytes go (a cut name ends in "..."); None when there is no question."""
+    if len(msg) < 13 or int.from_bytes(msg[4:6], "big") == 0:
+        return None
+    labels, off = [], 12
+    while off < len(msg) and msg[off] and len(labels) < 128:
+        n = msg[off]
+        if n >= 0xC0:   # compression pointer in a question: stop, keep what we have
+            break
+        labels.append(msg[off + 1:off + 1 + n])
+        off += 1 + n
+    name = b".".join(labels)
+    return name + (b"..." if off >= len(msg) else b"")
+
+
+def client_hello_sni(payload: bytes) -> tuple[str, bytes | None]:
+    """Look for a TLS handshake at the start of a TCP payload.
+
+    Returns ``(kind, sni)``: kind is "" (not TLS), "handshake", "ClientHello"
+    or "ClientHello (incomplete)"; sni the server_name bytes or None.  Handshake
+    fragments spread over several records of this payload are joined.
+    """
+    hs, off = b"", 0
+    while off + 5 <= len(payload) and payload[off] == 22 and payload[off + 1] == 3:
+        length = int.from_bytes(payload[off + 3:off + 5], "big")
+        hs += payload[off + 5:off + 5 + length]
+        off += 5 + length
+    if not hs:
+        return "", None
+    if hs[0] != 1:
+        return "handshake", None
+    try:
+        p = 4 + 2 + 32
+        p += 1 + hs[p]                                   # session id
+        p += 2 + int.from_bytes(hs[p:p + 2], "big")      # cipher suites
+        p += 1 + hs[p]                                   # compression methods
+        end = p + 2 + int.from_bytes(hs[p:p + 2], "big")
+        p += 2
+        while p + 4 <= min(end, len(hs)):
+            ext, ln = int.from_bytes(hs[p:p + 2], "big"), int.from_bytes(hs[p + 2:p + 4], "big")
+            if ext == 0:
+                body = hs[p + 4:p + 4 + ln]
+                if len(body) < ln or ln < 5:
+                    break
+                name_len = int.from_bytes(body[3:5], "big")
+                return "ClientHello", body[5:5 + name_len]
+            p += 4 + ln
+    except IndexError:
+        pass
+    complete = len(hs) >= 4 + int.from_bytes(hs[1:4], "big")
+    return ("ClientHello" if complete else "ClientHello (incomplete)"), None
+
+
+def _http(row: dict, payload: bytes) -> str:
+    head = payload.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    request = head[0].split(b" ")
+    for line in head[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"host":
+            row["http_host"] = clean_text(value.strip())
+            break
+    target = clean_text(request[1] if len(request) > 1 else b"", 200)
+    return f"HTTP {clean_text(request[0], 10)} {row['http_host']} {target}".replace("  ", " ")
+
+
+# ---------------------------------------------------------------- tshark view
+
+def _run_tshark(exe: str, path: str, records: dict, context: str, timeout_s: float) -> dict:
+    """frame -> {field: text} as tshark sees the requested frames."""
+    cmd = [exe, "-n", "-T", "json", "-o", "tcp.desegment_tcp_streams:TRUE"]
+    for field in ("frame.number", *_TSHARK_FIELDS):
+        cmd += ["-e", field]
+    order = sorted(records)
+    with tempfile.TemporaryDirectory(prefix="ksaudit-dissect-") as tmp:
+        if context == "file":
+            cmd += ["-r", path, "-c", str(order[-1]),
+                    "-Y", "frame.number in {" + ", ".join(map(str, order)) + "}"]
+        else:
+            small = os.path.join(tmp, "frames.pcapng")
+            _write_pcapng(small, [records[f] for f in order])
+            cmd += ["-r", small]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise KsauditError(f"tshark timed out after {timeout_s:g} s, scapy only") from None
+        except OSError as exc:
+            raise KsauditError(f"tshark failed to start ({exc.strerror}), scapy only") from None
+    text = done.stdout.decode("utf-8", "replace").strip()
+    lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines()
+             if ln.strip() and "Running as user" not in ln]
+    why = f"exit {done.returncode}: {lines[0] if lines else 'no message'}"
+    try:
+        packets = json.loads(text or "[]")
+    except ValueError:
+        try:   # a capture cut short can leave the closing bracket out
+            packets = json.loads(text.rstrip(",\n ") + "]")
+        except ValueError:
+            raise KsauditError(f"tshark failed ({why}; unreadable output), scapy only") from None
+    if not packets and done.returncode != 0:
+        raise KsauditError(f"tshark failed ({why}), scapy only")
+    out = {}
+    for pkt in packets:
+        layers = pkt.get("_source", {}).get("layers", {})
+        number = int(layers.get("frame.number", ["0"])[0])
+        frame = number if context == "file" else (order[number - 1] if 0 < number <= len(order) else 0)
+        if frame:
+            out[frame] = _tshark_fields(layers)
+    return out
+
+
+def _tshark_fields(layers: dict) -> dict:
+    def get(name, cap=NAME_CAP):
+        return "; ".join(clean_text(v, cap) for v in layers.get(name, []) if v)
+    sni = get("tls.handshake.extensions_server_name")
+    quic = "quic" in get("frame.protocols", TEXT_CAP).split(":")
+    answers = [f"A {a}" for a in layers.get("dns.a", [])] + \
+        [f"AAAA {a}" for a in layers.get("dns.aaaa", [])] + \
+        [f"CNAME {a}" for a in layers.get("dns.cname", [])]
+    return {"dns_query": clean_text(get("dns.qry.name"), TEXT_CAP),
+            "dns_answers": clean_text("; ".join(answers), TEXT_CAP),
+            "tls_sni": "" if quic else sni, "quic_sni": sni if quic else "",
+            "http_host": get("http.host")}
+
+
+def _merge(row: dict, fields: dict) -> None:
+    """Fill the row's empty fields from tshark's view; scapy's values stand."""
+    for name in _TEXT_FIELDS:
+        if fields.get(name) and not row[name]:
+            row[name] = fields[name]
+            row["_by"].add("tshark")
+            if name in ("tls_sni", "quic_sni", "http_host"):
+                label = {"tls_sni": "TLS SNI", "quic_sni": "QUIC SNI", "http_host": "HTTP Host"}[name]
+                row["summary"] = clean_text(f"{row['summary']} {label} {fields[name]}", TEXT_CAP)
+
+
+def _write_pcapng(path: str, records: list) -> None:
+    """A minimal pcapng: one interface per link type, one EPB per record."""
+    interfaces: dict = {}
+    blocks = [struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)]
+    for data, linktype, wirelen in records:
+        if linktype not in interfaces:
+            interfaces[linktype] = len(interfaces)
+            blocks.append(struct.pack("<IIHHII", 1, 20, int(linktype or 0) & 0xFFFF, 0, 0, 20))
+        pad = b"\0" * (-len(data) % 4)
+        size = 32 + len(data) + len(pad)
+        blocks.append(struct.pack("<IIIIIII", 6, size, interfaces[linktype], 0, 0, len(data),
+                                  max(wirelen or 0, len(data))) + data + pad + struct.pack("<I", size))
+    with open(path, "wb") as fh:
+        fh.write(b"".join(blocks))

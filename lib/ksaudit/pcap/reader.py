@@ -1,0 +1,200 @@
+"""Public readers: the packet table, its chunked form, and the file-level facts."""
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ksaudit.errors import KsauditError
+from ksaudit.pcap.scan import Interface, Scanner
+from ksaudit.pcap.table import AddressTable, build_table
+
+ALL_ROWS = 1 << 62
+
+
+class CaptureWarning(UserWarning):
+    """A capture was readable only in part (truncated, bad block, trailing garbage)."""
+
+
+@dataclass(frozen=True)
+class CaptureInfo:
+    """File-level facts of one capture (also in ``read_packets(...).attrs``)."""
+
+    path: str
+    format: str                       # "pcap" | "pcapng"
+    link_types: tuple                 # distinct LINKTYPE values, in interface order
+    interfaces: tuple                 # Interface per interface (global pcapng index)
+    snaplen: int                      # largest snaplen of any interface
+    packets: int
+    first_ns: int | None              # earliest frame timestamp
+    last_ns: int | None               # latest frame timestamp
+    dropped: int | None               # sum of ISB isb_ifdrop + isb_osdrop; None: no ISB counters
+    truncated: bool                   # reading stopped before the end of the file
+    truncated_at: int | None          # byte offset of the first unreadable byte
+    truncated_after_ns: int | None    # timestamp of the last complete frame before that
+    warnings: tuple                   # human-readable problems, one line each
+
+    def to_dict(self):
+        """Plain dict (interfaces as dicts), as stored in ``DataFrame.attrs``."""
+        return dataclasses.asdict(self)
+
+
+class _Tally:
+    def __init__(self):
+        self.packets, self.first, self.last, self.final = 0, None, None, None
+
+    def add(self, ts):
+        if len(ts):
+            lo, hi = int(ts.min()), int(ts.max())
+            self.first = lo if self.first is None else min(self.first, lo)
+            self.last = hi if self.last is None else max(self.last, hi)
+            self.final = int(ts[-1])
+            self.packets += len(ts)
+
+
+def _info(sc, tally):
+    ifaces = sc.interfaces()
+    drops = [x for i in ifaces for x in (i.isb_ifdrop, i.isb_osdrop) if x is not None]
+    notes = list(sc.warnings)
+    if sc.problem:
+        pos, what = sc.problem
+        notes.insert(0, f"{sc.path}: {what} at byte offset {pos} (file size {sc.size}); "
+                        f"kept the {tally.packets} complete frames before it")
+    return CaptureInfo(
+        path=sc.path, format=sc.format,
+        link_types=tuple(dict.fromkeys(i.linktype for i in ifaces)), interfaces=ifaces,
+        snaplen=max((i.snaplen for i in ifaces), default=0), packets=tally.packets,
+        first_ns=tally.first, last_ns=tally.last, dropped=sum(drops) if drops else None,
+        truncated=sc.problem is not None,
+        truncated_at=sc.problem[0] if sc.problem else None,
+        truncated_after_ns=tally.final if sc.problem else None, warnings=tuple(notes))
+
+
+def _ifindex_names(ifindex):
+    if ifindex is None:
+        return {}
+    try:
+        return {int(k): str(v) for k, v in dict(ifindex).items()}
+    except (TypeError, ValueError) as exc:
+        raise KsauditError(f"ifindex must map interface numbers to names: {exc}") from None
+
+
+def _warn(info):
+    if info.truncated:
+        warnings.warn(info.warnings[0], CaptureWarning, stacklevel=3)
+
+
+def capture_info(path):
+    """File-level facts of a capture without decoding its frames.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A pcap or pcapng file.
+
+    Returns
+    -------
+    CaptureInfo
+        Format, link types, interfaces (names, resolutions, ISB drop counters), packet
+        count, first/last timestamps, truncation and warnings.  Does not warn; a
+        truncated file is reported in ``truncated`` / ``warnings``.
+
+    Raises
+    ------
+    KsauditError
+        The file is missing, empty, or not a capture.
+    """
+    sc = Scanner(path)
+    tally = _Tally()
+    while (rec := sc.records(1 << 22)) is not None:
+        tally.add(rec["ts_ns"])
+    return _info(sc, tally)
+
+
+def read_packets(path, ifindex=None):
+    """Read a pcap or pcapng capture into the packet table, one row per frame.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A pcap (µs or ns, either byte order) or pcapng file.
+    ifindex : dict[int, str], optional
+        Linux interface index -> name, for ``tcpdump -i any`` captures (SLL2), e.g.
+        ``{2: "wlan0", 3: "wg0"}``.  Unmapped indexes are named ``"#<index>"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns and dtypes of ``ksaudit.schema.PACKET_COLUMNS``, in file order.
+        ``df.attrs`` holds ``CaptureInfo.to_dict()`` (format, interfaces, drops,
+        truncation, ...).  A truncated or partly corrupt file keeps every complete
+        frame and emits one ``CaptureWarning``.
+
+    Raises
+    ------
+    KsauditError
+        The file is missing, empty, or not a capture.
+    """
+    names = _ifindex_names(ifindex)
+    sc = Scanner(path)
+    tally = _Tally()
+    addresses = AddressTable()
+    parts = []
+    while (rec := sc.records(ALL_ROWS)) is not None:
+        tally.add(rec["ts_ns"])
+        parts.append(build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), tally.packets - len(rec["off"]) + 1,
+                                 addresses, names))
+    if not parts:
+        parts.append(build_table(sc.buf, _empty(), sc.ifaces, sc.linktypes(), 1, addresses, names))
+    df = parts[0]
+    info = _info(sc, tally)
+    df.attrs.update(info.to_dict())
+    _warn(info)
+    return df
+
+
+def iter_packet_chunks(path, rows=1_000_000, ifindex=None):
+    """Read a capture as a sequence of packet tables of at most ``rows`` frames each.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A pcap or pcapng file.
+    rows : int
+        Largest chunk, in frames (>= 1).
+    ifindex : dict[int, str], optional
+        As for ``read_packets``.
+
+    Returns
+    -------
+    iterator of pandas.DataFrame
+        The same columns as ``read_packets``; ``frame`` continues across chunks and
+        address codes are stable (each chunk's categories extend the previous ones),
+        so ``pd.concat`` of all chunks equals ``read_packets`` in values.
+        Each chunk's ``attrs`` holds the facts known so far.
+    """
+    if not isinstance(rows, (int, np.integer)) or rows < 1:
+        raise KsauditError(f"rows must be a positive integer, not {rows!r}")
+    names = _ifindex_names(ifindex)
+    sc = Scanner(path)
+    tally = _Tally()
+    addresses = AddressTable()
+    while (rec := sc.records(int(rows))) is not None:
+        frame0 = tally.packets + 1
+        tally.add(rec["ts_ns"])
+        df = build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), frame0, addresses, names)
+        info = _info(sc, tally)
+        df.attrs.update(info.to_dict())
+        yield df
+    _warn(_info(sc, tally))
+
+
+def _empty():
+    from ksaudit.pcap.walk import new_records
+    return new_records(0)
+
+
+__all__ = ["CaptureInfo", "CaptureWarning", "Interface", "capture_info", "iter_packet_chunks",
+           "read_packets"]

@@ -1,0 +1,116 @@
+"""Turn frame records into the packet table (schema.PACKET_COLUMNS).
+
+``AddressTable`` keeps the address hash table across chunks, so address codes stay
+stable while a capture is read in pieces, and formats each unique address to text
+once.  ``build_table`` runs the compiled decoder and assembles the DataFrame.
+"""
+
+import socket
+
+import numpy as np
+import pandas as pd
+
+from ksaudit.pcap import decode as dec
+from ksaudit.pcap._jit import jit
+from ksaudit.schema import PACKET_COLUMNS
+
+DIRECTIONS = ["", "in", "out"]
+
+
+@jit
+def _rehash(uniq_hi, uniq_lo, uniq_kind, upto, tab_hi, tab_lo, tab_kind, tab_code,
+            new_hi, new_lo, new_kind, count):
+    for c in range(1, upto):
+        dec.intern(uniq_hi[c], uniq_lo[c], uniq_kind[c], tab_hi, tab_lo, tab_kind, tab_code,
+                   new_hi, new_lo, new_kind, count)
+
+
+class AddressTable:
+    """Unique IPv4/IPv6 addresses seen so far; code 0 is "" (no address)."""
+
+    def __init__(self, slots=1 << 12):
+        self._alloc(slots)
+        self.text = [""]
+
+    def _alloc(self, slots):
+        self.tab = (np.zeros(slots, np.uint64), np.zeros(slots, np.uint64),
+                    np.zeros(slots, np.uint8), np.zeros(slots, np.int32))
+        half = slots // 2 + 2
+        self.uniq = (np.zeros(half, np.uint64), np.zeros(half, np.uint64),
+                     np.zeros(half, np.uint8))
+        self.count = np.ones(1, np.int64)
+
+    def grow(self):
+        """Double the table, keeping every code."""
+        old_uniq, upto = self.uniq, int(self.count[0])
+        self._alloc(self.tab[0].shape[0] * 2)
+        _rehash(*old_uniq, upto, *self.tab, *self.uniq, self.count)
+
+    def categories(self):
+        """Text of every address code so far (index = code)."""
+        hi, lo, kind = self.uniq
+        for c in range(len(self.text), int(self.count[0])):
+            if kind[c] == 4:
+                self.text.append(socket.inet_ntop(socket.AF_INET, int(lo[c]).to_bytes(4, "big")))
+            else:
+                raw = int(hi[c]).to_bytes(8, "big") + int(lo[c]).to_bytes(8, "big")
+                self.text.append(socket.inet_ntop(socket.AF_INET6, raw))
+        return self.text
+
+
+def _categorical(codes, categories):
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="str"),
+                                     validate=False)
+
+
+def _iface_column(ifaces, iface, ifindex, ifindex_names):
+    """Interface names: pcapng if_name / "#<id>", SLL2 frames by their ifindex."""
+    names = [d["name"] if d["name"] else f"#{d['id']}" for d in ifaces] or ["#0"]
+    codes = iface.astype(np.int32)
+    sll2 = ifindex >= 0
+    if sll2.any():
+        uniq, inv = np.unique(ifindex[sll2], return_inverse=True)
+        codes[sll2] = len(names) + inv.astype(np.int32)
+        names += [ifindex_names.get(int(x), f"#{int(x)}") for x in uniq]
+    uniq_names = list(dict.fromkeys(names))
+    if len(uniq_names) != len(names):
+        remap = np.array([uniq_names.index(x) for x in names], np.int32)
+        codes = remap[codes]
+    return _categorical(codes, uniq_names)
+
+
+def build_table(buf, rec, ifaces, linktypes, frame0, addresses, ifindex_names):
+    """DataFrame for one batch of records; frames numbered from frame0 (1-based)."""
+    n = rec["off"].shape[0]
+    out = {c: np.empty(n, PACKET_COLUMNS[c] if PACKET_COLUMNS[c] != "category" else np.int32)
+           for c in ("ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags",
+                     "icmp_type", "icmp_code", "ethertype", "vlan", "arp", "fragment",
+                     "probe_seq", "probe_send_ns")}
+    direction = np.empty(n, np.int8)
+    ifindex = np.empty(n, np.int64)
+    i = 0
+    while True:
+        i = dec.decode(buf, rec["off"], rec["caplen"], rec["iface"],
+                       rec["dirhint"], linktypes, i, n, direction, out["ip_version"],
+                       out["src"], out["dst"], out["proto"], out["sport"], out["dport"],
+                       out["tcp_flags"], out["icmp_type"], out["icmp_code"], out["ethertype"],
+                       out["vlan"], out["arp"], out["fragment"], out["probe_seq"],
+                       out["probe_send_ns"], ifindex, *addresses.tab, *addresses.uniq,
+                       addresses.count, dec.PROBE_MAGIC)
+        if i >= n:
+            break
+        addresses.grow()
+    cats = addresses.categories()
+    cols = {
+        "frame": np.arange(frame0, frame0 + n, dtype=np.int64),
+        "ts_ns": rec["ts_ns"],
+        "iface": _iface_column(ifaces, rec["iface"], ifindex, ifindex_names),
+        "direction": _categorical(direction, DIRECTIONS),
+        "ip_version": out["ip_version"],
+        "src": _categorical(out.pop("src"), cats),
+        "dst": _categorical(out.pop("dst"), cats),
+    }
+    for c in PACKET_COLUMNS:
+        if c not in cols:
+            cols[c] = rec[c] if c in ("length", "caplen") else out[c]
+    return pd.DataFrame(cols, copy=False)

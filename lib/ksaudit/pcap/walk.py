@@ -1,0 +1,156 @@
+"""Compiled record walks: find every frame of a pcap or pcapng file.
+
+Each walk fills caller-provided arrays from index ``n0`` up to ``cap`` and returns
+``(n, pos, status)``: how many records are filled, where it stopped and why, so the
+caller can grow the arrays, handle a pcapng metadata block in Python, or stop.
+Per frame: data offset, captured and wire length, timestamp in ns, global interface
+index and a direction hint (0 unknown, 1 in, 2 out: pcapng epb_flags / pack_flags).
+"""
+
+import numpy as np
+
+from ksaudit.pcap._jit import jit, u16, u32
+
+DONE, FULL, TRUNCATED, BAD_LENGTH, META, BAD_INTERFACE = 0, 1, 2, 3, 4, 5
+SHB, IDB, PB, SPB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 5, 6
+MAX_FRAME = 0x4000000          # 64 MiB: no real frame is larger
+
+
+def new_records(cap):
+    """Empty record arrays for ``cap`` frames."""
+    return {
+        "off": np.empty(cap, np.int64), "caplen": np.empty(cap, np.uint32),
+        "length": np.empty(cap, np.uint32), "ts_ns": np.empty(cap, np.int64),
+        "iface": np.empty(cap, np.int32), "dirhint": np.empty(cap, np.int8),
+    }
+
+
+@jit
+def walk_pcap(buf, pos, big, frac_ns, max_caplen, off, caplen, length, ts_ns, iface,
+              dirhint, n0, cap):
+    end = buf.shape[0]
+    n = n0
+    while n < cap:
+        if pos == end:
+            return n, pos, DONE
+        if pos + 16 > end:
+            return n, pos, TRUNCATED
+        incl = u32(buf, pos + 8, big)
+        if incl > max_caplen:
+            return n, pos, BAD_LENGTH
+        if pos + 16 + incl > end:
+            return n, pos, TRUNCATED
+        off[n] = pos + 16
+        caplen[n] = incl
+        length[n] = u32(buf, pos + 12, big)
+        ts_ns[n] = u32(buf, pos, big) * 1_000_000_000 + u32(buf, pos + 4, big) * frac_ns
+        iface[n] = 0
+        dirhint[n] = 0
+        n += 1
+        pos += 16 + incl
+    return n, pos, FULL
+
+
+@jit
+def _ticks_to_ns(ticks, binary, exp, offset_ns):
+    t = np.uint64(ticks)
+    if binary:
+        if exp > 30:               # below 1 ns: drop the extra bits first
+            t = t >> np.uint64(exp - 30)
+            exp = 30
+        sh = np.uint64(exp)
+        mask = (np.uint64(1) << sh) - np.uint64(1)
+        ns = (t >> sh) * np.uint64(1_000_000_000) + (((t & mask) * np.uint64(1_000_000_000)) >> sh)
+    elif exp <= 9:
+        p = np.uint64(1)
+        for _ in range(9 - exp):
+            p *= np.uint64(10)
+        ns = t * p
+    elif exp - 9 > 19:
+        ns = np.uint64(0)
+    else:
+        p = np.uint64(1)
+        for _ in range(exp - 9):
+            p *= np.uint64(10)
+        ns = t // p
+    return np.int64(ns) + offset_ns
+
+
+@jit
+def _flags_option(buf, q, stop, big):
+    """Direction from an epb_flags / pack_flags option (code 2) in [q, stop)."""
+    while q + 4 <= stop:
+        code = u16(buf, q, big)
+        ln = u16(buf, q + 2, big)
+        if code == 0:
+            break
+        if code == 2 and ln == 4 and q + 8 <= stop:
+            d = u32(buf, q + 4, big) & 3
+            return 1 if d == 1 else (2 if d == 2 else 0)
+        q += 4 + ((ln + 3) & ~3)
+    return 0
+
+
+@jit
+def walk_pcapng(buf, pos, big, if_base, if_count, if_binary, if_exp, if_offset_ns, if_snaplen,
+                off, caplen, length, ts_ns, iface, dirhint, n0, cap):
+    end = buf.shape[0]
+    n = n0
+    while n < cap:
+        if pos == end:
+            return n, pos, DONE
+        if pos + 8 > end:
+            return n, pos, TRUNCATED
+        btype = u32(buf, pos, big)
+        if btype == SHB:
+            return n, pos, META
+        blen = u32(buf, pos + 4, big)
+        if blen < 12 or blen % 4 != 0 or blen > MAX_FRAME:
+            return n, pos, BAD_LENGTH
+        if pos + blen > end:
+            return n, pos, TRUNCATED
+        if u32(buf, pos + blen - 4, big) != blen:
+            return n, pos, BAD_LENGTH
+        stop = pos + blen - 4
+        if btype == EPB or btype == PB:
+            if blen < 32:
+                return n, pos, BAD_LENGTH
+            if btype == EPB:
+                ifid = u32(buf, pos + 8, big)
+            else:
+                ifid = u16(buf, pos + 8, big)
+            incl = u32(buf, pos + 20, big)
+            if pos + 28 + incl > stop:
+                return n, pos, BAD_LENGTH
+            if ifid >= if_count:
+                return n, pos, BAD_INTERFACE
+            g = if_base + ifid
+            ticks = (u32(buf, pos + 12, big) << 32) | u32(buf, pos + 16, big)
+            off[n] = pos + 28
+            caplen[n] = incl
+            length[n] = u32(buf, pos + 24, big)
+            ts_ns[n] = _ticks_to_ns(ticks, if_binary[g], if_exp[g], if_offset_ns[g])
+            iface[n] = g
+            dirhint[n] = _flags_option(buf, pos + 28 + ((incl + 3) & ~3), stop, big)
+            n += 1
+        elif btype == SPB:
+            if blen < 16:
+                return n, pos, BAD_LENGTH
+            if if_count < 1:
+                return n, pos, BAD_INTERFACE
+            g = if_base
+            orig = u32(buf, pos + 8, big)
+            incl = min(orig, blen - 16)
+            if if_snaplen[g] > 0:
+                incl = min(incl, if_snaplen[g])
+            off[n] = pos + 12
+            caplen[n] = incl
+            length[n] = orig
+            ts_ns[n] = 0               # a simple packet block carries no time
+            iface[n] = g
+            dirhint[n] = 0
+            n += 1
+        elif btype == IDB or btype == ISB:
+            return n, pos, META
+        pos += blen
+    return n, pos, FULL
