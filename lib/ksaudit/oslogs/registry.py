@@ -1,0 +1,66 @@
+"""The format registry: name -> parser module, and sniffing for ``format="auto"``.
+
+Every format module exposes ``NAME``, ``DESCRIPTION``, ``sniff(head) -> float``
+(0 = certainly not, 1 = certainly) and ``parse(path, ctx)``.  To add a format,
+write the module and list it in ``MODULES``.
+"""
+
+from functools import lru_cache
+from importlib import import_module
+
+from ksaudit.errors import KsauditError
+
+MODULES = (
+    "probe", "journald_json", "journald_export", "journald_short", "networkmanager",
+    "wireguard_go", "wg_quick", "syslog_rfc5424", "syslog_rfc3339", "syslog_rfc3164",
+    "openvpn", "macos_ndjson", "macos_json", "macos_text", "evtx_log", "logcat",
+)
+HEAD_BYTES = 8192
+MIN_SCORE = 0.3
+
+
+@lru_cache(maxsize=1)
+def formats():
+    """{name: module} for every registered format, in sniffing priority order."""
+    out = {}
+    for mod_name in MODULES:
+        try:
+            mod = import_module(f"ksaudit.oslogs.{mod_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ksaudit.oslogs.{mod_name}":
+                continue  # not written yet
+            raise
+        out[mod.NAME] = mod
+    return out
+
+
+def get_format(name):
+    """The module registered as ``name`` (KsauditError listing the known ones)."""
+    mods = formats()
+    if name not in mods:
+        raise KsauditError(f"unknown log format {name!r}; known: {', '.join(mods)}")
+    return mods[name]
+
+
+def scores(head):
+    """[(score, name)] for ``head``, best first (only formats scoring > 0)."""
+    out = []
+    for name, mod in formats().items():
+        try:
+            score = float(mod.sniff(head))
+        except Exception:  # a sniffer must never break auto-detection
+            score = 0.0
+        if score > 0:
+            out.append((score, name))
+    out.sort(key=lambda t: -t[0])
+    return out
+
+
+def sniff_format(head, path="<input>"):
+    """(name, score) of the best-matching format; KsauditError when none fits."""
+    ranked = scores(head)
+    if not ranked or ranked[0][0] < MIN_SCORE:
+        first = head.split(b"\n", 1)[0][:80].decode("utf-8", "replace")
+        raise KsauditError(f"{path}: cannot tell the log format (first line: {first!r}); "
+                           f"declare one of: {', '.join(formats())}")
+    return ranked[0][1], ranked[0][0]

@@ -1,0 +1,165 @@
+"""Recognition: a rule table (data) says what a log line means.
+
+A rule is a mapping::
+
+    name: nm-tunnel-deactivated          # required, shown in the `rule` column
+    kind: tunnel_down                    # required, one of schema.EVENT_KINDS
+    regex: 'device \\((?P<iface>[^)]+)\\): state change: activated -> \\w+'
+                                         # required, searched in the message
+    format: [journald-json, rfc3164]     # optional: format name(s), globs allowed
+                                         # (`source` is accepted as a synonym)
+    identifier: NetworkManager           # optional: regex matching the whole
+                                         # identifier (syslog tag, process,
+                                         # EVTX provider, logcat tag)
+    iface_regex: 'wg.*'                  # optional: the captured iface must match
+    iface: wg0                           # optional: fixed iface when no group
+
+The named group ``iface`` (if any) gives the interface.  Regexes should use the
+syntax RE2 and Python share (no look-arounds, no back-references); they run
+column-wise through pyarrow, with Python ``re`` as the fallback.  The first
+matching rule wins; user rules come before the shipped table (rules.yaml).
+Events a parser already classified (probe logs, EVTX sleep/wake pairs) are
+left alone.
+"""
+
+import fnmatch
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from ksaudit.errors import KsauditError
+from ksaudit.schema import EVENT_KINDS
+
+RULES_FILE = Path(__file__).with_name("rules.yaml")
+_KEYS = {"name", "kind", "regex", "format", "source", "identifier", "iface_regex", "iface"}
+_NAMED = re.compile(r"\(\?P?<([A-Za-z_]\w*)>")
+
+
+def validate_rule(rule, where="rule"):
+    """Check one rule mapping; return a normalised copy (KsauditError when wrong)."""
+    if not isinstance(rule, dict):
+        raise KsauditError(f"{where}: a rule must be a mapping, got {type(rule).__name__}")
+    unknown = set(rule) - _KEYS
+    if unknown:
+        raise KsauditError(f"{where}: unknown rule key(s) {sorted(unknown)} "
+                           f"(allowed: {sorted(_KEYS)})")
+    for key in ("name", "kind", "regex"):
+        if not isinstance(rule.get(key), str) or not rule[key]:
+            raise KsauditError(f"{where}: rule needs a non-empty text {key!r}")
+    if rule["kind"] not in EVENT_KINDS:
+        raise KsauditError(f"{where} {rule['name']!r}: kind {rule['kind']!r} is not one of "
+                           f"{', '.join(EVENT_KINDS)}")
+    out = dict(rule)
+    fmt = out.pop("source", None) if "format" not in out else out.get("format")
+    out.pop("source", None)
+    if isinstance(fmt, str):
+        fmt = [fmt]
+    out["format"] = list(fmt) if fmt else None
+    for key in ("regex", "identifier", "iface_regex"):
+        if out.get(key) is not None:
+            try:
+                re.compile(out[key])
+            except re.error as exc:
+                raise KsauditError(f"{where} {rule['name']!r}: bad {key} {out[key]!r}: {exc}") from exc
+    return out
+
+
+@lru_cache(maxsize=1)
+def shipped_rules():
+    """The shipped rule table (rules.yaml), validated, as a tuple of dicts."""
+    with open(RULES_FILE, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or []
+    return tuple(validate_rule(r, f"{RULES_FILE.name} rule {i + 1}") for i, r in enumerate(data))
+
+
+def load_rules(rules=None):
+    """User rules (list of mappings, or a YAML file path) followed by the shipped ones."""
+    user = []
+    if isinstance(rules, (str, Path)):
+        with open(rules, encoding="utf-8") as fh:
+            rules = yaml.safe_load(fh) or []
+    if rules:
+        if not isinstance(rules, (list, tuple)):
+            raise KsauditError("rules must be a list of rule mappings")
+        user = [validate_rule(r, f"user rule {i + 1}") for i, r in enumerate(rules)]
+    return user + list(shipped_rules())
+
+
+def _match(arr, pattern):
+    """Boolean numpy mask: ``pattern`` searched in each string of ``arr``."""
+    try:
+        return pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        rx = re.compile(pattern)
+        return np.fromiter((rx.search(s) is not None for s in arr.to_pylist()), bool, len(arr))
+
+
+def _extract_iface(arr, pattern):
+    rx = re.compile(pattern)
+    out = []
+    for s in arr.to_pylist():
+        m = rx.search(s)
+        out.append((m.group("iface") or "") if m else "")
+    return out
+
+
+def _strip_groups(pattern):
+    return _NAMED.sub("(?:", pattern)
+
+
+def recognise(events, fmt_name, rules):
+    """Set ``kind``, ``iface`` and ``rule`` in place on one file's event frame.
+
+    ``events`` must have object columns message, ident, iface, kind ("" =
+    unclassified) and rule.  Rows no rule matches get kind ``other``.
+    """
+    n = len(events)
+    kind = events["kind"].to_numpy(dtype=object).copy()
+    iface = events["iface"].to_numpy(dtype=object).copy()
+    rule_col = events["rule"].to_numpy(dtype=object).copy()
+    todo = kind == ""
+    active = [r for r in rules
+              if r["format"] is None or any(fnmatch.fnmatchcase(fmt_name, f) for f in r["format"])]
+    if n and todo.any() and active:
+        msg_all = pa.array(events["message"].to_numpy(dtype=object), pa.string())
+        ident_all = pa.array(events["ident"].to_numpy(dtype=object), pa.string())
+        # one combined pass finds the few rows any rule could match
+        combined = "|".join(f"(?:{_strip_groups(r['regex'])})" for r in active)
+        cand = np.flatnonzero(todo & _match(msg_all, combined))
+        for rule in active:
+            if not len(cand):
+                break
+            msg = msg_all.take(pa.array(cand))
+            hit = _match(msg, rule["regex"])
+            if rule.get("identifier"):
+                ident = ident_all.take(pa.array(cand))
+                hit &= _match(ident, f"^(?:{rule['identifier']})$")
+            if not hit.any():
+                continue
+            rows = cand[hit]
+            names = [""] * len(rows)
+            if "iface" in _NAMED.findall(rule["regex"]):
+                names = _extract_iface(msg.filter(pa.array(hit)), rule["regex"])
+            if rule.get("iface_regex"):
+                ok = re.compile(rule["iface_regex"])
+                keep = np.array([ok.fullmatch(x) is not None for x in names], bool)
+                rows, names = rows[keep], [x for x, k in zip(names, keep) if k]
+                if not len(rows):
+                    continue
+            kind[rows] = rule["kind"]
+            rule_col[rows] = rule["name"]
+            fixed = rule.get("iface") or ""
+            for r, name in zip(rows, names):
+                if name or fixed:
+                    iface[r] = name or fixed
+            cand = np.setdiff1d(cand, rows, assume_unique=True)
+    kind[kind == ""] = "other"
+    events["kind"] = kind
+    events["iface"] = iface
+    events["rule"] = rule_col
+    return events
