@@ -229,8 +229,22 @@ def _decode(row: dict, data: bytes, linktype) -> None:
     head = f"{proto} {fmt.format(src, l4.sport)} > {fmt.format(dst, l4.dport)}"
     if proto == "TCP":
         head += f" [{l4.sprintf('%flags%')}]"
-    payload = bytes(l4.payload)
-    row["summary"] = head + " " + _application(row, proto, l4.sport, l4.dport, payload)
+    payload = _l4_payload(ip, l4)
+    row["summary"] = head
+    try:
+        row["summary"] += " " + _application(row, proto, l4.sport, l4.dport, payload)
+    except Exception as exc:   # noqa: BLE001 - a hostile payload keeps the L3/L4 summary
+        row["summary"] += f" {len(payload)} bytes, undecodable ({type(exc).__name__})"
+
+
+def _l4_payload(ip, l4) -> bytes:
+    """The L4 payload exactly as captured (not as scapy would rebuild it),
+    without link-layer padding; as much as the frame holds when cut."""
+    raw = l4.original or b""
+    header = 8 if l4.name == "UDP" else (l4.dataofs or 5) * 4
+    total = ip.len if ip.version == 4 else (40 + ip.plen if ip.plen else 0)
+    end = total - (len(ip.original) - len(raw)) if total else len(raw)
+    return raw[header:max(header, min(end, len(raw)))]
 
 
 def _application(row: dict, proto: str, sport: int, dport: int, payload: bytes) -> str:
@@ -253,18 +267,18 @@ def _application(row: dict, proto: str, sport: int, dport: int, payload: bytes) 
 
 def _dns(row: dict, payload: bytes) -> str:
     from scapy.layers.dns import DNS, dnstypes
-    msg = DNS(payload)
-    names, qtypes = [], []
-    for q in (msg.qd or []) if not isinstance(msg.qd, bytes) else []:
-        if hasattr(q, "qname"):
-            names.append(clean_text(_strip_dot(q.qname)))
-            qtypes.append(dnstypes.get(q.qtype, str(q.qtype)))
-    if not names:   # scapy gave up (cut frame): read the first question by hand
+    try:
+        msg = DNS(payload)
+        questions, records = list(msg.qd or []), list(msg.an or []) if msg.qr else []
+    except Exception:   # noqa: BLE001 - hostile or cut message: read the question by hand
+        msg, questions, records = None, [], []
+    names = [clean_text(_strip_dot(q.qname)) for q in questions if hasattr(q, "qname")]
+    qtypes = [dnstypes.get(q.qtype, str(q.qtype)) for q in questions if hasattr(q, "qtype")]
+    if not names:
         name = dns_first_qname(payload)
-        if name is not None:
-            names.append(clean_text(name))
+        names = [clean_text(name)] if name is not None else []
     answers = []
-    for rr in (msg.an or []) if msg.qr else []:
+    for rr in records:
         if not hasattr(rr, "rrname"):
             continue
         rdata = rr.rdata
@@ -276,7 +290,7 @@ def _dns(row: dict, payload: bytes) -> str:
                        f"{clean_text(rdata, NAME_CAP)}")
     row["dns_query"] = clean_text("; ".join(names), TEXT_CAP)
     row["dns_answers"] = clean_text("; ".join(answers), TEXT_CAP)
-    kind = "response" if msg.qr else "query"
+    kind = "response" if len(payload) > 2 and payload[2] & 0x80 else "query"
     text = f"DNS {kind} {' '.join(qtypes)} {row['dns_query']}".replace("  ", " ")
     return text + (f" -> {row['dns_answers']}" if answers else "")
 
@@ -295,7 +309,9 @@ def dns_first_qname(msg: bytes) -> bytes | None:
         n = msg[off]
         if n >= 0xC0:   # compression pointer in a question: stop, keep what we have
             break
-        labels.append(msg[off + 1:off + 1 + n])
+        label = msg[off + 1:off + 1 + n]
+        if label or n == 0:
+            labels.append(label)
         off += 1 + n
     name = b".".join(labels)
     return name + (b"..." if off >= len(msg) else b"")
