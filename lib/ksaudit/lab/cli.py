@@ -1,0 +1,79 @@
+"""``ksaudit lab``: run the kill-switch lab, clean up leftovers, regenerate the samples."""
+
+
+from ksaudit.errors import KsauditError
+from ksaudit.lab import EVENTS, POLICIES
+
+
+def add_arguments(parser):
+    sub = parser.add_subparsers(dest="lab_command", metavar="ACTION")
+    sub.required = True
+    p = sub.add_parser("run", help="run one scenario and write its directory",
+                       description="Run one kill-switch scenario in network namespaces "
+                                   "(root) and write the scenario directory.")
+    p.add_argument("--event", required=True, choices=EVENTS)
+    p.add_argument("--policy", required=True, choices=POLICIES)
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="scenario directory to create, e.g. captures/<build>/<scenario>")
+    p.add_argument("--build", help="build name in scenario.yaml (default: DIR's parent name)")
+    p.add_argument("--allow-lan", action="store_true",
+                   help="LAN escape valve: LAN printer probes and a LAN DNS resolver")
+    p.add_argument("--ipv6", action="store_true", help="IPv6 on the LAN and IPv6 probes")
+    p.add_argument("--probe-interval-ms", type=float, default=10.0)
+    p.add_argument("--no-probes", action="store_true",
+                   help="attempt no traffic (an INCONCLUSIVE run: a silent device proves nothing)")
+    p.add_argument("--trials", type=int, default=1, help="episodes of the event in one run")
+    p.add_argument("--down-ms", type=int, default=1000, help="how long the cause lasts")
+    p.add_argument("--settle-ms", type=int, default=300,
+                   help="client's wait after the network returns, before reconnecting")
+    p.add_argument("--reconnect-gap-ms", type=int, default=500,
+                   help="reconnect event: tunnel-down gap (weak-reconnect: firewall off)")
+    p.add_argument("--steady-ms", type=int, default=400,
+                   help="steady state before the first and after each episode")
+    p.add_argument("--description", help="scenario.yaml description")
+    c = sub.add_parser("cleanup", help="remove every lab namespace, process and socket left behind")
+    c.add_argument("--dry-run", action="store_true", help="only list what is left behind")
+    s = sub.add_parser("samples", help="regenerate the bundled sample build",
+                       description="Regenerate captures/samples/<build> with the lab (root).")
+    s.add_argument("-o", "--output", default="captures/samples/2026.11.0-lab", metavar="DIR")
+    s.add_argument("--only", action="append", default=[], metavar="SCENARIO",
+                   help="regenerate only this scenario (repeatable)")
+
+
+def run(args):
+    if args.lab_command == "cleanup":
+        return _cleanup(args)
+    if args.lab_command == "samples":
+        from ksaudit.lab import samples
+        return samples.regenerate(args.output, only=args.only)
+    from ksaudit.lab import events, runner
+    for name in ("trials", "down_ms", "settle_ms", "reconnect_gap_ms", "steady_ms"):
+        if getattr(args, name) < (1 if name == "trials" else 0):
+            raise KsauditError(f"lab: --{name.replace('_', '-')} must not be negative")
+    if args.settle_ms > args.down_ms and args.event == "network-change":
+        raise KsauditError("lab: --settle-ms must not exceed --down-ms for network-change")
+    timing = events.Timing(down_ms=args.down_ms, settle_ms=args.settle_ms,
+                           reconnect_gap_ms=args.reconnect_gap_ms)
+    opts = runner.RunOptions(event=args.event, policy=args.policy, out=args.output, build=args.build,
+                             allow_lan=args.allow_lan, ipv6=args.ipv6, probes=not args.no_probes,
+                             probe_interval_ms=args.probe_interval_ms, trials=args.trials,
+                             timing=timing, steady_ms=args.steady_ms, description=args.description)
+    result = runner.run(opts)
+    t = result.truth
+    leaked = sum(tr["leaked_probes"] for tr in t["trials"])
+    print(f"{result.out}: {t['policy']} / {t['event']}, {t['trial_count']} trial(s), "
+          f"{leaked} probe(s) reached the sink outside the tunnel; expected verdict "
+          f"{result.expected_verdict}")
+    return 0
+
+
+def _cleanup(args):
+    from ksaudit.lab import topology
+    found = topology.leftovers() if args.dry_run else topology.cleanup_all()
+    verb = "left behind" if args.dry_run else "removed"
+    if not found["namespaces"] and not found["sockets"]:
+        print("lab: nothing left behind")
+    for kind in ("namespaces", "sockets"):
+        for name in found[kind]:
+            print(f"{verb}: {kind[:-1]} {name}")
+    return 0

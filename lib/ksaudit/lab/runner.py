@@ -1,0 +1,269 @@
+"""One lab run: topology up, tunnel up, captures and probes on, N episodes of the event,
+everything stopped and removed, the scenario directory written.
+
+The directory is assembled under ``<out>.partial-<id>`` and renamed into place only when
+complete, so a failed or interrupted run never leaves half-written evidence.
+"""
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import yaml
+
+from ksaudit.errors import KsauditError
+from ksaudit.lab import events as ev, topology as topo, truth, wireguard as wg
+from ksaudit.lab.capture import Capture
+from ksaudit.lab.client import Client
+from ksaudit.lab.journal import Journal
+from ksaudit.lab.procs import Procs, wait_for
+
+PROBE_START_TIMEOUT_S = 10.0
+
+
+class LabInterrupted(KeyboardInterrupt):
+    """SIGTERM during a run: unwinds like Ctrl-C so every ``finally`` cleans up."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run.  Times in ms; ``out`` is the scenario directory to create."""
+
+    event: str
+    policy: str
+    out: str
+    build: str | None = None
+    allow_lan: bool = False
+    ipv6: bool = False
+    probes: bool = True
+    probe_interval_ms: float = 10.0
+    trials: int = 1
+    timing: ev.Timing = field(default_factory=ev.Timing)
+    steady_ms: int = 400           # steady state before the first and after each episode
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out: str
+    expected_verdict: str
+    truth: dict
+
+
+def _on_sigterm(signum, frame):
+    raise LabInterrupted()
+
+
+def _check(opts):
+    if opts.event not in ev.EVENTS:
+        raise KsauditError(f"lab: unknown event {opts.event!r} (one of {', '.join(ev.EVENTS)})")
+    from ksaudit.lab.firewall import FIREWALL_POLICIES
+    if opts.policy not in ("none",) + FIREWALL_POLICIES:
+        raise KsauditError(f"lab: unknown policy {opts.policy!r}")
+    if not 1 <= opts.trials <= 20:
+        raise KsauditError(f"lab: --trials must be 1..20, got {opts.trials}")
+    if not 1 <= opts.probe_interval_ms <= 1000:
+        raise KsauditError(f"lab: --probe-interval-ms must be 1..1000, got {opts.probe_interval_ms}")
+    if os.path.exists(opts.out) and os.listdir(opts.out):
+        raise KsauditError(f"lab: {opts.out} exists and is not empty (evidence is never overwritten)")
+
+
+def run(opts):
+    """Run one scenario and write its directory.
+
+    Parameters: opts (RunOptions).
+    Returns: RunResult (path, expected verdict, the truth document).
+    Raises: KsauditError when the lab cannot run or a step fails; everything the run
+    created (namespaces, veths, processes, sockets, the partial directory) is removed.
+    """
+    _check(opts)
+    topo.check_can_run()
+    out = os.path.abspath(opts.out)
+    names = topo.new_names()
+    partial = f"{out}.partial-{names.run_id}"
+    os.makedirs(os.path.join(partial, "logs"))
+    work = tempfile.mkdtemp(prefix=f"ksaudit-lab-{names.run_id}-")
+    procs = Procs()
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    ok = False
+    try:
+        doc, scenario = _run_inside(opts, names, procs, partial, work)
+        with open(os.path.join(partial, "scenario.yaml"), "w") as fh:
+            yaml.safe_dump(scenario, fh, sort_keys=False, default_flow_style=None)
+        truth.write(doc, os.path.join(partial, "lab-truth.json"))
+        if os.path.isdir(out):
+            os.rmdir(out)
+        os.rename(partial, out)
+        ok = True
+        return RunResult(out, doc["expected_verdict"], doc)
+    finally:
+        procs.stop_all()
+        topo.destroy(names)
+        signal.signal(signal.SIGTERM, old_term)
+        shutil.rmtree(work, ignore_errors=True)
+        if not ok:
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _run_inside(opts, names, procs, partial, work):
+    started_ns = time.time_ns()
+    topo.create(names, ipv6=opts.ipv6)
+    # VPN server
+    srv_priv, srv_pub = wg.genkeys()
+    srv_log = open(os.path.join(work, "wg-server.log"), "ab")
+    wg_log_path = os.path.join(work, "wireguard-go.log")
+    wg_log = open(wg_log_path, "ab")
+    journal = Journal(os.path.join(partial, "logs", "journal.json"), os.getpid())
+    try:
+        client = Client(names, procs, journal, opts.policy, opts.allow_lan, opts.ipv6, work,
+                        wg_log, srv_pub)
+        wg.start_daemon(procs, "wg-server", names.vpn, names.wg_server, srv_log)
+        wg.configure_server(names.vpn, names.wg_server, srv_priv, client.pub, work)
+        _start_sink(procs, names, work)
+        caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, "device.pcap"),
+                        os.path.join(work, "tcpdump-device.err")),
+                Capture(procs, "cap-external", names.rtr, "lan0",
+                        os.path.join(partial, "external.pcap"), os.path.join(work, "tcpdump-ext.err"))]
+        # the client connects: strong loads its firewall before the tunnel exists
+        if opts.policy == "strong":
+            client.engage_firewall("loaded before connecting")
+        client.start_process()
+        client.tunnel_up("connected")
+        if not client.firewall_on:
+            client.engage_firewall("tunnel up")
+        setup_changes = list(client.changes)
+        probe_log = os.path.join(partial, "logs", "probes.jsonl")
+        if opts.probes:
+            _start_probes(procs, names, opts, client, probe_log)
+        time.sleep(opts.steady_ms / 1000)
+        trials = []
+        fn = ev.EVENTS[opts.event]
+        for _ in range(opts.trials):
+            first = len(client.changes)
+            down, restored = fn(client, opts.timing)
+            trials.append({"down_ns": down, "restored_ns": restored,
+                           "changes": client.changes[first:]})
+            time.sleep(opts.steady_ms / 1000)
+        procs.stop("probe")
+        time.sleep(0.1)                         # in-flight datagrams reach the sink
+        # the evidence ends with the captures: the client's log as it stood then (its
+        # shutdown lines at teardown would be a tunnel-down no capture covers)
+        _copy_prefix(wg_log_path, os.path.join(partial, "logs", "wireguard-go.log"))
+        captures = []
+        for cap, fname, vantage in zip(caps, ("device.pcap", "external.pcap"), ("device", "external")):
+            captured, dropped = cap.stop()
+            captures.append({"file": fname, "vantage": vantage, "captured": captured, "dropped": dropped})
+        procs.stop("sink")
+        links = client.snapshot_links()
+    finally:
+        journal.close()
+        wg_log.close()
+        srv_log.close()
+    with open(os.path.join(partial, "ip-link.json"), "w") as fh:
+        import json
+        json.dump(links, fh, indent=1)
+        fh.write("\n")
+    sink_records = truth.read_jsonl(os.path.join(work, "sink.jsonl"))
+    shutil.copy(os.path.join(work, "sink.jsonl"), os.path.join(partial, "lab-sink.jsonl"))
+    probe_records = truth.read_jsonl(probe_log)
+    build = opts.build or os.path.basename(os.path.dirname(os.path.abspath(opts.out)))
+    scenario_name = os.path.basename(os.path.abspath(opts.out))
+    meta = {"build": build, "scenario": scenario_name, "policy": opts.policy, "event": opts.event,
+            "allow_lan": opts.allow_lan, "ipv6": opts.ipv6, "probes": opts.probes,
+            "probe_interval_ms": opts.probe_interval_ms,
+            "timing": {**opts.timing.__dict__, "steady_ms": opts.steady_ms},
+            "run_id": names.run_id, "started_ns": started_ns, "ended_ns": time.time_ns()}
+    doc = truth.build(meta, trials, setup_changes, sink_records, probe_records,
+                      [{k: c[k] for k in ("file", "vantage", "dropped")} for c in captures])
+    addresses = sorted({c["detail"].split()[-1] for c in client.changes
+                        if c["change"] in ("link_up", "address_changed")} | {topo.DEV_ADDR})
+    if opts.ipv6:
+        addresses.append(topo.DEV6_ADDR)
+    scenario = _scenario_yaml(opts, build, names, client, captures, addresses)
+    return doc, scenario
+
+
+def _copy_prefix(src, dst):
+    with open(src, "rb") as fh:
+        data = fh.read()
+    with open(dst, "wb") as fh:
+        fh.write(data[:data.rfind(b"\n") + 1])
+
+
+def _scenario_yaml(opts, build, names, client, captures, addresses):
+    desc = opts.description or (ev.DESCRIPTIONS[opts.event].format(**opts.timing.__dict__)
+                                + f"; policy {opts.policy}"
+                                + (", LAN allowed" if opts.allow_lan else "")
+                                + (", IPv6" if opts.ipv6 else "")
+                                + (f", {opts.trials} trials" if opts.trials > 1 else "")
+                                + ("" if opts.probes else ", no traffic generator"))
+    logs = [{"file": "logs/journal.json", "format": "journald-json", "clock": "device", "timezone": "UTC"},
+            {"file": "logs/wireguard-go.log", "format": "wireguard-go", "clock": "device", "timezone": "UTC"}]
+    if opts.probes:
+        logs.append({"file": "logs/probes.jsonl", "format": "ksaudit-probe", "clock": "device",
+                     "timezone": "UTC"})
+    return {
+        "build": build,
+        "platform": "linux",
+        "scenario": ev.SCENARIO_KIND[opts.event],
+        "description": desc,
+        "device": {"tunnel_interfaces": [names.wg_client], "physical_interfaces": ["wlan0"],
+                   "addresses": addresses,
+                   "ifindex": dict(sorted(client.ifindex.items()))},
+        "vpn": {"endpoints": [f"{topo.UP_VPN}:{topo.WG_PORT}/udp"]},
+        "policy": {"allow_lan": opts.allow_lan, "allow": [], "tolerance_us": 1000},
+        "captures": [{"file": c["file"], "vantage": c["vantage"], "clock": "device",
+                      "dropped": c["dropped"]} for c in captures],
+        "logs": logs,
+        "clocks": {"device": {"offset_ns": 0}},
+    }
+
+
+def _start_sink(procs, names, work):
+    ready = os.path.join(work, "sink.ready")
+    listen = [f"udp:{topo.SINK_ADDR}:{topo.SINK_PORT}", f"udp:{topo.PRINTER_ADDR}:{topo.PRINTER_PORT}",
+              f"dns:{topo.LAN_RESOLVER}:53", f"dns:{topo.TUNNEL_RESOLVER}:53"]
+    if os.path.exists(f"/var/run/netns/{names.rtr}") and _has_v6(names):
+        listen.append(f"udp:[{topo.SINK6_ADDR}]:{topo.SINK_PORT}")
+    argv = [sys.executable, "-m", "ksaudit.lab.sink", "--out", os.path.join(work, "sink.jsonl"),
+            "--ready-file", ready, "--max-s", "600"] + [a for spec in listen for a in ("--listen", spec)]
+    err = open(os.path.join(work, "sink.err"), "w")
+    proc = procs.start("sink", argv, ns=names.rtr, stderr=err, env=_py_env())
+    wait_for(lambda: os.path.exists(ready) or proc.poll() is not None, 10.0, "the sink to bind")
+    if proc.poll() is not None:
+        raise KsauditError(f"lab: sink exited at start: {open(err.name).read()[-300:]}")
+
+
+def _has_v6(names):
+    return topo.SINK6_ADDR in topo.ipn(names.rtr, "-6", "addr", "show", "dev", "lo")
+
+
+def _start_probes(procs, names, opts, client, probe_log):
+    argv = [sys.executable, "-m", "ksaudit.lab.probe", "--log", probe_log,
+            "--interval-ms", str(opts.probe_interval_ms), "--max-s", "600",
+            "--dst", f"{topo.SINK_ADDR}:{topo.SINK_PORT}"]
+    if opts.ipv6:
+        argv += ["--dst", f"[{topo.SINK6_ADDR}]:{topo.SINK_PORT}"]
+    if opts.allow_lan:
+        argv += ["--lan-dst", f"{topo.PRINTER_ADDR}:{topo.PRINTER_PORT}",
+                 "--dns-resolver-file", client.resolver_file]
+    proc = procs.start("probe", argv, ns=names.dev, env=_py_env())
+
+    def started():
+        return proc.poll() is not None or (os.path.exists(probe_log) and os.path.getsize(probe_log) > 0)
+
+    wait_for(started, PROBE_START_TIMEOUT_S, "the probe generator's first probe")
+    if proc.poll() is not None:
+        raise KsauditError(f"lab: probe generator exited at start with {proc.returncode}")
+
+
+def _py_env():
+    import ksaudit
+    lib = os.path.dirname(os.path.dirname(os.path.abspath(ksaudit.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = lib + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env

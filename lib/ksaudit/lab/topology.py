@@ -1,0 +1,234 @@
+"""Lab namespaces, veth pairs, addresses and routes; removal and leftover cleanup.
+
+Everything is created inside namespaces named ``ksaudit-lab-<run id>-<role>``; veth
+pairs are created directly inside them, so no interface, route or firewall rule of
+the host is ever touched.  Deleting a namespace deletes its veths.
+"""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from ksaudit.errors import KsauditError
+
+PREFIX = "ksaudit-lab-"
+WG_SOCKET_DIR = "/var/run/wireguard"
+WG_PREFIX = "ksw"           # + "c"/"s" + run id: client/server WireGuard interface names
+
+# Documentation address plan (RFC 5737 / RFC 3849 / ULA).
+LAN_NET, LAN_GW, DEV_ADDR, DEV_ADDR_NEW = "192.168.50.0/24", "192.168.50.1", "192.168.50.10", "192.168.50.11"
+PRINTER_ADDR, PRINTER_PORT = "192.168.50.9", 9100
+LAN_RESOLVER = LAN_GW
+LAN6_GW, DEV6_ADDR = "fd00:50::1", "fd00:50::10"
+UP_RTR, UP_VPN = "198.51.100.1", "198.51.100.2"
+UP6_RTR, UP6_VPN = "2001:db8:100::1", "2001:db8:100::2"
+SINK_ADDR, SINK6_ADDR, SINK_PORT = "203.0.113.80", "2001:db8:113::80", 33434
+TUNNEL_RESOLVER = "203.0.113.53"     # the VPN provider's resolver, reached through the tunnel
+TUN_SRV, TUN_CLI = "10.64.0.1", "10.64.0.2"
+TUN6_SRV, TUN6_CLI = "fd00:64::1", "fd00:64::2"
+WG_PORT = 51820
+VPN_EXITS = (UP_VPN, UP6_VPN)        # what the sink sees as source of tunnelled traffic
+TUNNEL_ROUTES4 = ("0.0.0.0/1", "128.0.0.0/1")
+TUNNEL_ROUTES6 = ("::/1", "8000::/1")
+
+CMD_TIMEOUT_S = 10
+
+
+def sh(args, ns=None, check=True, timeout=CMD_TIMEOUT_S, input_text=None):
+    """Run one command (inside namespace ``ns`` if given); return its stdout text."""
+    argv = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              input=input_text)
+    except subprocess.TimeoutExpired:
+        raise KsauditError(f"lab: command timed out after {timeout}s: {' '.join(argv)}")
+    except FileNotFoundError:
+        raise KsauditError(f"lab: command not found: {argv[0]} (install iproute2, nftables, "
+                           "wireguard-tools, wireguard-go, tcpdump)")
+    if check and proc.returncode != 0:
+        raise KsauditError(f"lab: command failed ({proc.returncode}): {' '.join(argv)}: "
+                           f"{proc.stderr.strip().splitlines()[-1:] or ''}")
+    return proc.stdout
+
+
+def ipn(ns, *args, check=True):
+    """``ip -n ns ...``."""
+    return sh(["ip", "-n", ns, *args], check=check)
+
+
+@dataclass(frozen=True)
+class Names:
+    """All names of one lab run, derived from its run id."""
+
+    run_id: str
+
+    @property
+    def dev(self):
+        return f"{PREFIX}{self.run_id}-dev"
+
+    @property
+    def rtr(self):
+        return f"{PREFIX}{self.run_id}-rtr"
+
+    @property
+    def vpn(self):
+        return f"{PREFIX}{self.run_id}-vpn"
+
+    @property
+    def namespaces(self):
+        return (self.dev, self.rtr, self.vpn)
+
+    @property
+    def wg_client(self):
+        return f"{WG_PREFIX}c{self.run_id}"
+
+    @property
+    def wg_server(self):
+        return f"{WG_PREFIX}s{self.run_id}"
+
+
+def new_names():
+    """A fresh run id (6 hex digits) and its names; WireGuard names stay <= 15 chars."""
+    return Names(secrets.token_hex(3))
+
+
+def check_can_run():
+    """Raise KsauditError saying why the lab cannot run here (not root, no netns, no tools)."""
+    if os.geteuid() != 0:
+        raise KsauditError("lab: needs root (network namespaces, nftables, /dev/net/tun)")
+    if not os.path.exists("/dev/net/tun"):
+        raise KsauditError("lab: /dev/net/tun is missing (wireguard-go needs it)")
+    for tool in ("ip", "nft", "wg", "wireguard-go", "tcpdump"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK)
+                   for d in os.environ.get("PATH", "/usr/sbin:/usr/bin").split(":") + ["/usr/sbin", "/sbin"]):
+            raise KsauditError(f"lab: '{tool}' not found on PATH")
+
+
+def create(names, ipv6=True):
+    """Create the three namespaces, the veths, addresses, routes, forwarding and NAT.
+
+    Parameters: names (Names), ipv6 (bool, give the LAN and upstream IPv6 addresses).
+    Returns: None.  Raises KsauditError on any failing command (the caller cleans up).
+    """
+    for ns in names.namespaces:
+        sh(["ip", "netns", "add", ns])
+        ipn(ns, "link", "set", "lo", "up")
+    dev, rtr, vpn = names.dev, names.rtr, names.vpn
+    ipn(dev, "link", "add", "wlan0", "type", "veth", "peer", "name", "lan0", "netns", rtr)
+    ipn(rtr, "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", vpn)
+    for ns in (rtr, vpn):
+        sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], ns=ns)
+    sh(["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"], ns=dev)
+    # router: LAN side, upstream side, and the "internet" host addresses on lo
+    ipn(rtr, "addr", "add", f"{LAN_GW}/24", "dev", "lan0")
+    ipn(rtr, "addr", "add", f"{PRINTER_ADDR}/32", "dev", "lan0")
+    ipn(rtr, "addr", "add", f"{UP_RTR}/24", "dev", "up0")
+    for addr in (f"{SINK_ADDR}/32", f"{TUNNEL_RESOLVER}/32"):
+        ipn(rtr, "addr", "add", addr, "dev", "lo")
+    ipn(vpn, "addr", "add", f"{UP_VPN}/24", "dev", "eth0")
+    if ipv6:
+        ipn(rtr, "addr", "add", f"{LAN6_GW}/64", "dev", "lan0", "nodad")
+        ipn(rtr, "addr", "add", f"{UP6_RTR}/64", "dev", "up0", "nodad")
+        ipn(rtr, "addr", "add", f"{SINK6_ADDR}/128", "dev", "lo")
+        ipn(vpn, "addr", "add", f"{UP6_VPN}/64", "dev", "eth0", "nodad")
+    for ns, ifname in ((rtr, "lan0"), (rtr, "up0"), (vpn, "eth0")):
+        ipn(ns, "link", "set", ifname, "up")
+    ipn(vpn, "route", "add", "default", "via", UP_RTR)
+    if ipv6:
+        ipn(vpn, "-6", "route", "add", "default", "via", UP6_RTR)
+    # VPN server NAT: tunnelled traffic leaves with the server's upstream address
+    sh(["nft", "-f", "-"], ns=vpn, input_text=(
+        "table ip ksaudit_nat {\n chain post {\n  type nat hook postrouting priority 100\n"
+        f"  ip saddr 10.64.0.0/24 oifname \"eth0\" masquerade\n }}\n}}\n"
+        "table ip6 ksaudit_nat {\n chain post {\n  type nat hook postrouting priority 100\n"
+        f"  ip6 saddr fd00:64::/64 oifname \"eth0\" masquerade\n }}\n}}\n"))
+    wlan_up(names, DEV_ADDR, ipv6)
+
+
+def wlan_up(names, addr, ipv6):
+    """Bring the device's wlan0 up with ``addr``, the default route and the endpoint route
+    (what DHCP / NetworkManager would do on association)."""
+    dev = names.dev
+    ipn(dev, "link", "set", "wlan0", "up")
+    ipn(dev, "addr", "replace", f"{addr}/24", "dev", "wlan0")
+    ipn(dev, "route", "replace", "default", "via", LAN_GW, "dev", "wlan0")
+    ipn(dev, "route", "replace", f"{UP_VPN}/32", "via", LAN_GW, "dev", "wlan0")
+    if ipv6:
+        ipn(dev, "addr", "replace", f"{DEV6_ADDR}/64", "dev", "wlan0", "nodad")
+        ipn(dev, "-6", "route", "replace", "default", "via", LAN6_GW, "dev", "wlan0")
+
+
+def link_snapshot(ns):
+    """``ip -j link`` of a namespace, parsed (list of dicts)."""
+    return json.loads(ipn(ns, "-j", "link", "show") or "[]")
+
+
+def ns_pids(ns):
+    """PIDs of processes living in namespace ``ns``."""
+    out = sh(["ip", "netns", "pids", ns], check=False)
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _kill_pids(pids, deadline_s=3.0):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    end = time.monotonic() + deadline_s
+    for pid in pids:
+        while time.monotonic() < end:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+
+
+def destroy(names):
+    """Kill whatever still runs in the run's namespaces (by PID), delete them and the
+    run's WireGuard sockets.  Never raises: it runs on failure paths."""
+    for ns in names.namespaces:
+        if os.path.exists(f"/var/run/netns/{ns}"):
+            _kill_pids(ns_pids(ns))
+            sh(["ip", "netns", "del", ns], check=False)
+    for ifname in (names.wg_client, names.wg_server):
+        try:
+            os.unlink(os.path.join(WG_SOCKET_DIR, f"{ifname}.sock"))
+        except FileNotFoundError:
+            pass
+
+
+def leftovers():
+    """What a lab run left behind: {"namespaces": [...], "sockets": [...]}."""
+    nss = sorted(n for n in _listdir("/var/run/netns") if n.startswith(PREFIX))
+    socks = sorted(s for s in _listdir(WG_SOCKET_DIR) if s.startswith(WG_PREFIX) and s.endswith(".sock"))
+    return {"namespaces": nss, "sockets": socks}
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def cleanup_all():
+    """Remove every lab namespace (killing its processes by PID) and lab WireGuard socket.
+
+    Returns: the ``leftovers()`` dict found before cleaning.
+    """
+    found = leftovers()
+    for ns in found["namespaces"]:
+        _kill_pids(ns_pids(ns))
+        sh(["ip", "netns", "del", ns], check=False)
+    for sock in found["sockets"]:
+        try:
+            os.unlink(os.path.join(WG_SOCKET_DIR, sock))
+        except FileNotFoundError:
+            pass
+    return found

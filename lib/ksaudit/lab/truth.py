@@ -1,0 +1,151 @@
+"""``lab-truth.json``: what really happened, from the harness's clock and the sink.
+
+The truth never comes from the capture: leaks are the probes the sink received from a
+source address other than the VPN server's exit address (``VPN_EXITS``), assigned to a
+trial by the probe's own send time.  Format: docs/lab.md.
+"""
+
+import json
+
+from ksaudit import __version__
+from ksaudit.lab import topology as topo
+
+FORMAT = "ksaudit-lab-truth/1"
+
+
+def read_jsonl(path):
+    """Records of a JSON-lines file written by the lab (missing file -> [])."""
+    try:
+        with open(path) as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def classify(rec):
+    """'tunnel' | 'outside' | 'lan' | 'dns_lan' for one sink record."""
+    if rec["proto"] == "dns" and rec["dst"].startswith(topo.LAN_RESOLVER + ":"):
+        return "dns_lan"
+    if rec["dst"].startswith(topo.PRINTER_ADDR + ":"):
+        return "lan"
+    return "tunnel" if rec["src"] in topo.VPN_EXITS else "outside"
+
+
+def _leak_classes(allow_lan):
+    return {"outside", "dns_lan"} | (set() if allow_lan else {"lan"})
+
+
+def build(meta, trials, setup_changes, sink_records, probe_records, captures):
+    """The lab-truth document.
+
+    Parameters: meta (dict: build, scenario, policy, event, allow_lan, ipv6, probes,
+    probe_interval_ms, timing, run_id, started_ns, ended_ns); trials (list of dicts with
+    down_ns, restored_ns, changes); setup_changes (list); sink_records / probe_records
+    (lists of dicts as the sink / probe generator wrote them); captures (list of
+    {file, vantage, dropped}).
+    Returns: dict (JSON-ready, integers for every time).
+    """
+    send_ts = {p["seq"]: p["ts_ns"] for p in probe_records}
+    leak_cls = _leak_classes(meta["allow_lan"])
+    windows = [(t["down_ns"], t["restored_ns"]) for t in trials]
+
+    def trial_of(seq):
+        ts = send_ts.get(seq)
+        for i, (lo, hi) in enumerate(windows):
+            if ts is not None and lo <= ts <= hi:
+                return i
+        return None
+
+    per_trial = [{"tunnel_seqs": [], "outside_seqs": [], "lan_seqs": [], "dns_lan_seqs": [],
+                  "leak_arrivals": []} for _ in trials]
+    steady = {"tunnel_seqs": [], "outside_seqs": [], "lan_seqs": [], "dns_lan_seqs": [],
+              "leak_arrivals": []}
+    for rec in sink_records:
+        cls = classify(rec)
+        i = trial_of(rec["seq"])
+        bucket = per_trial[i] if i is not None else steady
+        bucket[f"{cls}_seqs"].append(rec["seq"])
+        if cls in leak_cls:
+            bucket["leak_arrivals"].append((rec["ts_ns"], rec["seq"], rec["src"], rec["dst"]))
+
+    out_trials = []
+    any_unprobed = False
+    for n, (t, got) in enumerate(zip(trials, per_trial), start=1):
+        attempts = [p for p in probe_records if t["down_ns"] <= p["ts_ns"] <= t["restored_ns"]]
+        blocked = {}
+        for p in attempts:
+            if p["result"] != "sent":
+                blocked[p["result"]] = blocked.get(p["result"], 0) + 1
+        any_unprobed |= not attempts
+        leaks = sorted(got["leak_arrivals"])
+        out_trials.append({
+            "trial": n,
+            "down_ns": t["down_ns"],
+            "restored_ns": t["restored_ns"],
+            "down_for_us": (t["restored_ns"] - t["down_ns"]) // 1000,
+            "state_changes": t["changes"],
+            "firewall_changes": [c for c in t["changes"] if c["change"].startswith("firewall_")],
+            "probes": {"attempted": len(attempts),
+                       "sent": sum(1 for p in attempts if p["result"] == "sent"),
+                       "blocked": blocked},
+            "outside_seqs": sorted(got["outside_seqs"]),
+            "dns_lan_seqs": sorted(got["dns_lan_seqs"]),
+            "lan_seqs": sorted(got["lan_seqs"]),
+            "tunnel_seqs": sorted(got["tunnel_seqs"]),
+            "leaked": bool(leaks),
+            "leaked_probes": len(leaks),
+            "first_leak_arrival_ns": leaks[0][0] if leaks else None,
+            "last_leak_arrival_ns": leaks[-1][0] if leaks else None,
+            "leak_sources": sorted({src for _, _, src, _ in leaks}),
+            "leak_destinations": sorted({dst for _, _, _, dst in leaks}),
+        })
+    verdict, reasons = _expected(out_trials, steady, captures, any_unprobed, meta["probes"])
+    return {
+        "format": FORMAT,
+        "ksaudit_version": __version__,
+        **{k: meta[k] for k in ("build", "scenario", "policy", "event", "allow_lan", "ipv6",
+                                "probes", "probe_interval_ms", "timing", "run_id",
+                                "started_ns", "ended_ns")},
+        "expected_verdict": verdict,
+        "expected_reasons": reasons,
+        "vpn_exit_addresses": list(topo.VPN_EXITS),
+        "trial_count": len(out_trials),
+        "trials": out_trials,
+        "setup_changes": setup_changes,
+        "steady_state": {"outside_seqs": sorted(steady["outside_seqs"]),
+                         "dns_lan_seqs": sorted(steady["dns_lan_seqs"]),
+                         "lan_seqs": sorted(steady["lan_seqs"]),
+                         "tunnel_seqs_count": len(steady["tunnel_seqs"]),
+                         "leaked_probes": len(steady["leak_arrivals"])},
+        "sink": {"received": len(sink_records),
+                 "by_class": _count(classify(r) for r in sink_records)},
+        "probe_log": {"attempts": len(probe_records),
+                      "by_result": _count(p["result"] for p in probe_records)},
+        "captures": captures,
+    }
+
+
+def _count(items):
+    out = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _expected(trials, steady, captures, any_unprobed, probes):
+    if any(t["leaked"] for t in trials):
+        return "FAIL", ["leak"]
+    if steady["leak_arrivals"]:
+        return "FAIL", ["steady_state_leak"]
+    reasons = []
+    if any(c["dropped"] for c in captures):
+        reasons.append("dropped_packets")
+    if not probes or any_unprobed:
+        reasons.append("no_traffic_attempted")
+    return ("INCONCLUSIVE", reasons) if reasons else ("PASS", [])
+
+
+def write(doc, path):
+    with open(path, "w") as fh:
+        json.dump(doc, fh, indent=1)
+        fh.write("\n")
