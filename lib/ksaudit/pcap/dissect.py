@@ -1,11 +1,9 @@
-"""Deep dissection of a few chosen frames: the human-readable evidence of a leak.
+"""Deep dissection of chosen frames only: the human-readable evidence of a leak.
 
-scapy reads the capture record by record and decodes only the wanted frames
-(stopping after the last one); DNS, TLS ClientHello SNI and HTTP Host come from
-scapy and small hand parsers.  tshark then looks at the same frames for what
-scapy cannot do (QUIC Initial SNI, a ClientHello split across TCP segments) and
-fills fields that are still empty.  Text is returned unescaped (escaping is the
-report's job) but with control characters replaced and lengths capped.
+scapy walks the records, decodes only the wanted frames and stops after the last
+one (DNS, TLS ClientHello SNI, HTTP Host); tshark then fills what scapy cannot
+(QUIC Initial SNI, a ClientHello split across TCP segments).  Text comes back
+unescaped (escaping is the report's job), control characters replaced, capped.
 """
 
 from __future__ import annotations
@@ -34,12 +32,12 @@ _HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ",
 _TSHARK_FIELDS = ("frame.protocols", "dns.qry.name", "dns.a", "dns.aaaa",
                   "dns.cname", "tls.handshake.extensions_server_name", "http.host")
 _TEXT_FIELDS = ("dns_query", "dns_answers", "tls_sni", "http_host", "quic_sni")
+_LABELS = {"dns_query": "DNS", "tls_sni": "TLS SNI", "quic_sni": "QUIC SNI", "http_host": "HTTP Host"}
 
 
 def clean_text(value, cap: int = NAME_CAP) -> str:
-    """Return `value` as text: bytes decoded as UTF-8 (bad bytes replaced),
-    control characters written as ``\\xNN``, at most `cap` characters (a cut
-    is marked with a trailing ellipsis)."""
+    """`value` as text: UTF-8 (bad bytes replaced), control characters as
+    ``\\xNN``, at most `cap` characters (a cut ends in an ellipsis)."""
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "replace")
     out = "".join(c if c.isprintable() or c == " " else f"\\x{ord(c) & 0xff:02x}"
@@ -59,26 +57,24 @@ def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "fram
         1-based frame numbers as Wireshark numbers them (the packet table's
         ``frame`` column), in any order, duplicates allowed.
     tshark : str or None
-        tshark executable (name or path); ``None`` or not found -> scapy only,
-        said in the ``tool`` column.
+        tshark executable; ``None`` or not found -> scapy only (said in ``tool``).
     context : "frames" or "file"
-        ``"frames"`` (default, fast): tshark reads a temporary capture holding
-        only the requested frames, so reassembly sees only those.  ``"file"``:
-        tshark reads the original file up to the last requested frame with
+        "frames" (default, fast): tshark reads a temporary capture of only the
+        requested frames, so its reassembly sees only those.  "file": tshark
+        reads the original file up to the last requested frame with
         ``-Y "frame.number in {...}"`` (full TCP/QUIC context, slower).
     timeout_s : float
-        Wall-clock limit for the tshark run; on expiry scapy's view stands.
+        Limit for the tshark run; on expiry scapy's view stands.
 
     Returns
     -------
     pandas.DataFrame
-        One row per distinct requested frame, sorted by frame, with columns
-        ``frame`` (int64), ``summary``, ``dns_query`` (query names, "; "-joined),
-        ``dns_answers`` ("name TYPE data; ..."), ``tls_sni``, ``http_host``,
-        ``quic_sni`` (text, "" when absent), ``truncated`` (bool: frame cut
-        short by the snap length) and ``tool`` (the dissectors that supplied
-        the row).  A frame the capture does not hold gets empty fields and the
-        summary "frame not in capture".
+        One row per distinct requested frame, sorted: ``frame`` (int64),
+        ``summary``, ``dns_query`` ("; "-joined), ``dns_answers`` ("name TYPE
+        data; ..."), ``tls_sni``, ``http_host``, ``quic_sni`` ("" when absent),
+        ``truncated`` (bool, cut by the snap length), ``tool`` (dissectors that
+        supplied the row).  A frame the file lacks: empty fields, summary
+        "frame not in capture".
 
     Raises
     ------
@@ -91,13 +87,8 @@ def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "fram
         raise KsauditError(f"dissect: context must be 'frames' or 'file', not {context!r}")
     wanted = _normalize_frames(path, frames)
     records = _read_records(path, wanted)
-    rows = {}
-    for frame in wanted:
-        rec = records.get(frame)
-        if rec is None:
-            rows[frame] = _empty_row(frame, NOT_IN_CAPTURE)
-        else:
-            rows[frame] = _scapy_row(frame, *rec)
+    rows = {f: _scapy_row(f, *records[f]) if f in records else _empty_row(f, NOT_IN_CAPTURE)
+            for f in wanted}
     note = ""
     exe = shutil.which(tshark) if tshark else None
     if exe is None:
@@ -111,14 +102,9 @@ def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "fram
             for frame, fields in seen.items():
                 if frame in rows:
                     _merge(rows[frame], fields)
-    for row in rows.values():
-        if row["summary"] == NOT_IN_CAPTURE:
-            row["tool"] = "scapy"
-        else:
-            row["tool"] = "+".join(sorted(row.pop("_by"), key="scapy tshark".find))
-        if note:
-            row["tool"] += f" ({note})"
-        row.pop("_by", None)
+    for row in rows.values():   # "scapy" or "scapy+tshark", plus why tshark did not help
+        row["tool"] = "+".join(sorted(row.pop("_by"), key="scapy tshark".find))
+        row["tool"] += f" ({note})" if note else ""
     table = pd.DataFrame([rows[f] for f in wanted], columns=list(COLUMNS))
     table["frame"] = table["frame"].astype("int64")
     table["truncated"] = table["truncated"].astype(bool)
@@ -126,12 +112,9 @@ def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "fram
 
 
 def _normalize_frames(path, frames) -> list[int]:
-    if isinstance(frames, (int, str, bytes)):
-        frames = [frames]
     out = set()
-    for f in frames:
-        if isinstance(f, bool) or not isinstance(f, int) and not (
-                hasattr(f, "__index__") and not isinstance(f, float)):
+    for f in [frames] if isinstance(frames, (int, str, bytes)) else frames:
+        if isinstance(f, (bool, float)) or not hasattr(f, "__index__"):
             raise KsauditError(f"{path}: dissect: frame number {f!r} is not an integer")
         out.add(int(f))
     return sorted(out)
@@ -165,15 +148,11 @@ def _read_records(path: str, wanted: list[int]) -> dict:
     except (Scapy_Exception, OSError, EOFError, ValueError, struct.error) as exc:
         raise KsauditError(f"{path}: not a readable capture: {exc}") from None
     pcap_linktype = getattr(reader, "linktype", None)
-    try:
-        frame = 0
-        for data, meta in reader:
-            frame += 1
+    try:   # _read_packet: scapy's own record walk; size lifts its 64 KiB cap (GRO frames)
+        for frame in range(1, last + 1):
+            data, meta = reader._read_packet(size=1 << 18)
             if frame in want:
-                linktype = getattr(meta, "linktype", pcap_linktype)
-                records[frame] = (data, linktype, meta.wirelen)
-                if frame >= last:
-                    break
+                records[frame] = (data, getattr(meta, "linktype", pcap_linktype), meta.wirelen)
     except (Scapy_Exception, OSError, EOFError, ValueError, struct.error):
         pass   # a damaged tail: keep every frame read before it
     finally:
@@ -432,9 +411,8 @@ def _merge(row: dict, fields: dict) -> None:
         if fields.get(name) and not row[name]:
             row[name] = fields[name]
             row["_by"].add("tshark")
-            if name in ("tls_sni", "quic_sni", "http_host"):
-                label = {"tls_sni": "TLS SNI", "quic_sni": "QUIC SNI", "http_host": "HTTP Host"}[name]
-                row["summary"] = clean_text(f"{row['summary']} {label} {fields[name]}", TEXT_CAP)
+            if name in _LABELS:
+                row["summary"] = clean_text(f"{row['summary']} {_LABELS[name]} {fields[name]}", TEXT_CAP)
 
 
 def _write_pcapng(path: str, records: list) -> None:

@@ -58,6 +58,9 @@ def _info(sc, tally):
     ifaces = sc.interfaces()
     drops = [x for i in ifaces for x in (i.isb_ifdrop, i.isb_osdrop) if x is not None]
     notes = list(sc.warnings)
+    if sc.format == "pcapng" and tally.first == 0:
+        notes.append(f"{sc.path}: some frames have no timestamp (simple packet blocks); "
+                     "their ts_ns is 0")
     if sc.problem:
         pos, what = sc.problem
         notes.insert(0, f"{sc.path}: {what} at byte offset {pos} (file size {sc.size}); "
@@ -144,10 +147,9 @@ def read_packets(path, ifindex=None):
     parts = []
     while (rec := sc.records(ALL_ROWS)) is not None:
         tally.add(rec["ts_ns"])
-        parts.append(build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), tally.packets - len(rec["off"]) + 1,
-                                 addresses, names))
+        parts.append(build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), addresses, names))
     if not parts:
-        parts.append(build_table(sc.buf, _empty(), sc.ifaces, sc.linktypes(), 1, addresses, names))
+        parts.append(build_table(sc.buf, _empty(), sc.ifaces, sc.linktypes(), addresses, names))
     df = parts[0]
     info = _info(sc, tally)
     df.attrs.update(info.to_dict())
@@ -182,9 +184,8 @@ def iter_packet_chunks(path, rows=1_000_000, ifindex=None):
     tally = _Tally()
     addresses = AddressTable()
     while (rec := sc.records(int(rows))) is not None:
-        frame0 = tally.packets + 1
         tally.add(rec["ts_ns"])
-        df = build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), frame0, addresses, names)
+        df = build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), addresses, names)
         info = _info(sc, tally)
         df.attrs.update(info.to_dict())
         yield df

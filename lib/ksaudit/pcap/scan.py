@@ -59,6 +59,7 @@ class Scanner:
         self.problem = None           # (byte offset, message) when reading stopped early
         self.done = False
         self.frames = 0
+        self.fno = 0                  # last frame number given (Wireshark numbering)
         head = bytes(self.buf[:4])
         if head in PCAP_MAGIC:
             self.format = "pcap"
@@ -200,20 +201,20 @@ class Scanner:
         n = 0
         while True:
             if self.format == "pcap":
-                n, self.pos, status = walk.walk_pcap(
+                n, self.pos, status, self.fno = walk.walk_pcap(
                     self.buf, self.pos, self.big, self.frac_ns, self.max_caplen, rec["off"],
                     rec["caplen"], rec["length"], rec["ts_ns"], rec["iface"], rec["dirhint"],
-                    n, cap)
+                    rec["frame"], self.fno, n, cap)
             else:
                 ifs = self.ifaces
-                n, self.pos, status = walk.walk_pcapng(
+                n, self.pos, status, self.fno = walk.walk_pcapng(
                     self.buf, self.pos, self.big, self.if_base, len(ifs) - self.if_base,
                     np.array([d["binary"] for d in ifs] or [0], np.uint8),
                     np.array([d["exp"] for d in ifs] or [0], np.int64),
                     np.array([d.get("offset_ns", 0) for d in ifs] or [0], np.int64),
                     np.array([d["snaplen"] for d in ifs] or [0], np.int64),
                     rec["off"], rec["caplen"], rec["length"], rec["ts_ns"], rec["iface"],
-                    rec["dirhint"], n, cap)
+                    rec["dirhint"], rec["frame"], self.fno, n, cap)
             if status == META:
                 if self._meta():
                     continue

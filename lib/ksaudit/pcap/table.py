@@ -79,8 +79,8 @@ def _iface_column(ifaces, iface, ifindex, ifindex_names):
     return _categorical(codes, uniq_names)
 
 
-def build_table(buf, rec, ifaces, linktypes, frame0, addresses, ifindex_names):
-    """DataFrame for one batch of records; frames numbered from frame0 (1-based)."""
+def build_table(buf, rec, ifaces, linktypes, addresses, ifindex_names):
+    """DataFrame for one batch of frame records."""
     n = rec["off"].shape[0]
     out = {c: np.empty(n, PACKET_COLUMNS[c] if PACKET_COLUMNS[c] != "category" else np.int32)
            for c in ("ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags",
@@ -102,7 +102,7 @@ def build_table(buf, rec, ifaces, linktypes, frame0, addresses, ifindex_names):
         addresses.grow()
     cats = addresses.categories()
     cols = {
-        "frame": np.arange(frame0, frame0 + n, dtype=np.int64),
+        "frame": rec["frame"],
         "ts_ns": rec["ts_ns"],
         "iface": _iface_column(ifaces, rec["iface"], ifindex, ifindex_names),
         "direction": _categorical(direction, DIRECTIONS),

@@ -4,7 +4,9 @@ Each walk fills caller-provided arrays from index ``n0`` up to ``cap`` and retur
 ``(n, pos, status)``: how many records are filled, where it stopped and why, so the
 caller can grow the arrays, handle a pcapng metadata block in Python, or stop.
 Per frame: data offset, captured and wire length, timestamp in ns, global interface
-index and a direction hint (0 unknown, 1 in, 2 out: pcapng epb_flags / pack_flags).
+index, a direction hint (0 unknown, 1 in, 2 out: pcapng epb_flags / pack_flags) and the
+frame number as Wireshark counts it (custom and journal-export blocks take a number
+but are no packets, so pcapng frame numbers can have gaps).
 """
 
 import numpy as np
@@ -13,6 +15,7 @@ from ksaudit.pcap._jit import jit, u16, u32
 
 DONE, FULL, TRUNCATED, BAD_LENGTH, META, BAD_INTERFACE = 0, 1, 2, 3, 4, 5
 SHB, IDB, PB, SPB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 5, 6
+SJE, CB, CB_NOCOPY = 9, 0x00000BAD, 0x40000BAD     # journal export, custom blocks
 MAX_FRAME = 0x4000000          # 64 MiB: no real frame is larger
 
 
@@ -22,33 +25,36 @@ def new_records(cap):
         "off": np.empty(cap, np.int64), "caplen": np.empty(cap, np.uint32),
         "length": np.empty(cap, np.uint32), "ts_ns": np.empty(cap, np.int64),
         "iface": np.empty(cap, np.int32), "dirhint": np.empty(cap, np.int8),
+        "frame": np.empty(cap, np.int64),
     }
 
 
 @jit
 def walk_pcap(buf, pos, big, frac_ns, max_caplen, off, caplen, length, ts_ns, iface,
-              dirhint, n0, cap):
+              dirhint, frame, fno, n0, cap):
     end = buf.shape[0]
     n = n0
     while n < cap:
         if pos == end:
-            return n, pos, DONE
+            return n, pos, DONE, fno
         if pos + 16 > end:
-            return n, pos, TRUNCATED
+            return n, pos, TRUNCATED, fno
         incl = u32(buf, pos + 8, big)
         if incl > max_caplen:
-            return n, pos, BAD_LENGTH
+            return n, pos, BAD_LENGTH, fno
         if pos + 16 + incl > end:
-            return n, pos, TRUNCATED
+            return n, pos, TRUNCATED, fno
         off[n] = pos + 16
         caplen[n] = incl
         length[n] = u32(buf, pos + 12, big)
         ts_ns[n] = u32(buf, pos, big) * 1_000_000_000 + u32(buf, pos + 4, big) * frac_ns
         iface[n] = 0
         dirhint[n] = 0
+        fno += 1
+        frame[n] = fno
         n += 1
         pos += 16 + incl
-    return n, pos, FULL
+    return n, pos, FULL, fno
 
 
 @jit
@@ -93,37 +99,37 @@ def _flags_option(buf, q, stop, big):
 
 @jit
 def walk_pcapng(buf, pos, big, if_base, if_count, if_binary, if_exp, if_offset_ns, if_snaplen,
-                off, caplen, length, ts_ns, iface, dirhint, n0, cap):
+                off, caplen, length, ts_ns, iface, dirhint, frame, fno, n0, cap):
     end = buf.shape[0]
     n = n0
     while n < cap:
         if pos == end:
-            return n, pos, DONE
+            return n, pos, DONE, fno
         if pos + 8 > end:
-            return n, pos, TRUNCATED
+            return n, pos, TRUNCATED, fno
         btype = u32(buf, pos, big)
         if btype == SHB:
-            return n, pos, META
+            return n, pos, META, fno
         blen = u32(buf, pos + 4, big)
         if blen < 12 or blen % 4 != 0 or blen > MAX_FRAME:
-            return n, pos, BAD_LENGTH
+            return n, pos, BAD_LENGTH, fno
         if pos + blen > end:
-            return n, pos, TRUNCATED
+            return n, pos, TRUNCATED, fno
         if u32(buf, pos + blen - 4, big) != blen:
-            return n, pos, BAD_LENGTH
+            return n, pos, BAD_LENGTH, fno
         stop = pos + blen - 4
         if btype == EPB or btype == PB:
             if blen < 32:
-                return n, pos, BAD_LENGTH
+                return n, pos, BAD_LENGTH, fno
             if btype == EPB:
                 ifid = u32(buf, pos + 8, big)
             else:
                 ifid = u16(buf, pos + 8, big)
             incl = u32(buf, pos + 20, big)
             if pos + 28 + incl > stop:
-                return n, pos, BAD_LENGTH
+                return n, pos, BAD_LENGTH, fno
             if ifid >= if_count:
-                return n, pos, BAD_INTERFACE
+                return n, pos, BAD_INTERFACE, fno
             g = if_base + ifid
             ticks = (u32(buf, pos + 12, big) << 32) | u32(buf, pos + 16, big)
             off[n] = pos + 28
@@ -132,12 +138,14 @@ def walk_pcapng(buf, pos, big, if_base, if_count, if_binary, if_exp, if_offset_n
             ts_ns[n] = _ticks_to_ns(ticks, if_binary[g], if_exp[g], if_offset_ns[g])
             iface[n] = g
             dirhint[n] = _flags_option(buf, pos + 28 + ((incl + 3) & ~3), stop, big)
+            fno += 1
+            frame[n] = fno
             n += 1
         elif btype == SPB:
             if blen < 16:
-                return n, pos, BAD_LENGTH
+                return n, pos, BAD_LENGTH, fno
             if if_count < 1:
-                return n, pos, BAD_INTERFACE
+                return n, pos, BAD_INTERFACE, fno
             g = if_base
             orig = u32(buf, pos + 8, big)
             incl = min(orig, blen - 16)
@@ -149,8 +157,12 @@ def walk_pcapng(buf, pos, big, if_base, if_count, if_binary, if_exp, if_offset_n
             ts_ns[n] = 0               # a simple packet block carries no time
             iface[n] = g
             dirhint[n] = 0
+            fno += 1
+            frame[n] = fno
             n += 1
+        elif btype == CB or btype == CB_NOCOPY or btype == SJE:
+            fno += 1                   # Wireshark numbers these records as frames too
         elif btype == IDB or btype == ISB:
-            return n, pos, META
+            return n, pos, META, fno
         pos += blen
-    return n, pos, FULL
+    return n, pos, FULL, fno
