@@ -362,3 +362,13 @@ def test_any_payload_gives_a_row_never_an_exception(tmp_path, payload, port, tcp
     assert row["summary"].startswith(("TCP", "UDP"))
     for field in ("summary", *FIELDS):
         assert all(c.isprintable() for c in row[field])
+
+
+def test_dns_over_tcp_and_frames_above_64k(tmp_path):
+    msg = bytes(DNS(id=1, rd=1, qd=[DNSQR(qname="tcp.example.com")]))
+    over_tcp = Ether() / IP(src=DEV, dst=RES) / TCP(sport=7, dport=53, flags="PA") / Raw(struct.pack("!H", len(msg)) + msg)
+    big = bytes(Ether() / IP(src=DEV, dst=RES, len=65535) / UDP(sport=8, dport=9)) + b"\x00" * 70_000
+    path = write_pcap(tmp_path / "tcpdns.pcap", 1, [bytes(over_tcp), big], snaplen=262144)
+    rows = dissect(path, [1, 2], tshark=None).to_dict("records")
+    assert rows[0]["dns_query"] == "tcp.example.com"
+    assert rows[1]["truncated"] is False      # scapy's default 64 KiB read cap is lifted
