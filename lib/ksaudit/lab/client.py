@@ -11,9 +11,11 @@ with the harness's own ns timestamp (``changes``) and logged to the journal.
 
 import os
 import signal
+import subprocess
 
 from ksaudit.lab import firewall, topology as topo, wireguard as wg
 from ksaudit.lab.journal import now
+from ksaudit.lab.procs import wait_for
 
 
 class Client:
@@ -72,14 +74,21 @@ class Client:
             firewall.release(self.ns, self.policy)
             self.firewall_on = False
             self.record("firewall_released", "owner process died")
+        # NetworkManager hears RTM_DELLINK as soon as the dying process's tun closes,
+        # before the process can be reaped: log it when the interface is gone.
+        wait_for(lambda: subprocess.run(["ip", "-n", self.ns, "link", "show", "dev", self.ifname],
+                                        capture_output=True, timeout=5).returncode != 0,
+                 5.0, f"{self.ifname} to disappear", interval_s=0.001)
+        gone = self.record("interface_removed", self.ifname)
+        self.journal.nm_device(*gone, self.ifname, "activated", "unmanaged", "removed")
         proc.wait(timeout=5)
         self.procs.forget("wg-client")
         self.tunnel_is_up = False
         ts, mono = now()
         self.journal.systemd(ts, mono, "ksaudit-lab-client-wg.service: Main process exited, "
                              "code=killed, status=9/KILL")
-        self.journal.nm_device(ts, mono, self.ifname, "activated", "unmanaged", "removed")
-        self.journal.client(ts, mono, "tunnel down (wireguard-go exited: killed by signal 9)", 3)
+        self.journal.client(ts, mono, "tunnel down (wireguard-go exited: killed by signal 9; "
+                                       f"dev {self.ifname})", 3)
         self._set_resolver(topo.LAN_RESOLVER)
         return at[0]
 
@@ -107,7 +116,7 @@ class Client:
         self._set_resolver(topo.TUNNEL_RESOLVER)
         self.journal.nm_device(*at, self.ifname, "secondaries", "activated", "none")
         self.journal.client(*at, f"tunnel up ({why}; handshake with {topo.UP_VPN}:{topo.WG_PORT} "
-                                 "completed)")
+                                 f"completed; dev {self.ifname})")
         return at[0]
 
     def tunnel_down(self, why, nm_reason="user-requested"):
@@ -117,7 +126,7 @@ class Client:
         self.tunnel_is_up = False
         self._set_resolver(topo.LAN_RESOLVER)
         self.journal.nm_device(*at, self.ifname, "activated", "disconnected", nm_reason)
-        self.journal.client(*at, f"tunnel down ({why})", 4)
+        self.journal.client(*at, f"tunnel down ({why}; dev {self.ifname})", 4)
         return at[0]
 
     # --- firewall ----------------------------------------------------------------------

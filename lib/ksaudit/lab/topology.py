@@ -17,7 +17,7 @@ from ksaudit.errors import KsauditError
 
 PREFIX = "ksaudit-lab-"
 WG_SOCKET_DIR = "/var/run/wireguard"
-WG_PREFIX = "ksw"           # + "c"/"s" + run id: client/server WireGuard interface names
+WG_PREFIX = "wgks"          # + "c"/"s" + run id: client/server WireGuard interface names (11 chars)
 
 # Documentation address plan (RFC 5737 / RFC 3849 / ULA).
 LAN_NET, LAN_GW, DEV_ADDR, DEV_ADDR_NEW = "192.168.50.0/24", "192.168.50.1", "192.168.50.10", "192.168.50.11"
