@@ -1,0 +1,75 @@
+"""`ksaudit render CAPTURES/<build> [-o reports/<build>] [--jobs N] [--scheduler ADDR]`.
+
+Exit code: 1 if any scenario FAILs, 3 if any is INCONCLUSIVE or ERROR (and none
+FAILs), 0 when every scenario PASSes; 2 on bad usage.
+"""
+
+import os
+import sys
+import time
+
+
+def add_arguments(parser):
+    parser.add_argument("captures", metavar="CAPTURES/<build>",
+                        help="build directory: one sub-directory (with scenario.yaml) per scenario")
+    parser.add_argument("-o", "--out", metavar="DIR",
+                        help="output directory (default reports/<build>); replaced as a whole")
+    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                        help=f"parallel renders, one kernel per process (default: CPUs, {os.cpu_count()})")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="render on this Dask distributed scheduler instead of local processes")
+    parser.add_argument("--base-url", default="", metavar="URL",
+                        help="prefix for report links in CHANGELOG-snippet.md (default: relative)")
+    parser.add_argument("--timestamp", action="store_true",
+                        help="record the render time (UTC; SOURCE_DATE_EPOCH if set) in summary.json "
+                             "and the snippet; without it the output is byte-for-byte reproducible")
+    parser.add_argument("--report-notebook", metavar="IPYNB",
+                        help="render scenarios with this notebook instead of notebooks/leak_report.ipynb "
+                             "(parameters: scenario_dir, analysis_json)")
+    parser.add_argument("--summary-notebook", metavar="IPYNB",
+                        help="render index.html with this notebook instead of notebooks/build_summary.ipynb "
+                             "(parameters: reports_dir, reports_root, build)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _timestamp():
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    seconds = int(epoch) if epoch and epoch.isdigit() else int(time.time())
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _notebook(given, default):
+    from pathlib import Path
+
+    from ksaudit.errors import KsauditError
+
+    path = Path(given) if given else default
+    if not path.is_file():
+        raise KsauditError(f"{path}: no such notebook")
+    return path
+
+
+def run(args):
+    from ksaudit.errors import KsauditError
+    from ksaudit.report.render import REPORT_NOTEBOOK, SUMMARY_NOTEBOOK, render_build
+
+    if args.jobs is not None and args.jobs < 1:
+        raise KsauditError(f"--jobs {args.jobs}: must be at least 1")
+    if args.scheduler and "://" not in args.scheduler:
+        raise KsauditError(f"--scheduler {args.scheduler}: expected an address like tcp://host:8786")
+    result = render_build(args.captures, out=args.out, jobs=args.jobs, scheduler=args.scheduler,
+                          base_url=args.base_url,
+                          timestamp=_timestamp() if args.timestamp else None,
+                          report_notebook=_notebook(args.report_notebook, REPORT_NOTEBOOK),
+                          summary_notebook=_notebook(args.summary_notebook, SUMMARY_NOTEBOOK),
+                          progress=not args.quiet)
+    doc = result.summary
+    width = max(len(s["name"]) for s in doc["scenarios"])
+    for s in doc["scenarios"]:
+        extra = f"  {s['error']}" if s.get("error") else ""
+        print(f"{s['name']:<{width}}  {s['verdict']}{extra}")
+    if doc.get("summary_error"):
+        print(f"build summary: ERROR  {doc['summary_error']}")
+    print(f"{doc['build']}: {doc['verdict']}  -> {result.out_dir / 'index.html'}")
+    sys.stdout.flush()
+    return result.exit_code

@@ -1,0 +1,177 @@
+"""The render machinery on stand-in notebooks: outputs, exit codes, determinism,
+atomicity, the ERROR path and the Dask scheduler."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ksaudit.errors import KsauditError
+from ksaudit.report import render, summary
+
+
+
+def _render(build, out, notebooks, **kw):
+    rep, summ = notebooks
+    return render.render_build(build, out, jobs=2, report_notebook=rep, summary_notebook=summ,
+                               progress=False, **kw)
+
+
+def _snapshot(out):
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def rendered_twice(tmp_path_factory, standin_notebooks, scenario_maker):
+    make_scenario = scenario_maker
+    base = tmp_path_factory.mktemp("render")
+    build = base / "captures" / "b1"
+    make_scenario(build, "alpha", "PASS", note="<script>alert('x')</script> \"q\" " + "y" * 5000)
+    make_scenario(build, "beta", "FAIL", reasons=[{"code": "leak", "message": "leak | to <b>x</b>",
+                                                   "episode": 1}],
+                  episodes=[{"id": 1, "verdict": "FAIL", "leaked_frames": 3, "window_us": 1234}])
+    out = base / "reports" / "b1"
+    first = _render(build, out, standin_notebooks)
+    snap1 = _snapshot(out)
+    second = _render(build, out, standin_notebooks)
+    return build, out, first, snap1, second, _snapshot(out)
+
+
+def test_writes_every_output(rendered_twice):
+    build, out, first, snap, *_ = rendered_twice
+    assert sorted(snap) == ["CHANGELOG-snippet.md", "SHA256SUMS", "alpha.html", "alpha.ipynb",
+                            "beta.html", "beta.ipynb", "index.html", "index.ipynb", "summary.json"]
+    doc = json.loads(snap["summary.json"])
+    assert [s["name"] for s in doc["scenarios"]] == ["alpha", "beta"]
+    assert [s["verdict"] for s in doc["scenarios"]] == ["PASS", "FAIL"]
+    assert doc["scenarios"][1]["analysis"]["episodes"][0]["window_us"] == 1234
+    paths = [i["path"] for i in doc["scenarios"][0]["inputs"]]
+    assert paths == ["alpha/device.pcap", "alpha/scenario.yaml", "alpha/standin.json"]
+    assert not (out.parent / ".b1.partial").exists() and not (out.parent / ".b1.old").exists()
+
+
+def test_exit_code_is_fail_when_any_scenario_fails(rendered_twice):
+    assert rendered_twice[2].exit_code == 1
+    assert rendered_twice[2].summary["verdict"] == "FAIL"
+
+
+def test_same_inputs_give_byte_identical_outputs(rendered_twice):
+    *_, snap1, _, snap2 = rendered_twice
+    assert snap1.keys() == snap2.keys()
+    differing = [name for name in snap1 if snap1[name] != snap2[name]]
+    assert differing == []
+
+
+def test_snippet_has_verdicts_windows_links_and_input_hashes(rendered_twice):
+    build, out, _, snap, *_ = rendered_twice
+    text = snap["CHANGELOG-snippet.md"].decode()
+    assert "build b1: **FAIL**" in text
+    assert "[report](beta.html)" in text and "1,234" in text
+    sha = json.loads(snap["summary.json"])["scenarios"][0]["inputs"][0]["sha256"]
+    assert f"{sha}  alpha/device.pcap" in text
+    assert "leak \\| to &lt;b&gt;x&lt;/b&gt;" in text  # Markdown table stays one row, no HTML
+
+
+def test_hostile_text_is_escaped_in_html(rendered_twice):
+    html = rendered_twice[3]["alpha.html"].decode()
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert('x')&lt;/script&gt; \"q\"" in html
+    assert "more characters]" in html  # the 5000-character line was cut
+
+
+def test_sha256sums_lists_every_file(rendered_twice):
+    out, snap = rendered_twice[1], rendered_twice[3]
+    listed = [line.split("  ", 1)[1] for line in snap["SHA256SUMS"].decode().splitlines()]
+    assert listed == sorted(n for n in snap if n != "SHA256SUMS")
+
+
+def test_failed_render_is_error_and_replaces_the_old_pass(tmp_path, standin_notebooks, scenario_maker):
+    make_scenario = scenario_maker
+    build = tmp_path / "captures" / "b2"
+    make_scenario(build, "gamma", "PASS")
+    out = tmp_path / "reports" / "b2"
+    assert _render(build, out, standin_notebooks).exit_code == 0
+    assert 'class="ks-verdict ks-PASS"' in (out / "gamma.html").read_text()
+    make_scenario(build, "gamma", "PASS", **{"raise": "kernel-side <failure>"})
+    result = _render(build, out, standin_notebooks)
+    assert result.exit_code == 3
+    entry = json.loads((out / "summary.json").read_text())["scenarios"][0]
+    assert entry["verdict"] == "ERROR"
+    assert entry["error"] == "ValueError: kernel-side <failure>"
+    page = (out / "gamma.html").read_text()
+    assert 'class="ks-verdict ks-ERROR"' in page and 'class="ks-verdict ks-PASS"' not in page
+    assert "&lt;failure&gt;" in page
+    assert "ValueError" in (out / "gamma.ipynb").read_text()  # the traceback is kept
+    assert sorted(p.name for p in tmp_path.joinpath("reports").iterdir()) == ["b2"]
+
+
+def test_cli_exit_codes_and_verify(tmp_path, standin_notebooks, scenario_maker):
+    make_scenario = scenario_maker
+    build = tmp_path / "captures" / "b3"
+    make_scenario(build, "one", "PASS")
+    make_scenario(build, "two", "INCONCLUSIVE", reasons=[{"code": "dropped_packets",
+                                                          "message": "3 dropped", "episode": None}])
+    out = tmp_path / "reports" / "b3"
+    rep, summ = standin_notebooks
+    cmd = [sys.executable, "-m", "ksaudit.cli", "render", str(build), "-o", str(out), "--jobs", "2",
+           "--report-notebook", str(rep), "--summary-notebook", str(summ)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 3, proc.stderr
+    assert "two  INCONCLUSIVE" in proc.stdout and "Traceback" not in proc.stderr
+
+    def verify(*extra):
+        return subprocess.run([sys.executable, "-m", "ksaudit.cli", "verify", str(out), *extra],
+                              capture_output=True, text=True, timeout=60)
+
+    ok = verify("--captures", str(build))
+    assert ok.returncode == 0, ok.stdout
+    page = out / "one.html"
+    data = bytearray(page.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    page.write_bytes(bytes(data))
+    bad = verify()
+    assert bad.returncode == 1
+    assert bad.stdout.splitlines()[0] == f"CHANGED: {page} " + bad.stdout.splitlines()[0].split(" ", 2)[2]
+    assert bad.stdout.count("CHANGED") == 1
+    page.write_bytes(bytes(data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1:]))
+    evidence = build / "two" / "device.pcap"
+    raw = bytearray(evidence.read_bytes())
+    raw[100] ^= 0x80
+    evidence.write_bytes(bytes(raw))
+    bad = verify("--captures", str(build))
+    assert bad.returncode == 1
+    assert [line.split(" (")[0] for line in bad.stdout.splitlines()[:-1]] == [f"CHANGED: {evidence}"]
+    (build / "two" / "extra.log").write_text("x")
+    assert "UNLISTED: " + str(build / "two" / "extra.log") in verify("--captures", str(build)).stdout
+
+
+def test_dask_scheduler_renders_the_same_reports(tmp_path, standin_notebooks, scenario_maker):
+    make_scenario = scenario_maker
+    distributed = pytest.importorskip("distributed")
+    build = tmp_path / "captures" / "b4"
+    make_scenario(build, "one", "PASS")
+    make_scenario(build, "two", "PASS")
+    local = _render(build, tmp_path / "local" / "b4", standin_notebooks)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote = _render(build, tmp_path / "dask" / "b4", standin_notebooks,
+                         scheduler=cluster.scheduler_address)
+    assert remote.exit_code == local.exit_code == 0
+    for name in ("one.html", "two.html", "summary.json"):
+        assert (tmp_path / "dask" / "b4" / name).read_bytes() == (tmp_path / "local" / "b4" / name).read_bytes()
+
+
+def test_overall_verdict_and_exit_codes():
+    assert summary.exit_code(["PASS", "PASS"]) == 0
+    assert summary.exit_code(["PASS", "INCONCLUSIVE"]) == 3
+    assert summary.exit_code(["ERROR", "PASS"]) == 3
+    assert summary.exit_code(["ERROR", "FAIL", "INCONCLUSIVE"]) == 1
+    assert summary.exit_code([]) == 3
+
+
+def test_bad_build_directories_are_one_line_errors(tmp_path):
+    with pytest.raises(KsauditError, match="not a directory"):
+        render.find_scenarios(tmp_path / "nope")
+    with pytest.raises(KsauditError, match="no scenario directories"):
+        render.find_scenarios(tmp_path)
