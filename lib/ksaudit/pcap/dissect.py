@@ -148,10 +148,16 @@ def _read_records(path: str, wanted: list[int]) -> dict:
     except (Scapy_Exception, OSError, EOFError, ValueError, struct.error) as exc:
         raise KsauditError(f"{path}: not a readable capture: {exc}") from None
     pcap_linktype = getattr(reader, "linktype", None)
+    if hasattr(reader, "blocktypes"):   # Wireshark numbers these pcapng blocks as frames too
+        for kind, name in ((9, "systemd journal export block"), (0xBAD, "custom block"),
+                           (0x40000BAD, "custom block")):
+            reader.blocktypes[kind] = lambda block, size, name=name: (f"pcapng {name}, not a packet", None)
     try:   # _read_packet: scapy's own record walk; size lifts its 64 KiB cap (GRO frames)
         for frame in range(1, last + 1):
             data, meta = reader._read_packet(size=1 << 18)
-            if frame in want:
+            if frame in want and meta is None:
+                records[frame] = (data, None, None)
+            elif frame in want:
                 records[frame] = (data, getattr(meta, "linktype", pcap_linktype), meta.wirelen)
     except (Scapy_Exception, OSError, EOFError, ValueError, struct.error):
         pass   # a damaged tail: keep every frame read before it
@@ -163,6 +169,8 @@ def _read_records(path: str, wanted: list[int]) -> dict:
 # ---------------------------------------------------------------- scapy view
 
 def _scapy_row(frame: int, data: bytes, linktype, wirelen: int) -> dict:
+    if isinstance(data, str):   # a numbered non-packet block
+        return _empty_row(frame, data)
     row = _empty_row(frame, "")
     row["truncated"] = wirelen is not None and len(data) < wirelen
     try:
@@ -353,7 +361,9 @@ def _run_tshark(exe: str, path: str, records: dict, context: str, timeout_s: flo
     cmd = [exe, "-n", "-T", "json", "-o", "tcp.desegment_tcp_streams:TRUE"]
     for field in ("frame.number", *_TSHARK_FIELDS):
         cmd += ["-e", field]
-    order = sorted(records)
+    order = sorted(f for f, rec in records.items() if not isinstance(rec[0], str))
+    if not order:
+        return {}
     with tempfile.TemporaryDirectory(prefix="ksaudit-dissect-") as tmp:
         if context == "file":
             cmd += ["-r", path, "-c", str(order[-1]),

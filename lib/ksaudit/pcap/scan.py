@@ -237,6 +237,6 @@ class Scanner:
         self.frames += n
         if n == 0:
             return None if self.done else self.records(max_rows)
-        if n < cap * 0.9:
-            rec = {k: v[:n].copy() for k, v in rec.items()}
+        if n < cap:   # copy when much smaller, so the oversized arrays are freed
+            rec = {k: v[:n].copy() if n < cap * 0.9 else v[:n] for k, v in rec.items()}
         return rec

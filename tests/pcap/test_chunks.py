@@ -1,0 +1,65 @@
+"""iter_packet_chunks gives the same table as read_packets, in bounded pieces."""
+
+import warnings
+
+import pandas as pd
+import pytest
+from scapy.all import IP, UDP, Ether, IPv6
+
+from ksaudit.errors import KsauditError
+from ksaudit.pcap import CaptureWarning, iter_packet_chunks, read_packets
+
+
+def mixed_pcapng(gen, frames):
+    pk = [bytes(Ether() / (IP(src=f"10.0.{i}.1", dst="10.9.9.9") if i % 3 else
+                           IPv6(src=f"2001:db8::{i:x}", dst="::1")) / UDP(sport=i, dport=9))
+          for i in range(40)]
+    fr = frames(pk)
+    blocks = [gen.shb(), gen.idb(1, name="eth0", tsresol=9)]
+    for i, (t, d) in enumerate(fr):
+        if i == 13:
+            blocks += [gen.idb(1, name="eth1", tsresol=6), gen.block(0xBAD, b"note")]
+        if i == 25:
+            blocks += [gen.shb(big=True), gen.idb(1, name="eth2", tsresol=9, big=True)]
+        big = i >= 25
+        blocks.append(gen.epb(1 if 13 <= i < 25 and i % 2 else 0,
+                              t // 1000 if 13 <= i < 25 and i % 2 else t, d, big=big))
+    return b"".join(blocks)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 40, 1000])
+def test_chunks_equal_whole(tmp_path, gen, frames, rows):
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(mixed_pcapng(gen, frames))
+    whole = read_packets(path)
+    chunks = list(iter_packet_chunks(path, rows=rows))
+    assert all(len(c) <= rows for c in chunks)
+    assert len(chunks) == -(-len(whole) // rows)
+    joined = pd.concat(chunks, ignore_index=True)
+    assert joined["frame"].tolist() == whole["frame"].tolist()
+    assert whole["frame"].iloc[-1] == 41                   # the custom block takes a number
+    for col in whole.columns:
+        assert joined[col].astype(object).tolist() == whole[col].astype(object).tolist(), col
+    # address codes are stable: each chunk's categories extend the previous ones
+    for a, b in zip(chunks, chunks[1:]):
+        ca, cb = list(a["src"].cat.categories), list(b["src"].cat.categories)
+        assert cb[:len(ca)] == ca
+    assert chunks[-1].attrs["packets"] == len(whole)
+
+
+def test_chunks_of_truncated_file_warn_once(tmp_path, gen, frames):
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(mixed_pcapng(gen, frames)[:-7])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = sum(len(c) for c in iter_packet_chunks(path, rows=10))
+    assert n == 39
+    assert sum(issubclass(w.category, CaptureWarning) for w in caught) == 1
+
+
+@pytest.mark.parametrize("rows", [0, -5, 2.5, "10"])
+def test_bad_rows(tmp_path, gen, frames, rows):
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(mixed_pcapng(gen, frames))
+    with pytest.raises(KsauditError, match="rows"):
+        next(iter_packet_chunks(path, rows=rows))
