@@ -1,0 +1,232 @@
+"""`analyze(scenario_dir) -> Analysis`: the scenario's episodes, leaks and verdict.
+
+Stages: load and hash the evidence (`inputs`) -> put captures and events on the
+reference clock (the first capture's clock) -> classify every frame
+(`classify`) -> episodes from events and packet gaps (`episodes`) -> figures
+and reasons per episode (`figures`) -> the scenario verdict (`verdict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ksaudit.leaks import classify as cl
+from ksaudit.leaks.episodes import build_spans, gap_threshold_ns, packet_gaps
+from ksaudit.leaks.evidence import dissect_leaks
+from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
+from ksaudit.leaks.inputs import combine, load_captures, load_logs, sha256_file
+from ksaudit.leaks.timebase import align_all
+from ksaudit.leaks.verdict import Reason, decide
+from ksaudit.scenario import load_scenario
+
+SCHEMA = "ksaudit.analysis/1"
+MAX_EVIDENCE = 20          # leak frames deep-dissected per episode (and for the steady state)
+MAX_LEAK_ROWS = 500        # leak rows in to_dict(); the full table is .leaks / --leaks
+_LEAK_COLUMNS = ["capture", "frame", "ts_ns", "iface", "direction", "ip_version", "src", "dst",
+                 "proto", "sport", "dport", "length", "category", "episode", "rule"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything `analyze` found; `to_dict()` is the documented JSON document."""
+    scenario: object
+    verdict: object
+    episodes: tuple
+    steady_state: dict
+    packets: pd.DataFrame = field(repr=False)
+    events: pd.DataFrame | None = field(repr=False)
+    leaks: pd.DataFrame = field(repr=False)
+    alignment: dict = field(repr=False)
+    device: object = None
+    classification: dict = field(default_factory=dict)
+    captures: tuple = ()
+    logs: tuple = ()
+    inputs: tuple = ()
+    parameters: dict = field(default_factory=dict)
+    notes: tuple = ()
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+    def to_dict(self, max_leak_rows: int = MAX_LEAK_ROWS) -> dict:
+        """The analysis document (docs/analysis-json.md); deterministic."""
+        from ksaudit import __version__
+        rows = self.leaks.head(max_leak_rows)
+        table = []
+        for r in rows.itertuples(index=False):
+            table.append({"capture": self.captures[int(r.capture)]["file"], "frame": int(r.frame),
+                          "ts_ns": int(r.ts_ns), "iface": str(r.iface),
+                          "direction": str(r.direction), "ip_version": int(r.ip_version),
+                          "src": str(r.src), "dst": str(r.dst), "proto": int(r.proto),
+                          "sport": int(r.sport), "dport": int(r.dport), "length": int(r.length),
+                          "category": str(r.category),
+                          "episode": int(r.episode) if int(r.episode) else None,
+                          "rule": str(r.rule)})
+        return {
+            "schema": SCHEMA, "ksaudit_version": __version__,
+            "scenario": self.scenario.to_dict(),
+            "verdict": self.verdict.status,
+            "reasons": [r.to_dict() for r in self.verdict.reasons],
+            "episodes": [e.to_dict() for e in self.episodes],
+            "steady_state": dict(self.steady_state),
+            "classification": dict(self.classification),
+            "device": {"addresses": list(self.device.addresses),
+                       "declared": self.device.declared, "statement": self.device.statement},
+            "leaks": {"total": int(len(self.leaks)), "shown": len(table), "rows": table},
+            "captures": [dict(c) for c in self.captures],
+            "alignment": dict(self.alignment),
+            "logs": [dict(x) for x in self.logs],
+            "inputs": [dict(x) for x in self.inputs],
+            "parameters": dict(self.parameters),
+            "notes": list(self.notes),
+        }
+
+
+def _probe_interval(probes: pd.DataFrame, packets: pd.DataFrame) -> int | None:
+    """Median spacing of consecutive probe sequence numbers (log, else payload send times)."""
+    for seq, ts in ((probes["probe_seq"].to_numpy() if len(probes) else np.array([]),
+                     probes["ts_ns"].to_numpy() if len(probes) else np.array([])),
+                    (packets["probe_seq"].to_numpy(), packets["probe_send_ns"].to_numpy())):
+        ok = seq >= 0
+        if ok.sum() < 2:
+            continue
+        order = np.argsort(seq[ok], kind="stable")
+        s, t = seq[ok][order].astype(np.int64), ts[ok][order].astype(np.int64)
+        keep = np.diff(s) > 0
+        if not keep.any():
+            continue
+        per = np.diff(t)[keep] // np.diff(s)[keep]
+        return int(np.median(per)) if len(per) else None
+    return None
+
+
+def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True) -> Analysis:
+    """Analyse one scenario directory: episodes, every frame classified, leaks, verdict.
+
+    Parameters
+    ----------
+    scenario_dir : str or os.PathLike
+        Directory holding scenario.yaml, its captures and logs (opened read-only).
+    max_evidence : int
+        Leaked frames deep-dissected (DNS name, TLS SNI, HTTP Host) per episode.
+    deep : bool
+        False skips deep dissection (figures and verdict are unchanged).
+
+    Returns
+    -------
+    Analysis
+        ``.verdict`` (PASS / FAIL / INCONCLUSIVE with reasons), ``.episodes``,
+        ``.leaks`` (every leaked frame and reply), ``.packets`` (with ``rule``,
+        ``category``, ``episode`` columns), ``.to_dict()``.
+
+    Raises
+    ------
+    KsauditError
+        scenario.yaml invalid, or an input that exists but cannot be read.
+    """
+    sc = load_scenario(scenario_dir)
+    size, digest = sha256_file(sc.path("scenario.yaml"))
+    inputs = [{"path": "scenario.yaml", "role": "scenario", "bytes": size, "sha256": digest}]
+    caps = load_captures(sc, inputs)
+    events, log_facts, missing_logs = load_logs(sc, inputs)
+    glob = []                                     # (code, message): hold for every episode
+    for c in caps:
+        if c.missing:
+            glob.append(("capture_gap", f"declared capture {c.file} is missing"))
+        elif c.facts["dropped"]:
+            glob.append(("dropped_packets", f"{c.file}: {c.facts['dropped']} packets dropped "
+                         "by the capture tool"))
+    for f in missing_logs:
+        glob.append(("log_missing", f"declared log {f} is missing"))
+    if all(c.missing for c in caps):
+        raise_empty = True
+    else:
+        raise_empty = False
+    packets = _empty_packets() if raise_empty else combine(caps)
+    vantages = [c.vantage for c in caps]
+    tb = align_all(sc, caps, packets, events)
+    packets, events = tb.packets, tb.events
+    glob.extend(tb.reasons)
+    dev_v = cl.device_vantage_mask(packets, vantages)
+    device = cl.infer_device_addresses(packets, sc, dev_v)
+    if not device.addresses and any(v == "external" for v in vantages):
+        glob.append(("device_addresses_unknown", "no device address declared or inferable: "
+                     "frames at the external vantage point cannot be attributed"))
+    rule, category = cl.classify(packets, sc, vantages, device)
+    packets["rule"], packets["category"] = rule, category
+    probes = events[events["kind"].astype(str) == "probe"] if events is not None \
+        else pd.DataFrame({"ts_ns": [], "probe_seq": [], "probe_result": []})
+    interval = _probe_interval(probes, packets)
+
+    codes = rule.codes
+    tun = (codes == cl.RULES.index("inside_tunnel")) | (codes == cl.RULES.index("tunnel_transport"))
+    if dev_v.any():
+        tun &= dev_v
+    threshold = gap_threshold_ns(interval)
+    gaps = []
+    if threshold is not None and tun.any():
+        idx = np.flatnonzero(tun)
+        order = np.argsort(packets["ts_ns"].to_numpy()[idx], kind="stable")
+        idx = idx[order]
+        ts = packets["ts_ns"].to_numpy()[idx]
+        frames, capn = packets["frame"].to_numpy(), packets["capture"].to_numpy()
+        gaps = packet_gaps(ts, lambda i: f"{caps[int(capn[idx[i]])].file}#{int(frames[idx[i]])}",
+                           threshold)
+    tol_ns = sc.tolerance_us * 1000
+    spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns)
+    scen_reasons = [Reason(c, m) for c, m in glob]
+    if not any(s.from_events for s in spans):
+        scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"
+                                   + (" (packet evidence alone shows an episode)" if spans else "")))
+    facts = [c.facts for c in caps]
+    lasts = [f["last_ns"] for f in facts if f["last_ns"] is not None]
+    cutoff = max(lasts) if lasts else 0
+    packets["episode"] = assign_episodes(packets["ts_ns"].to_numpy(), spans, cutoff)
+    is_leak = (codes == cl.RULES.index("leak")) | (codes == cl.RULES.index("leak_reply"))
+    leaks = packets.loc[is_leak].sort_values(["ts_ns", "capture", "frame"], kind="stable")
+    leaks = leaks.reset_index(drop=True)
+    probe_frames = packets.loc[packets["probe_seq"].to_numpy() >= 0]
+    evidence = dissect_leaks(sc, caps, leaks, max_evidence) if deep else {}
+    episodes = []
+    for i, sp in enumerate(spans, 1):
+        rows = leaks[leaks["episode"] == i]
+        episodes.append(episode_figures(
+            i, sp, rows, probe_frames, probes, interval_ns=interval, cutoff_ns=cutoff,
+            captures=facts, global_reasons=glob, tolerance_ns=tol_ns,
+            evidence=evidence.get(i, ())))
+        scen_reasons.extend(r for r in episodes[-1].reasons
+                            if (r.code, r.message) not in set(glob))
+    steady = leaks[(leaks["episode"] == 0)]
+    sent = steady[steady["rule"].astype(str) == "leak"]
+    n, b = dedupe(sent)
+    replies, _ = dedupe(steady[steady["rule"].astype(str) == "leak_reply"])
+    steady_state = {"leaked_frames": n, "leaked_bytes": b, "reply_frames": replies,
+                    "destinations": sorted(set(sent["dst"].astype(str))),
+                    "first_leak_ns": int(sent["ts_ns"].min()) if n else None,
+                    "last_leak_ns": int(sent["ts_ns"].max()) if n else None,
+                    "evidence": [dict(e) for e in evidence.get(0, ())]}
+    if n or replies:
+        scen_reasons.append(Reason("steady_state_leak", f"{n} frame(s), {b} bytes left outside "
+                                   f"the tunnel outside any tunnel-down episode"
+                                   + (f" ({replies} reply frame(s))" if replies else "")))
+    verdict = decide(scen_reasons, has_episode=bool(spans))
+    counts = pd.Series(codes).value_counts()
+    classification = {r: int(counts.get(i, 0)) for i, r in enumerate(cl.RULES)}
+    params = {"tolerance_us": sc.tolerance_us, "allow_lan": sc.allow_lan,
+              "allow": [a.text for a in sc.allow], "max_evidence": max_evidence,
+              "deep_dissection": deep, "probe_interval_ns": interval,
+              "gap_threshold_ns": threshold, "reference_clock": tb.reference}
+    return Analysis(sc, verdict, tuple(episodes), steady_state, packets, events, leaks,
+                    tb.alignment, device, classification, tuple(facts), tuple(log_facts),
+                    tuple(inputs), params, (device.statement, *tb.notes))
+
+
+def _empty_packets() -> pd.DataFrame:
+    from ksaudit.schema import PACKET_COLUMNS
+    df = pd.DataFrame({c: pd.Series([], dtype=d) for c, d in PACKET_COLUMNS.items()})
+    df["capture"] = np.array([], np.int16)
+    return df

@@ -1,0 +1,204 @@
+"""Tunnel-down episodes from log events and from packet evidence, merged.
+
+Event evidence: an episode opens at the first of ``tunnel_down``, ``link_down``,
+``sleep``, ``process_exit`` while the tunnel is up and closes at the next
+``tunnel_up``; ``firewall_block/release``, ``link_up``, ``wake``,
+``network_change`` and ``process_start`` in between are listed as evidence.
+
+Packet evidence: a gap in tunnel-side traffic (frames inside the tunnel and
+encapsulated traffic with the endpoint) longer than the gap threshold.  Packet
+evidence is dense enough to move an episode's boundaries only when probes run
+(threshold = max(5 probe intervals, 50 ms)); without probes an idle tunnel is
+indistinguishable from a dead one, so packet evidence is only listed.
+
+An event episode takes the packet gaps that overlap it.  Its start and end are
+the log events (``start_ns``, ``end_ns``); its bounds widen to the packet
+evidence: ``start_lo_ns`` = min(event lower bound, last tunnel frame before the
+gap), ``end_hi_ns`` = max(event upper bound, first tunnel frame after it).
+Leaks are assigned to ``[start_lo_ns, end_hi_ns]``, so a leak that precedes the
+log line (the log lags the failure) still belongs to the episode, with a
+negative time to first leak.  An episode never restored in the logs ends where
+tunnel traffic resumes.  Gaps that overlap no event episode become packet-only
+episodes.  Where the log time lies outside the packet evidence by more than one
+probe interval plus the tolerance, the episode carries a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+START_KINDS = ("tunnel_down", "link_down", "sleep", "process_exit")
+END_KINDS = ("tunnel_up",)
+DURING_KINDS = ("firewall_block", "firewall_release", "link_up", "wake", "network_change",
+                "process_start")
+MIN_GAP_NS = 50_000_000
+
+
+@dataclass(frozen=True)
+class Span:
+    """An episode's boundaries and the evidence that defines them (definer first)."""
+    start_ns: int
+    start_lo_ns: int
+    start_hi_ns: int
+    end_ns: int | None                 # None: never restored while evidence lasted
+    end_lo_ns: int | None
+    end_hi_ns: int | None
+    start_evidence: tuple
+    end_evidence: tuple
+    during_evidence: tuple = ()
+    notes: tuple = ()
+    from_events: bool = True
+    start_by_event: bool = True        # start_ns is a log event's time
+    end_by_event: bool = True          # end_ns is a log event's time
+    start_width_ns: int = 0            # uncertainty of the defining event (0 for packets)
+    end_width_ns: int = 0
+
+
+@dataclass(frozen=True)
+class Gap:
+    start_ns: int                      # last tunnel-side frame before the gap
+    end_ns: int                        # first tunnel-side frame after it
+    start_ref: str
+    end_ref: str
+
+
+def gap_threshold_ns(probe_interval_ns: int | None) -> int | None:
+    """The shortest tunnel-traffic gap that counts as evidence, or None without probes."""
+    if not probe_interval_ns:
+        return None
+    return max(5 * int(probe_interval_ns), MIN_GAP_NS)
+
+
+def packet_gaps(ts_ns: np.ndarray, ref_of, threshold_ns: int) -> list:
+    """Gaps longer than `threshold_ns` between consecutive tunnel-side frames.
+
+    `ts_ns` must be sorted; `ref_of(i)` names frame i (e.g. ``"device.pcapng#812"``).
+    """
+    if len(ts_ns) < 2:
+        return []
+    idx = np.flatnonzero(np.diff(ts_ns) > threshold_ns)
+    return [Gap(int(ts_ns[i]), int(ts_ns[i + 1]), ref_of(i), ref_of(i + 1)) for i in idx]
+
+
+def _describe(ev, files) -> str:
+    where = files.get(str(ev.file), str(ev.file))
+    msg = " ".join(str(ev.message).split())
+    msg = msg if len(msg) <= 80 else msg[:79] + "\u2026"
+    return f"{ev.kind} {where}:{ev.line} \"{msg}\""
+
+
+def event_spans(events: pd.DataFrame, files: dict) -> list:
+    """Group aligned events into raw episodes: list of dicts (internal)."""
+    if events is None or events.empty:
+        return []
+    ev = events[events["kind"].astype(str).isin(START_KINDS + END_KINDS + DURING_KINDS)]
+    ev = ev.sort_values(["ts_ns", "line"], kind="stable")
+    spans, cur = [], None
+    for row in ev.itertuples(index=False):
+        kind = str(row.kind)
+        text = _describe(row, files)
+        if cur is None:
+            if kind in START_KINDS:
+                cur = {"start": row, "start_ev": [text], "during": [], "end": None}
+            continue
+        if kind in END_KINDS:
+            cur["end"] = row
+            cur["end_ev"] = [text]
+            spans.append(cur)
+            cur = None
+        else:
+            cur["during"].append(text)
+    if cur is not None:
+        cur["end_ev"] = []
+        spans.append(cur)
+    return spans
+
+
+def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns):
+    """Merge event episodes and packet gaps into a sorted list of `Span`.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Aligned event table (reference clock).
+    files : dict
+        Event ``file`` value -> path relative to the scenario directory.
+    gaps : list of Gap
+        From `packet_gaps` (empty without probes).
+    probe_interval_ns : int or None
+    tolerance_ns : int
+    """
+    interval = int(probe_interval_ns or 0)
+    used = set()
+    out = []
+    for sp in event_spans(events, files):
+        s, e = sp["start"], sp["end"]
+        s_ns, e_ns = int(s.ts_ns), (int(e.ts_ns) if e is not None else None)
+        mine = [i for i, g in enumerate(gaps)
+                if g.start_ns <= (e_ns if e_ns is not None else np.iinfo(np.int64).max)
+                and g.end_ns >= s_ns]
+        used.update(mine)
+        start = (s_ns, int(s.t_lo_ns), int(s.t_hi_ns))
+        start_ev, end_ev, notes = list(sp["start_ev"]), list(sp["end_ev"]), []
+        by_ev_start = by_ev_end = True
+        end = (e_ns, int(e.t_lo_ns), int(e.t_hi_ns)) if e is not None else (None, None, None)
+        if mine:
+            g0, g1 = gaps[mine[0]], gaps[mine[-1]]
+            start_ev.append(f"tunnel traffic ended {g0.start_ref}")
+            start = (s_ns, min(start[1], g0.start_ns), start[2])
+            if not g0.start_ns - tolerance_ns <= s_ns <= g0.start_ns + interval + tolerance_ns:
+                notes.append(f"start: the log says {(s_ns - g0.start_ns) // 1000} us after "
+                             "the last tunnel frame, beyond one probe interval plus the "
+                             f"tolerance ({tolerance_ns // 1000} us)")
+            end_ev.append(f"tunnel traffic resumed {g1.end_ref}")
+            if e_ns is None:
+                end = (g1.end_ns, g1.end_ns - interval, g1.end_ns)
+                end_ev.insert(0, end_ev.pop())
+                by_ev_end = False
+            else:
+                end = (e_ns, end[1], max(end[2], g1.end_ns))
+                if not g1.end_ns - interval - tolerance_ns <= e_ns <= g1.end_ns + tolerance_ns:
+                    notes.append(f"end: the log says {(g1.end_ns - e_ns) // 1000} us before "
+                                 "tunnel traffic resumed, beyond one probe interval plus the "
+                                 f"tolerance ({tolerance_ns // 1000} us)")
+        out.append(Span(start[0], start[1], start[2], end[0], end[1], end[2],
+                        tuple(start_ev), tuple(end_ev), tuple(sp["during"]), tuple(notes),
+                        True, by_ev_start, by_ev_end and end[0] is not None,
+                        int(s.t_hi_ns - s.t_lo_ns) if by_ev_start else 0,
+                        int(e.t_hi_ns - e.t_lo_ns) if (e is not None and by_ev_end) else 0))
+    for i, g in enumerate(gaps):
+        if i in used:
+            continue
+        out.append(Span(g.start_ns, g.start_ns, g.start_ns + interval, g.end_ns,
+                        g.end_ns - interval, g.end_ns,
+                        (f"tunnel traffic ended {g.start_ref}",),
+                        (f"tunnel traffic resumed {g.end_ref}",), (),
+                        ("no log event marks this episode: found in packet evidence only",),
+                        False, False, False, 0, 0))
+    out.sort(key=lambda sp: sp.start_lo_ns)
+    return _merge_overlaps(out)
+
+
+def _merge_overlaps(spans):
+    merged = []
+    for sp in spans:
+        if merged:
+            last = merged[-1]
+            last_end = last.end_hi_ns if last.end_ns is not None else np.iinfo(np.int64).max
+            if sp.start_lo_ns <= last_end:
+                later = sp if (sp.end_ns is None or (last.end_ns is not None
+                                                     and sp.end_ns > last.end_ns)) else last
+                merged[-1] = Span(
+                    last.start_ns, last.start_lo_ns, last.start_hi_ns,
+                    later.end_ns, later.end_lo_ns, later.end_hi_ns,
+                    last.start_evidence, later.end_evidence,
+                    last.during_evidence + sp.start_evidence + sp.during_evidence,
+                    last.notes + sp.notes + ("merged two overlapping episodes",),
+                    last.from_events or sp.from_events, last.start_by_event,
+                    later.end_by_event, last.start_width_ns, later.end_width_ns)
+                continue
+        merged.append(sp)
+    return merged

@@ -1,0 +1,222 @@
+"""Per-episode figures: leaks, windows, categories, probes, and the episode's verdict.
+
+Several vantage points see the same packet: frame and byte counts are deduped
+per flow (source, destination, protocol, ports, and the probe sequence number
+for probes): a flow counts as many frames as the vantage point that saw the
+most of them, with that vantage point's wire lengths.  First and last leak are
+the earliest and latest sighting at any vantage point on the reference clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ksaudit.leaks.classify import CATEGORIES
+from ksaudit.leaks.verdict import Reason, decide
+
+_FLOW = ["src", "dst", "proto", "sport", "dport", "probe_seq"]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One tunnel-down episode with its figures (all times on the reference clock)."""
+    id: int
+    verdict: str
+    reasons: tuple
+    start_ns: int
+    start_lo_ns: int
+    start_hi_ns: int
+    end_ns: int | None
+    end_lo_ns: int | None
+    end_hi_ns: int | None
+    start_evidence: tuple
+    end_evidence: tuple
+    during_evidence: tuple
+    notes: tuple
+    duration_us: int | None
+    leaked_frames: int
+    leaked_bytes: int
+    reply_frames: int
+    destinations: tuple
+    first_leak_ns: int | None
+    last_leak_ns: int | None
+    window_ns: int | None
+    time_to_first_leak_ns: int | None
+    categories: dict
+    probes: dict
+    detection_resolution_us: int | None
+    by_capture: tuple
+    evidence: tuple = ()
+
+    def to_dict(self) -> dict:
+        us = (lambda v: None if v is None else v // 1000)
+        return {
+            "id": self.id, "verdict": self.verdict,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "start_ns": self.start_ns, "start_lo_ns": self.start_lo_ns,
+            "start_hi_ns": self.start_hi_ns, "end_ns": self.end_ns,
+            "end_lo_ns": self.end_lo_ns, "end_hi_ns": self.end_hi_ns,
+            "start_evidence": list(self.start_evidence), "end_evidence": list(self.end_evidence),
+            "during_evidence": list(self.during_evidence), "notes": list(self.notes),
+            "duration_us": self.duration_us,
+            "leaked_frames": self.leaked_frames, "leaked_bytes": self.leaked_bytes,
+            "reply_frames": self.reply_frames,
+            "destinations": list(self.destinations),
+            "distinct_destinations": len(self.destinations),
+            "first_leak_ns": self.first_leak_ns, "last_leak_ns": self.last_leak_ns,
+            "window_ns": self.window_ns, "window_us": us(self.window_ns),
+            "time_to_first_leak_ns": self.time_to_first_leak_ns,
+            "time_to_first_leak_us": us(self.time_to_first_leak_ns),
+            "categories": dict(self.categories), "probes": dict(self.probes),
+            "detection_resolution_us": self.detection_resolution_us,
+            "by_capture": [dict(b) for b in self.by_capture],
+            "evidence": [dict(e) for e in self.evidence],
+        }
+
+
+def assign_episodes(ts_ns: np.ndarray, spans, cutoff_ns: int) -> np.ndarray:
+    """1-based episode id per timestamp, 0 outside every episode (steady state).
+
+    An episode covers ``[start_lo_ns, end_hi_ns]``; never restored, it lasts
+    until `cutoff_ns`.  `spans` are sorted and do not overlap."""
+    out = np.zeros(len(ts_ns), np.int32)
+    if not spans or not len(ts_ns):
+        return out
+    starts = np.array([s.start_lo_ns for s in spans], np.int64)
+    ends = np.array([s.end_hi_ns if s.end_ns is not None else cutoff_ns for s in spans], np.int64)
+    idx = np.searchsorted(starts, ts_ns, side="right") - 1
+    ok = idx >= 0
+    ok[ok] &= ts_ns[ok] <= ends[idx[ok]]
+    out[ok] = idx[ok] + 1
+    return out
+
+
+def dedupe(rows: pd.DataFrame):
+    """(frames, bytes) of leaked rows, each packet counted once across vantage points."""
+    if rows.empty:
+        return 0, 0
+    flows = rows[_FLOW + ["capture", "length"]].astype({"src": str, "dst": str})
+    per = flows.groupby(_FLOW + ["capture"], sort=True, observed=True).agg(
+        n=("length", "size"), b=("length", "sum")).reset_index()
+    per = per.sort_values(["n", "capture"], ascending=[False, True], kind="stable")
+    best = per.drop_duplicates(_FLOW, keep="first")
+    return int(best["n"].sum()), int(best["b"].sum())
+
+
+def seq_ranges(seqs) -> list:
+    """Sorted sequence numbers as compact ranges: [1, 2, 3, 7] -> ["1-3", "7"]."""
+    out, run = [], None
+    for s in sorted(int(x) for x in seqs):
+        if run and s == run[1] + 1:
+            run[1] = s
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[1]}" if run[1] > run[0] else str(run[0]))
+        run = [s, s]
+    if run:
+        out.append(f"{run[0]}-{run[1]}" if run[1] > run[0] else str(run[0]))
+    return out
+
+
+def probe_figures(probes: pd.DataFrame, frames: pd.DataFrame, lo: int, hi: int,
+                  leaked_seqs, interval_ns: int | None) -> dict:
+    """Probes of one episode: attempted (sent in ``[lo, hi)`` per the log or the
+    captures, or leaked), sent / refused by the OS, tunnelled, leaked, blocked
+    (attempted, neither leaked nor tunnelled)."""
+    logged = probes[(probes["ts_ns"] >= lo) & (probes["ts_ns"] < hi)] if len(probes) else probes
+    seen = frames[(frames["ts_ns"] >= lo) & (frames["ts_ns"] < hi)]
+    leaked = {int(x) for x in leaked_seqs if x >= 0}
+    tunnelled = set(seen.loc[seen["rule"].astype(str).isin(
+        ["inside_tunnel", "tunnel_transport"]), "probe_seq"].tolist()) - leaked
+    attempted = set(seen["probe_seq"].tolist()) | leaked
+    if len(logged):
+        attempted |= set(logged["probe_seq"].tolist())
+        result = logged["probe_result"].astype(str)
+    else:
+        result = pd.Series([], dtype=str)
+    return {
+        "attempted": len(attempted), "sent": int((result == "sent").sum()),
+        "refused": int((result != "sent").sum()), "tunnelled": len(tunnelled),
+        "blocked": len(attempted - leaked - tunnelled), "leaked": len(leaked),
+        "leaked_seqs": seq_ranges(leaked),
+        "interval_ns": interval_ns, "interval_us": None if not interval_ns else interval_ns // 1000,
+    }
+
+
+def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns, cutoff_ns,
+                    captures, global_reasons, tolerance_ns, evidence=()) -> Episode:
+    """Build one `Episode`: figures from its leak rows, reasons, verdict.
+
+    Parameters
+    ----------
+    ep_id : int (1-based)
+    span : Span
+    leak_rows : DataFrame
+        Rows of the classified table with rule leak/leak_reply in this episode.
+    probe_frames : DataFrame
+        Rows with ``probe_seq >= 0`` (all rules), for the probe figures.
+    probes : DataFrame
+        Probe log events (aligned): ``ts_ns``, ``probe_seq``, ``probe_result``.
+    captures : list of dict
+        Per capture: file, first_ns, last_ns, dropped, truncated, truncated_at_ns.
+    global_reasons : list of (code, message)
+        Scenario-wide reasons that also hold for every episode.
+    """
+    end = span.end_hi_ns if span.end_ns is not None else cutoff_ns
+    reasons = [Reason(c, m, ep_id) for c, m in global_reasons]
+    sent = leak_rows[leak_rows["rule"].astype(str) == "leak"]
+    replies = leak_rows[leak_rows["rule"].astype(str) == "leak_reply"]
+    frames, nbytes = dedupe(sent)
+    rframes, _ = dedupe(replies)
+    first = int(sent["ts_ns"].min()) if len(sent) else None
+    last = int(sent["ts_ns"].max()) if len(sent) else None
+    cats = {c: 0 for c in CATEGORIES}
+    for c in CATEGORIES:
+        cats[c] = dedupe(sent[sent["category"].astype(str) == c])[0] if len(sent) else 0
+    dests = tuple(sorted(set(sent["dst"].astype(str))))
+    core_end = span.end_ns if span.end_ns is not None else cutoff_ns + 1
+    pr = probe_figures(probes, probe_frames, span.start_ns, core_end, sent["probe_seq"],
+                       interval_ns)
+    by_cap = []
+    for ci, grp in sent.groupby("capture", sort=True, observed=True):
+        by_cap.append({"capture": captures[int(ci)]["file"], "frames": int(len(grp)),
+                       "first_leak_ns": int(grp["ts_ns"].min()),
+                       "last_leak_ns": int(grp["ts_ns"].max())})
+    if frames:
+        reasons.insert(0, Reason("leak", f"{frames} frame(s), {nbytes} bytes left outside the "
+                                 f"tunnel to {len(dests)} destination(s)", ep_id))
+    elif rframes:
+        reasons.insert(0, Reason("leak", f"{rframes} reply frame(s) to leaked traffic seen "
+                                 "outside the tunnel (the leaked frames themselves were not "
+                                 "captured)", ep_id))
+    if span.end_ns is None:
+        reasons.append(Reason("capture_gap", "the tunnel was not restored before the "
+                              "captures ended: the episode is not covered to its end", ep_id))
+    elif not any(c["first_ns"] is not None and c["first_ns"] <= span.start_lo_ns
+                 and c["last_ns"] >= span.end_hi_ns for c in captures):
+        reasons.append(Reason("capture_gap", "no capture covers the whole episode", ep_id))
+    for c in captures:
+        if c["truncated"] and (c["truncated_at_ns"] is None or c["truncated_at_ns"] <= end):
+            reasons.append(Reason("truncated_capture", f"{c['file']} is truncated inside or "
+                                  "before the end of this episode", ep_id))
+    for label, width in (("start", span.start_width_ns), ("end", span.end_width_ns)):
+        if width > tolerance_ns:
+            reasons.append(Reason("clock_uncertainty", f"the {label} event is uncertain by "
+                                  f"{width // 1000} us, more than the tolerance "
+                                  f"{tolerance_ns // 1000} us", ep_id))
+    if pr["attempted"] == 0 and not frames and not rframes:
+        reasons.append(Reason("no_traffic_attempted", "no probe or other traffic was attempted "
+                              "during the episode: a silent device proves nothing", ep_id))
+    verdict = decide(reasons)
+    return Episode(
+        ep_id, verdict.status, verdict.reasons, span.start_ns, span.start_lo_ns,
+        span.start_hi_ns, span.end_ns, span.end_lo_ns, span.end_hi_ns,
+        span.start_evidence, span.end_evidence, span.during_evidence, span.notes,
+        None if span.end_ns is None else (span.end_ns - span.start_ns) // 1000,
+        frames, nbytes, rframes, dests, first, last,
+        None if first is None else last - first,
+        None if first is None else first - span.start_ns,
+        cats, pr, pr["interval_us"], tuple(by_cap), tuple(evidence))

@@ -1,0 +1,146 @@
+"""Open a scenario's evidence read-only: captures, logs, their SHA-256 and facts.
+
+A declared capture or log that is missing is not an error but a reason for
+INCONCLUSIVE (the caller decides); an unreadable one is the project error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ksaudit.errors import KsauditError
+
+
+@dataclass(frozen=True)
+class CaptureData:
+    file: str                 # relative to the scenario directory
+    vantage: str
+    clock: str
+    table: pd.DataFrame | None
+    facts: dict               # first_ns, last_ns, dropped, truncated, truncated_at_ns, ...
+    missing: bool
+
+
+def sha256_file(path) -> tuple:
+    """(size in bytes, hex SHA-256) of a file opened read-only."""
+    h = hashlib.sha256()
+    size = 0
+    fd = os.open(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()
+
+
+def _input(sc, rel, role):
+    size, digest = sha256_file(sc.path(rel))
+    return {"path": rel, "role": role, "bytes": size, "sha256": digest}
+
+
+def load_captures(sc, inputs: list) -> list:
+    """Read every declared capture; append their input records to `inputs`."""
+    from ksaudit import read_packets
+    out = []
+    for spec in sc.captures:
+        path = sc.path(spec.file)
+        if not path.is_file():
+            out.append(CaptureData(spec.file, spec.vantage, spec.clock, None,
+                                   _facts(spec, {}, True), True))
+            continue
+        inputs.append(_input(sc, spec.file, "capture"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")        # truncation is reported as a reason
+            table = read_packets(str(path), ifindex=sc.ifindex or None)
+        info = dict(table.attrs)
+        table.attrs = {}
+        if spec.interface:
+            table["iface"] = table["iface"].cat.rename_categories(
+                lambda c: spec.interface if str(c).startswith("#") else c)
+        facts = _facts(spec, info, False)
+        facts["interfaces"] = sorted(str(x) for x in table["iface"].unique())
+        out.append(CaptureData(spec.file, spec.vantage, spec.clock, table, facts, False))
+    return out
+
+
+def _facts(spec, info, missing) -> dict:
+    file_drops = info.get("dropped")
+    declared = spec.dropped
+    drops = [d for d in (file_drops, declared) if d is not None]
+    ifaces = sorted({str(i.get("name") or f"#{i.get('id')}") for i in info.get("interfaces", ())})
+    return {
+        "file": spec.file, "vantage": spec.vantage, "clock": spec.clock,
+        "missing": missing, "packets": int(info.get("packets", 0) or 0),
+        "first_ns": info.get("first_ns"), "last_ns": info.get("last_ns"),
+        "dropped": max(drops) if drops else None,
+        "dropped_declared": declared, "dropped_in_file": file_drops,
+        "truncated": bool(info.get("truncated", False)),
+        "truncated_at_ns": info.get("truncated_after_ns"),
+        "truncated_at_byte": info.get("truncated_at"),
+        "link_types": [int(x) for x in info.get("link_types", ())],
+        "interfaces": ifaces,
+    }
+
+
+def load_logs(sc, inputs: list):
+    """(events, per-log facts, missing files) for the declared logs, on source clocks."""
+    from ksaudit import read_events
+    present, facts, missing = [], [], []
+    for spec in sc.logs:
+        path = sc.path(spec.file)
+        if not path.is_file():
+            missing.append(spec.file)
+            facts.append({"file": spec.file, "format": spec.format, "clock": spec.clock,
+                          "events": 0, "malformed": 0, "missing": True})
+            continue
+        inputs.append(_input(sc, spec.file, "log"))
+        present.append((spec, path))
+    if not present:
+        return None, facts, missing
+    entries = [{"file": str(p), "format": s.format, "clock": s.clock, "timezone": s.timezone}
+               for s, p in present]
+    events = read_events(entries, rules=list(sc.rules) or None)
+    by_path = {str(p): s.file for s, p in present}
+    file_facts = {str(f.get("file")): f for f in events.attrs.get("files", ())}
+    for spec, path in present:
+        f = file_facts.get(str(path), {})
+        facts.append({"file": spec.file, "format": str(f.get("format", spec.format)),
+                      "clock": spec.clock, "events": int(f.get("events", 0) or 0),
+                      "malformed": int(f.get("malformed", 0) or 0), "missing": False})
+    order = {s.file: i for i, s in enumerate(sc.logs)}
+    facts.sort(key=lambda f: order[f["file"]])
+    events.attrs = {}
+    events["file"] = events["file"].astype(str).map(lambda v: by_path.get(v, v)).astype("category")
+    return events, facts, missing
+
+
+def combine(captures: list) -> pd.DataFrame:
+    """One packet table over all present captures, with a ``capture`` column
+    (index into `captures`); string columns as categoricals with one shared
+    category set so codes compare across captures."""
+    tables = [(i, c.table) for i, c in enumerate(captures) if c.table is not None]
+    if not tables:
+        raise KsauditError("no capture of the scenario could be read")
+    if len(tables) == 1:
+        i, t = tables[0]
+        t = t.copy(deep=False)
+        t["capture"] = np.full(len(t), i, np.int16)
+        return t
+    cats = {}
+    for col in ("iface", "direction", "src", "dst"):
+        cats[col] = pd.api.types.union_categoricals(
+            [t[col].astype("category") for _, t in tables]).categories
+    parts = []
+    for i, t in tables:
+        t = t.copy(deep=False)
+        for col, c in cats.items():
+            t[col] = t[col].astype("category").cat.set_categories(c)
+        t["capture"] = np.full(len(t), i, np.int16)
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,64 @@
+"""Verdicts fail closed: PASS only when the evidence proves it (DESIGN.md).
+
+FAIL on any leak (also with other reasons present); otherwise INCONCLUSIVE on
+any reason; PASS needs at least one episode and no reason at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+
+FAIL_CODES = ("leak", "steady_state_leak")
+INCONCLUSIVE_CODES = ("capture_gap", "dropped_packets", "truncated_capture", "no_tunnel_down",
+                      "clock_uncertainty", "log_missing", "no_traffic_attempted",
+                      "device_addresses_unknown")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a verdict is not PASS; `episode` is the 1-based id or None (whole scenario)."""
+    code: str
+    message: str
+    episode: int | None = None
+
+    def __post_init__(self):
+        if self.code not in FAIL_CODES + INCONCLUSIVE_CODES:
+            raise ValueError(f"unknown reason code {self.code!r}")
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "episode": self.episode}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    reasons: tuple = ()
+
+    @property
+    def exit_code(self) -> int:
+        return {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}[self.status]
+
+
+def decide(reasons, *, has_episode: bool = True) -> Verdict:
+    """The verdict for a set of reasons.
+
+    Parameters
+    ----------
+    reasons : iterable of Reason
+    has_episode : bool
+        False when there is nothing to judge (then PASS is impossible).
+
+    Returns
+    -------
+    Verdict
+        FAIL if any reason is a leak; else INCONCLUSIVE if any reason (or no
+        episode); else PASS.
+    """
+    reasons = tuple(reasons)
+    if any(r.code in FAIL_CODES for r in reasons):
+        return Verdict(FAIL, reasons)
+    if reasons or not has_episode:
+        return Verdict(INCONCLUSIVE, reasons)
+    return Verdict(PASS, reasons)

@@ -1,0 +1,112 @@
+"""scenario.yaml loading: defaults, unknown fields, wrong types, paths inside the directory."""
+
+import pytest
+import yaml
+
+from ksaudit.errors import KsauditError
+from ksaudit.scenario import load_scenario
+
+MINIMAL = {"build": "2026.11.0", "vpn": {"endpoints": ["198.51.100.2:51820/udp"]},
+           "captures": [{"file": "device.pcapng"}]}
+
+
+def write(tmp_path, doc, raw=None):
+    d = tmp_path / "scn"
+    d.mkdir(exist_ok=True)
+    (d / "scenario.yaml").write_text(raw if raw is not None else yaml.safe_dump(doc))
+    return d
+
+
+def test_defaults_filled_in(tmp_path):
+    sc = load_scenario(write(tmp_path, MINIMAL))
+    assert sc.build == "2026.11.0" and sc.platform == "linux" and sc.scenario == "custom"
+    assert sc.tunnel_interfaces == ("wg0",) and sc.physical_interfaces == ("wlan0",)
+    assert sc.addresses == () and sc.ifindex == {}
+    assert not sc.allow_lan and sc.allow == () and sc.tolerance_us == 1000
+    cap = sc.captures[0]
+    assert (cap.vantage, cap.clock, cap.dropped) == ("device", "device", None)
+    ep = sc.endpoints[0]
+    assert (str(ep.network), ep.port, ep.proto) == ("198.51.100.2/32", 51820, 17)
+    assert sc.logs == () and sc.clocks == {} and sc.rules == ()
+
+
+def test_full_document(tmp_path):
+    doc = dict(MINIMAL, platform="macos", scenario="sleep-wake", description="d",
+               device={"tunnel_interfaces": ["utun3"], "physical_interfaces": ["en0"],
+                       "addresses": ["192.168.50.2", "fd00:50::2"], "ifindex": {2: "en0"}},
+               policy={"allow_lan": True, "allow": ["udp/5353", "203.0.113.53/32",
+                                                    "[fd00::1]:53/udp", "icmp"],
+                       "tolerance_us": 250},
+               logs=[{"file": "logs/j.json", "format": "journald-json", "timezone": "UTC"}],
+               clocks={"device": {"offset_ns": -5}},
+               rules=[{"name": "x", "kind": "tunnel_down", "regex": "boom"}])
+    sc = load_scenario(write(tmp_path, doc))
+    assert sc.allow_lan and sc.tolerance_us == 250 and sc.ifindex == {2: "en0"}
+    assert [a.text for a in sc.allow] == doc["policy"]["allow"]
+    assert sc.allow[0].port == 5353 and sc.allow[0].network is None
+    assert sc.allow[3].proto == 1 and sc.allow[3].port is None
+    assert sc.clocks == {"device": {"offset_ns": -5}} and len(sc.rules) == 1
+    d = sc.to_dict()
+    assert d["name"] == "scn" and "/" not in d["name"]
+
+
+@pytest.mark.parametrize("doc, field", [
+    (dict(MINIMAL, buld="x"), "buld"),
+    (dict(MINIMAL, policy={"allow_lan": True, "alow": []}), "alow"),
+    (dict(MINIMAL, device={"adresses": []}), "adresses"),
+    (dict(MINIMAL, captures=[{"file": "a.pcap", "vantge": "device"}]), "vantge"),
+    (dict(MINIMAL, clocks={"device": {"ofset_ns": 1}}), "ofset_ns"),
+])
+def test_unknown_fields_name_the_field(tmp_path, doc, field):
+    with pytest.raises(KsauditError, match=field):
+        load_scenario(write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("doc, where", [
+    ({k: v for k, v in MINIMAL.items() if k != "build"}, "build"),
+    (dict(MINIMAL, build=2026.1), "build"),
+    (dict(MINIMAL, platform="beos"), "platform"),
+    (dict(MINIMAL, policy={"allow_lan": "yes"}), "policy.allow_lan"),
+    (dict(MINIMAL, policy={"tolerance_us": 1.5}), "policy.tolerance_us"),
+    (dict(MINIMAL, policy={"tolerance_us": -1}), "policy.tolerance_us"),
+    (dict(MINIMAL, policy={"allow": ["udp/99999"]}), r"policy.allow\[0\]"),
+    (dict(MINIMAL, policy={"allow": ["bogus rule"]}), r"policy.allow\[0\]"),
+    (dict(MINIMAL, policy={"allow": "udp/53"}), "policy.allow"),
+    (dict(MINIMAL, vpn={"endpoints": []}), "vpn.endpoints"),
+    (dict(MINIMAL, vpn={"endpoints": ["198.51.100.2"]}), r"vpn.endpoints\[0\]"),
+    (dict(MINIMAL, device={"addresses": ["not-an-ip"]}), r"device.addresses\[0\]"),
+    (dict(MINIMAL, device={"tunnel_interfaces": "wg0"}), "device.tunnel_interfaces"),
+    (dict(MINIMAL, captures=[]), "captures"),
+    (dict(MINIMAL, captures=[{"file": "a.pcap", "vantage": "router"}]), r"captures\[0\].vantage"),
+    (dict(MINIMAL, captures=[{"file": "a.pcap", "dropped": "many"}]), r"captures\[0\].dropped"),
+    (dict(MINIMAL, logs=[{"format": "auto"}]), r"logs\[0\]"),
+    (dict(MINIMAL, rules=["x"]), r"rules\[0\]"),
+])
+def test_wrong_types_name_the_field(tmp_path, doc, where):
+    with pytest.raises(KsauditError, match=where):
+        load_scenario(write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("path", ["../outside.pcap", "/etc/passwd", "logs/../../x.pcap"])
+def test_paths_must_stay_inside(tmp_path, path):
+    with pytest.raises(KsauditError, match="captures\\[0\\].file"):
+        load_scenario(write(tmp_path, dict(MINIMAL, captures=[{"file": path}])))
+
+
+def test_symlink_leaving_the_directory_is_refused(tmp_path):
+    d = write(tmp_path, dict(MINIMAL, captures=[{"file": "link.pcap"}]))
+    (tmp_path / "elsewhere.pcap").write_bytes(b"")
+    (d / "link.pcap").symlink_to(tmp_path / "elsewhere.pcap")
+    with pytest.raises(KsauditError, match="leaves the scenario directory"):
+        load_scenario(d)
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    with pytest.raises(KsauditError, match=r"scenario.yaml:\d+: not valid YAML"):
+        load_scenario(write(tmp_path, None, raw="build: [unclosed\n"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(KsauditError, match="missing"):
+        load_scenario(empty)
+    with pytest.raises(KsauditError, match="must be a mapping"):
+        load_scenario(write(tmp_path, None, raw="- a list\n"))
