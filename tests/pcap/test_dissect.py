@@ -372,3 +372,32 @@ def test_dns_over_tcp_and_frames_above_64k(tmp_path):
     rows = dissect(path, [1, 2], tshark=None).to_dict("records")
     assert rows[0]["dns_query"] == "tcp.example.com"
     assert rows[1]["truncated"] is False      # scapy's default 64 KiB read cap is lifted
+
+
+@needs_tshark
+def test_pcapng_custom_block_takes_a_frame_number_like_wireshark(tmp_path):
+    def block(kind, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    dns = bytes(Ether() / IP(src=DEV, dst=RES) / UDP(sport=5353, dport=53) / DNS(qd=[DNSQR(qname="after.custom.test")]))
+    epb = lambda data: block(6, struct.pack("<IIIII", 0, 0, 0, len(data), len(data)) + data)
+    path = tmp_path / "custom.pcapng"
+    path.write_bytes(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+                     + block(1, struct.pack("<HHI", 1, 0, 0)) + epb(dns)
+                     + block(0x00000BAD, b"\0\0\0\0custom") + epb(dns.replace(b"after", b"later")))
+    rows = dissect(path, [1, 2, 3]).to_dict("records")
+    assert rows[1]["summary"] == "pcapng custom block, not a packet"
+    assert [r["dns_query"] for r in rows] == ["after.custom.test", "", "later.custom.test"]
+    done = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "dns.qry.name"],
+                          capture_output=True, text=True, timeout=60)
+    assert "3\tlater.custom.test" in done.stdout.splitlines()
+
+
+def test_frame_numbers_agree_with_the_packet_table(capture):
+    packets = ksaudit.read_packets(capture)
+    dns_frames = packets.loc[packets["dport"] == 53, "frame"].tolist()
+    tls_frames = packets.loc[(packets["dport"] == 443) & (packets["tcp_flags"] & 0x08 != 0), "frame"].tolist()
+    assert len(dns_frames) == 3 and len(tls_frames) == 2
+    table = dissect(capture, dns_frames + tls_frames, tshark=None).set_index("frame")
+    assert (table.loc[dns_frames, "dns_query"] != "").all()
+    assert table.loc[tls_frames, "tls_sni"].tolist() == ["tls12.example.org", "tls13.example.org"]
