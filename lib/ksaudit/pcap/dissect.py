@@ -195,12 +195,9 @@ def _decode(row: dict, data: bytes, linktype) -> None:
         ip = ip.payload
     if isinstance(ip, NoPayload):
         arp = pkt.getlayer(ARP)
-        if arp is None:
-            row["summary"] = f"link type {linktype}: {pkt.summary()}"
-        elif arp.op == 1:
-            row["summary"] = f"ARP who-has {arp.pdst} tell {arp.psrc}"
-        else:
-            row["summary"] = f"ARP {arp.sprintf('%op%')} {arp.psrc} > {arp.pdst}"
+        row["summary"] = (f"link type {linktype}: {pkt.summary()}" if arp is None else
+                          f"ARP who-has {arp.pdst} tell {arp.psrc}" if arp.op == 1 else
+                          f"ARP {arp.sprintf('%op%')} {arp.psrc} > {arp.pdst}")
         return
     l4 = ip.payload
     while isinstance(l4, _IPv6ExtHdr):
@@ -406,9 +403,8 @@ def _tshark_fields(layers: dict) -> dict:
         return "; ".join(clean_text(v, cap) for v in layers.get(name, []) if v)
     sni = get("tls.handshake.extensions_server_name")
     quic = "quic" in get("frame.protocols", TEXT_CAP).split(":")
-    answers = [f"A {a}" for a in layers.get("dns.a", [])] + \
-        [f"AAAA {a}" for a in layers.get("dns.aaaa", [])] + \
-        [f"CNAME {a}" for a in layers.get("dns.cname", [])]
+    answers = [f"{kind} {a}" for kind in ("A", "AAAA", "CNAME")
+               for a in layers.get(f"dns.{kind.lower()}", [])]
     return {"dns_query": clean_text(get("dns.qry.name"), TEXT_CAP),
             "dns_answers": clean_text("; ".join(answers), TEXT_CAP),
             "tls_sni": "" if quic else sni, "quic_sni": sni if quic else "",

@@ -50,8 +50,9 @@ class Scanner:
                 if size == 0:
                     raise KsauditError(f"{self.path}: empty file, not a capture")
                 self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as exc:
-            raise KsauditError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:
+            raise KsauditError(f"{self.path}: cannot read: "
+                               f"{getattr(exc, 'strerror', None) or exc}") from None
         self.buf = np.frombuffer(self._map, np.uint8)
         self.size = size
         self.ifaces = []              # list of dicts, turned into Interface by interfaces()
@@ -181,7 +182,8 @@ class Scanner:
         tsoffset = struct.unpack(o + "q", opts[14])[0] if len(opts.get(14, b"")) == 8 else 0
         return dict(id=len(self.ifaces), name=name, linktype=linktype, snaplen=snaplen,
                     tsresol=f"{2 if binary else 10}^-{exp}", tsoffset_s=tsoffset,
-                    binary=binary, exp=exp, offset_ns=tsoffset * 1_000_000_000)
+                    binary=binary, exp=exp,
+                    offset_ns=max(min(tsoffset * 1_000_000_000, 2**63 - 1), -2**63))
 
     # -- records ------------------------------------------------------------------------
     def interfaces(self):

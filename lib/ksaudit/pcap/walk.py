@@ -62,7 +62,7 @@ def _ticks_to_ns(ticks, binary, exp, offset_ns):
     t = np.uint64(ticks)
     if binary:
         if exp > 30:               # below 1 ns: drop the extra bits first
-            t = t >> np.uint64(exp - 30)
+            t = t >> np.uint64(exp - 30) if exp - 30 < 64 else np.uint64(0)
             exp = 30
         sh = np.uint64(exp)
         mask = (np.uint64(1) << sh) - np.uint64(1)
