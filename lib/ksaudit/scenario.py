@@ -318,9 +318,15 @@ def load_scenario(directory) -> Scenario:
         _fail("clocks", f"must be a mapping of clock name to {{offset_ns: N}}, got {clocks!r}")
     out["clocks"] = {}
     for name, spec in clocks.items():
-        spec = _mapping(spec, f"clocks.{name}", ("offset_ns",))
+        spec = _mapping(spec, f"clocks.{name}", ("offset_ns", "skew_ppm", "uncertainty_ns"))
+        skew = spec.get("skew_ppm", 0)
+        if isinstance(skew, bool) or not isinstance(skew, (int, float)):
+            _fail(f"clocks.{name}.skew_ppm", f"must be a number, got {skew!r}")
         out["clocks"][str(name)] = {
-            "offset_ns": _int(spec.get("offset_ns", 0), f"clocks.{name}.offset_ns")}
+            "offset_ns": _int(spec.get("offset_ns", 0), f"clocks.{name}.offset_ns"),
+            "skew_ppm": float(skew),
+            "uncertainty_ns": _int(spec.get("uncertainty_ns", 0), f"clocks.{name}.uncertainty_ns",
+                                   minimum=0)}
     rules = _list(doc.get("rules"), "rules")
     for i, r in enumerate(rules):
         if not isinstance(r, dict):

@@ -4,6 +4,10 @@ Event evidence: an episode opens at the first of ``tunnel_down``, ``link_down``,
 ``sleep``, ``process_exit`` while the tunnel is up and closes at the next
 ``tunnel_up``; ``firewall_block/release``, ``link_up``, ``wake``,
 ``network_change`` and ``process_start`` in between are listed as evidence.
+Several logs often report the same transition (NetworkManager at 100 us, the
+client at 1 us, wireguard-go at 1 s): start (end) events that begin inside the
+first one's interval are one moment, defined by the narrowest interval; the
+others are listed after it as corroborating evidence.
 
 Packet evidence: a gap in tunnel-side traffic (frames inside the tunnel and
 encapsulated traffic with the endpoint) longer than the gap threshold.  Packet
@@ -95,24 +99,40 @@ def event_spans(events: pd.DataFrame, files: dict) -> list:
     if events is None or events.empty:
         return []
     ev = events[events["kind"].astype(str).isin(START_KINDS + END_KINDS + DURING_KINDS)]
-    ev = ev.sort_values(["ts_ns", "line"], kind="stable")
-    spans, cur = [], None
-    for row in ev.itertuples(index=False):
-        kind = str(row.kind)
-        text = _describe(row, files)
+    ev = ev.sort_values(["ts_ns", "file", "line"], kind="stable")
+    rows = list(ev.itertuples(index=False))
+    kinds = [str(r.kind) for r in rows]
+    spans, cur, used = [], None, set()
+
+    def same_moment(i, group):
+        """Reports of the same transition: rows of `group` kinds starting inside row i's
+        interval; the narrowest interval defines the moment, the rest corroborate."""
+        cand = [k for k in range(i, len(rows)) if kinds[k] in group
+                and rows[k].ts_ns <= rows[i].t_hi_ns and k not in used]
+        used.update(cand)
+        best = min(cand, key=lambda k: (rows[k].t_hi_ns - rows[k].t_lo_ns, rows[k].ts_ns))
+        texts = [_describe(rows[best], files)] + [_describe(rows[k], files) for k in cand
+                                                   if k != best]
+        return rows[best], min(int(rows[k].t_lo_ns) for k in cand), texts
+
+    for i, row in enumerate(rows):
+        if i in used:
+            continue
+        kind = kinds[i]
         if cur is None:
             if kind in START_KINDS:
-                cur = {"start": row, "start_ev": [text], "during": [], "end": None}
+                best, lo, texts = same_moment(i, START_KINDS)
+                cur = {"start": best, "start_lo": lo, "start_ev": texts, "during": [],
+                       "end": None, "end_ev": []}
             continue
         if kind in END_KINDS:
-            cur["end"] = row
-            cur["end_ev"] = [text]
+            best, _, texts = same_moment(i, END_KINDS)
+            cur["end"], cur["end_ev"] = best, texts
             spans.append(cur)
             cur = None
         else:
-            cur["during"].append(text)
+            cur["during"].append(_describe(row, files))
     if cur is not None:
-        cur["end_ev"] = []
         spans.append(cur)
     return spans
 
@@ -141,7 +161,7 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns):
                 if g.start_ns <= (e_ns if e_ns is not None else np.iinfo(np.int64).max)
                 and g.end_ns >= s_ns]
         used.update(mine)
-        start = (s_ns, int(s.t_lo_ns), int(s.t_hi_ns))
+        start = (s_ns, min(int(s.t_lo_ns), sp["start_lo"]), int(s.t_hi_ns))
         start_ev, end_ev, notes = list(sp["start_ev"]), list(sp["end_ev"]), []
         by_ev_start = by_ev_end = True
         end = (e_ns, int(e.t_lo_ns), int(e.t_hi_ns)) if e is not None else (None, None, None)
