@@ -30,8 +30,12 @@ def _be64(buf, p):
 def intern(hi, lo, kind, tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count):
     """Code of address (hi, lo, kind) in the table, adding it when new (codes from 1)."""
     mask = np.uint64(tab_hi.shape[0] - 1)
-    h = hi * np.uint64(0x9E3779B97F4A7C15) ^ lo * np.uint64(0xC2B2AE3D27D4EB4F) ^ np.uint64(kind)
-    h ^= h >> np.uint64(29)
+    h = (hi * np.uint64(0x9E3779B97F4A7C15)) ^ lo ^ np.uint64(kind)
+    h ^= h >> np.uint64(33)              # murmur3 fmix64: every key bit reaches the low bits
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
     i = h & mask
     while True:
         k = tab_kind[i]
