@@ -13,6 +13,7 @@ from ksaudit.errors import KsauditError
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SAMPLES_DIR = REPO_ROOT / "captures" / "samples"
 SAMPLE_BUILD = "2026.11.0-lab"
+SAMPLE_SCENARIO = "none-process-kill"   # no kill switch: a report with leaks to show
 FIGURE_DPI = 96
 
 
@@ -45,13 +46,13 @@ def sample_build():
 
 
 def sample_scenario():
-    """The first scenario of the bundled sample build, preferring one that shows a leak."""
+    """A scenario of the bundled sample build (one that shows leaks, else the first)."""
     build = sample_build()
     found = sorted(p for p in build.iterdir() if (p / "scenario.yaml").is_file())
     if not found:
         raise KsauditError(f"{build}: no scenario directories in the sample build")
-    leaky = [p for p in found if "leak" in p.name or "weak" in p.name]
-    return (leaky or found)[0]
+    preferred = [p for p in found if p.name == SAMPLE_SCENARIO]
+    return (preferred or found)[0]
 
 
 def _existing_dir(value, name, default):
@@ -69,7 +70,7 @@ def _positive_int(value, name):
     return value
 
 
-def report_parameters(scenario_dir, analysis_json="", zoom_margin_us=2000, max_leak_rows=200):
+def report_parameters(scenario_dir, analysis_json="", zoom_margin_us=2000, max_leak_rows=50):
     """Validate leak_report.ipynb's parameters.
 
     Parameters
@@ -105,3 +106,71 @@ def save_analysis(doc, path):
         from ksaudit.report.summary import dumps
 
         Path(path).write_text(dumps(doc), encoding="utf-8")
+
+
+def summary_parameters(reports_dir="", reports_root="", build=""):
+    """Validate build_summary.ipynb's parameters and load the build's summary document.
+
+    Parameters
+    ----------
+    reports_dir : str
+        A rendered build (holds summary.json); "" = reports/2026.11.0-lab when it has
+        been rendered, else the bundled sample build analysed now.
+    reports_root : str
+        Where the other rendered builds are, for the trend; "" = reports_dir's parent.
+    build : str
+        The build's name; "" = as recorded in summary.json.
+
+    Returns
+    -------
+    dict
+        ``summary`` (the document), ``reports_root`` (Path), ``build`` (str).
+    """
+    from ksaudit.report import buildviews
+
+    for name, value in (("reports_dir", reports_dir), ("reports_root", reports_root),
+                        ("build", build)):
+        if not isinstance(value, str):
+            raise KsauditError(f"parameter {name}: expected str, got {value!r}")
+    if reports_dir:
+        path = _existing_dir(reports_dir, "reports_dir", None)
+        doc = buildviews.load_build(path)
+    else:
+        path = REPO_ROOT / "reports" / SAMPLE_BUILD
+        doc = buildviews.load_build(path) if (path / "summary.json").is_file() \
+            else buildviews.analyse_build(sample_build())
+    root = Path(reports_root) if reports_root else path.parent
+    return {"summary": doc, "reports_root": root, "build": build or doc.get("build", "")}
+
+
+def explore_parameters(path="", filter_query="", zoom_start_us=-1, zoom_end_us=-1, max_rows=50):
+    """Validate explore_capture.ipynb's parameters.
+
+    Parameters
+    ----------
+    path : str
+        Scenario directory or capture file; "" = a scenario of the bundled sample build.
+    filter_query : str
+        pandas query on the packet table ("" = every frame).
+    zoom_start_us, zoom_end_us : int
+        Zoom window in µs from the origin (the first tunnel-down, else the first frame);
+        -1 = from the first / to the last frame.
+    max_rows : int
+        Most frames listed.
+
+    Returns
+    -------
+    dict
+    """
+    if not isinstance(path, str):
+        raise KsauditError(f"parameter path: expected str, got {path!r}")
+    resolved = Path(path) if path else sample_scenario()
+    if not resolved.exists():
+        raise KsauditError(f"parameter path: {path!r}: no such file or directory")
+    if not isinstance(filter_query, str):
+        raise KsauditError(f"parameter filter_query: expected str, got {filter_query!r}")
+    for name, value in (("zoom_start_us", zoom_start_us), ("zoom_end_us", zoom_end_us)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise KsauditError(f"parameter {name}: expected an integer, got {value!r}")
+    return {"path": resolved, "filter_query": filter_query, "zoom_start_us": zoom_start_us,
+            "zoom_end_us": zoom_end_us, "max_rows": _positive_int(max_rows, "max_rows")}

@@ -34,6 +34,14 @@ def rel_us(ts_ns, origin_ns):
     return f"{sign}{d // 1000:,}.{d % 1000:03d}"
 
 
+def title(doc):
+    """The report's heading: scenario name and build."""
+    sc = doc.get("scenario") or {}
+    return Html(f"<h1>{esc(sc.get('name') or 'Scenario')}</h1>"
+                f'<p class="ks-note">Kill-switch verification report, build '
+                f"{esc(sc.get('build', '?'))}, ksaudit {esc(doc.get('ksaudit_version', '?'))}</p>")
+
+
 def verdict_banner(doc):
     """The verdict in large type with every reason it is not a PASS.
 
@@ -246,3 +254,40 @@ def provenance(doc, parameters):
                                            sorted((doc.get("classification") or {}).items()))
          or "–"),
     ])
+
+
+def events_table(events, episodes=(), max_rows=80):
+    """The log events that matter to the verdict (everything but individual probe lines).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame or None
+        The aligned event table (``Analysis.events``).
+    episodes : list of dict
+        ``analysis["episodes"]``; times are shown relative to the nearest preceding start.
+    max_rows : int
+        Most rows shown; events of a named kind come before "other" ones.
+
+    Returns
+    -------
+    Html
+    """
+    if events is None or not len(events):
+        return Html('<p class="ks-note">no log events</p>')
+    ev = events[events["kind"].astype(str) != "probe"]
+    named = ev[ev["kind"].astype(str) != "other"]
+    other = ev[ev["kind"].astype(str) == "other"]
+    import pandas as pd
+
+    chosen = named.head(max_rows)
+    if len(chosen) < max_rows:
+        chosen = pd.concat([chosen, other.head(max_rows - len(chosen))])
+    chosen = chosen.sort_values(["ts_ns", "file", "line"], kind="stable")
+    rows = [[utc(r.ts_ns), f"{(int(r.t_hi_ns) - int(r.t_lo_ns)) // 1000:,} µs",
+             r.kind, f"{r.file}:{r.line}", r.message]
+            for r in chosen.itertuples(index=False)]
+    hidden = len(ev) - len(chosen)
+    note = (f'<p class="ks-note">{hidden:,} more log events (and {len(events) - len(ev):,} '
+            "probe log lines) are in the event table.</p>") if hidden or len(events) > len(ev) else ""
+    return Html(table(["Time (UTC, reference clock)", "Interval width", "Kind", "Source", "Message"],
+                      rows, empty="no log events besides probes") + note)
