@@ -12,6 +12,7 @@ a repeated or skipped DST hour; t_lo/t_hi cover both readings), ``ident``
 import os
 
 import pandas as pd
+import pyarrow as pa
 
 from ksaudit.errors import KsauditError
 from ksaudit.oslogs import base, registry, rules as _rules
@@ -132,11 +133,13 @@ def _read_one(path, opts, rule_table):
         ex = ctx.examples[0]
         raise KsauditError(f"{path}: no line parses as {fmt} ({ctx.malformed} malformed; "
                            f"line {ex['line']}: {ex['reason']}: {ex['text'][:80]!r})")
-    raw = stamp_frame(raw)
-    if "line" in raw and len(raw) > 1:
+    if "line" in raw and len(raw) > 1 and not raw["line"].is_monotonic_increasing:
         raw = raw.sort_values("line", kind="stable", ignore_index=True)
+    messages = (pa.array(raw["message"].to_numpy(dtype=object), pa.string())
+                if "message" in raw and len(raw) else None)
+    raw = stamp_frame(raw, messages)
     events = base.finish(raw, ctx, fmt)
-    _rules.recognise(events, fmt, rule_table)
+    _rules.recognise(events, fmt, rule_table, messages)
     fact = {"file": str(path), "format": fmt, "chosen_by": chosen_by,
             "sniff_score": round(score, 3), "clock": ctx.clock,
             "timezone": None if ctx.timezone is None else str(ctx.timezone),

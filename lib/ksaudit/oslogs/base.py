@@ -66,6 +66,12 @@ class ParseContext:
             self.examples.append({"line": int(line), "text": text.rstrip("\r\n")[:200],
                                   "reason": reason})
 
+    def bad_rows(self, line_numbers, texts, reason):
+        """Record many malformed lines at once (numpy line numbers, sequence of texts)."""
+        for line, text in zip(line_numbers[:MAX_EXAMPLES - len(self.examples)], texts):
+            self.examples.append({"line": int(line), "text": str(text)[:200], "reason": reason})
+        self.malformed += len(line_numbers)
+
     def need_zone(self):
         """The zone for zone-less stamps; KsauditError when none was declared."""
         if self.zone is None:
@@ -148,15 +154,15 @@ def finish(raw, ctx, fmt_name):
     hi = np.where(hi >= 0, hi, ts)
     out["ts_ns"] = ts
     out["kind"] = _obj_col(raw, "kind", "", n)
-    out["source"] = np.full(n, fmt_name, dtype=object)
-    out["file"] = np.full(n, ctx.file, dtype=object)
+    out["source"] = constant_category(fmt_name, n)
+    out["file"] = constant_category(ctx.file, n)
     out["line"] = _int_col(raw, "line", 0, n)
     out["raw_ts"] = _obj_col(raw, "raw_ts", "", n)
     out["quantum_ns"] = quantum
     out["message"] = _obj_col(raw, "message", "", n)
     out["t_lo_ns"] = ts.copy()
     out["t_hi_ns"] = hi + quantum
-    out["source_clock"] = np.full(n, ctx.clock, dtype=object)
+    out["source_clock"] = constant_category(ctx.clock, n)
     out["boot_id"] = _obj_col(raw, "boot_id", "", n)
     out["mono_ns"] = _int_col(raw, "mono_ns", -1, n)
     out["tz_source"] = _obj_col(raw, "tz_source", "explicit", n)
@@ -170,7 +176,10 @@ def finish(raw, ctx, fmt_name):
                         if "ambiguous" in raw else np.zeros(n, bool))
     out["ident"] = _obj_col(raw, "ident", "", n)
     out["rule"] = np.full(n, "", dtype=object)
-    return pd.DataFrame(out)
+    # object columns stay object (pandas 3 would otherwise infer, and copy to, str)
+    return pd.DataFrame({k: pd.Series(v, dtype=object)
+                         if isinstance(v, np.ndarray) and v.dtype == object else v
+                         for k, v in out.items()})
 
 
 def _int_col(raw, key, default, n):
@@ -203,13 +212,23 @@ def empty_events():
 def apply_dtypes(df):
     """Cast a full event frame to the contract dtypes (categories, object text)."""
     for col, dtype in ALL_COLUMNS.items():
+        current = df[col].dtype
         if dtype == "category":
-            if col == "kind":
-                df[col] = pd.Categorical(df[col].to_numpy(dtype=object), categories=list(EVENT_KINDS))
-            else:
-                df[col] = pd.Categorical(df[col].to_numpy(dtype=object))
+            cats = list(EVENT_KINDS) if col == "kind" else None
+            if isinstance(current, pd.CategoricalDtype) and (
+                    cats is None or list(current.categories) == cats):
+                continue
+            values = df[col].to_numpy(dtype=object)
+            df[col] = (pd.Categorical(values, categories=cats) if cats
+                       else pd.Categorical(values))
         elif dtype == "object":
-            df[col] = pd.Series(df[col].to_numpy(dtype=object), index=df.index, dtype=object)
-        else:
+            if current != object:
+                df[col] = pd.Series(df[col].to_numpy(dtype=object), index=df.index, dtype=object)
+        elif current != dtype:
             df[col] = df[col].to_numpy(dtype=dtype)
     return df[list(ALL_COLUMNS)]
+
+
+def constant_category(value, n):
+    """A categorical column holding one value n times (cheap)."""
+    return pd.Categorical.from_codes(np.zeros(n, dtype="int8"), categories=[value])

@@ -11,6 +11,7 @@ replaces ts_ns/raw_ts/quantum_ns with it.  NetworkManager's own log file (or
 import re
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -44,38 +45,47 @@ def parse(path, ctx):
                    "ident": "NetworkManager", "message": line.rstrip(b"\r\n").decode("utf-8", "replace")}
 
 
-def stamp_frame(raw):
-    """Replace the carrier's time by NetworkManager's embedded stamp, in place."""
+def stamp_frame(raw, messages=None):
+    """Replace the carrier's time by NetworkManager's embedded stamp, in place.
+
+    ``messages`` may pass the message column already as a pyarrow string array.
+    """
     if not len(raw) or "message" not in raw:
         return raw
-    msg = pa.array(raw["message"].to_numpy(dtype=object), pa.string())
+    msg = messages if messages is not None else pa.array(raw["message"].to_numpy(dtype=object),
+                                                         pa.string())
     hit = pc.match_substring_regex(msg, _STAMP).to_numpy(zero_copy_only=False)
     if not hit.any():
         return raw
     rows = np.flatnonzero(hit)
-    parts = pc.extract_regex(msg.take(pa.array(rows)), _STAMP)
-    secs = parts.field("sec").to_pylist()
-    fracs = parts.field("frac").to_pylist()
-    ts = raw["ts_ns"].to_numpy(dtype="int64").copy()
-    quantum = (raw["quantum_ns"].to_numpy(dtype="int64").copy() if "quantum_ns" in raw
-               else np.ones(len(raw), "int64"))
-    raw_ts = (raw["raw_ts"].to_numpy(dtype=object).copy() if "raw_ts" in raw
-              else np.full(len(raw), "", dtype=object))
-    tz_source = (raw["tz_source"].to_numpy(dtype=object).copy() if "tz_source" in raw
-                 else np.full(len(raw), "explicit", dtype=object))
-    hi = raw["ts_hi_ns"].to_numpy(dtype="int64").copy() if "ts_hi_ns" in raw else None
-    for r, s, f in zip(rows, secs, fracs):
-        ts[r] = int(s) * 10**9 + int(f.ljust(9, "0"))
-        quantum[r] = 10 ** (9 - len(f))
-        raw_ts[r] = f"{s}.{f}"
-        tz_source[r] = "assumed-utc"
-        if hi is not None:
-            hi[r] = -1
-    raw["ts_ns"], raw["quantum_ns"], raw["raw_ts"], raw["tz_source"] = ts, quantum, raw_ts, tz_source
-    if hi is not None:
+    parts = pc.extract_regex(msg.filter(pa.array(hit)), _STAMP)
+    sec = pc.cast(parts.field("sec"), pa.int64()).to_numpy(zero_copy_only=False)
+    frac_text = parts.field("frac")
+    width = pc.utf8_length(frac_text).to_numpy(zero_copy_only=False).astype("int64")
+    frac = pc.cast(pc.utf8_rpad(frac_text, 9, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+    raw_text = pc.binary_join_element_wise(parts.field("sec"), frac_text, ".")
+
+    def column(name, default, dtype):
+        if name in raw:
+            return raw[name].to_numpy(dtype=dtype).copy()
+        return np.full(len(raw), default, dtype=dtype)
+
+    ts = column("ts_ns", 0, "int64")
+    quantum = column("quantum_ns", 1, "int64")
+    raw_ts = column("raw_ts", "", object)
+    tz_source = column("tz_source", "explicit", object)
+    ts[rows] = sec * 10**9 + frac
+    quantum[rows] = 10 ** (9 - width)
+    raw_ts[rows] = raw_text.to_numpy(zero_copy_only=False)
+    tz_source[rows] = "assumed-utc"
+    raw["ts_ns"], raw["quantum_ns"] = ts, quantum
+    raw["raw_ts"], raw["tz_source"] = pd.Series(raw_ts, dtype=object), pd.Series(tz_source, dtype=object)
+    if "ts_hi_ns" in raw:
+        hi = column("ts_hi_ns", -1, "int64")
+        hi[rows] = -1
         raw["ts_hi_ns"] = hi
-        if "ambiguous" in raw:
-            amb = raw["ambiguous"].to_numpy(dtype=object).copy()
-            amb[rows] = False
-            raw["ambiguous"] = amb
+    if "ambiguous" in raw:
+        amb = raw["ambiguous"].to_numpy(dtype=bool).copy()
+        amb[rows] = False
+        raw["ambiguous"] = amb
     return raw

@@ -100,6 +100,14 @@ def _match(arr, pattern):
 
 
 def _extract_iface(arr, pattern):
+    """The ``iface`` group of ``pattern`` in each (matching) string, "" when unset."""
+    names = [n for n in _NAMED.findall(pattern)]
+    if len(names) == len(set(names)):
+        try:
+            got = pc.extract_regex(arr, pattern).field("iface")
+            return pc.fill_null(got, "").to_pylist()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     rx = re.compile(pattern)
     out = []
     for s in arr.to_pylist():
@@ -112,11 +120,12 @@ def _strip_groups(pattern):
     return _NAMED.sub("(?:", pattern)
 
 
-def recognise(events, fmt_name, rules):
+def recognise(events, fmt_name, rules, messages=None):
     """Set ``kind``, ``iface`` and ``rule`` in place on one file's event frame.
 
     ``events`` must have object columns message, ident, iface, kind ("" =
-    unclassified) and rule.  Rows no rule matches get kind ``other``.
+    unclassified) and rule; ``messages`` may pass the message column as a
+    pyarrow string array.  Rows no rule matches get kind ``other``.
     """
     n = len(events)
     kind = events["kind"].to_numpy(dtype=object).copy()
@@ -126,38 +135,41 @@ def recognise(events, fmt_name, rules):
     active = [r for r in rules
               if r["format"] is None or any(fnmatch.fnmatchcase(fmt_name, f) for f in r["format"])]
     if n and todo.any() and active:
-        msg_all = pa.array(events["message"].to_numpy(dtype=object), pa.string())
+        msg_all = (messages if messages is not None
+                   else pa.array(events["message"].to_numpy(dtype=object), pa.string()))
         ident_all = pa.array(events["ident"].to_numpy(dtype=object), pa.string())
         # one combined pass finds the few rows any rule could match
         combined = "|".join(f"(?:{_strip_groups(r['regex'])})" for r in active)
         cand = np.flatnonzero(todo & _match(msg_all, combined))
+        msg = msg_all.take(pa.array(cand))
+        ident = ident_all.take(pa.array(cand))
         for rule in active:
             if not len(cand):
                 break
-            msg = msg_all.take(pa.array(cand))
             hit = _match(msg, rule["regex"])
-            if rule.get("identifier"):
-                ident = ident_all.take(pa.array(cand))
+            if rule.get("identifier") and hit.any():
                 hit &= _match(ident, f"^(?:{rule['identifier']})$")
             if not hit.any():
                 continue
-            rows = cand[hit]
-            names = [""] * len(rows)
+            names = [""] * int(hit.sum())
             if "iface" in _NAMED.findall(rule["regex"]):
                 names = _extract_iface(msg.filter(pa.array(hit)), rule["regex"])
             if rule.get("iface_regex"):
                 ok = re.compile(rule["iface_regex"])
                 keep = np.array([ok.fullmatch(x) is not None for x in names], bool)
-                rows, names = rows[keep], [x for x, k in zip(names, keep) if k]
-                if not len(rows):
+                hit[np.flatnonzero(hit)[~keep]] = False
+                names = [x for x, k in zip(names, keep) if k]
+                if not hit.any():
                     continue
+            rows = cand[hit]
             kind[rows] = rule["kind"]
             rule_col[rows] = rule["name"]
             fixed = rule.get("iface") or ""
             for r, name in zip(rows, names):
                 if name or fixed:
                     iface[r] = name or fixed
-            cand = np.setdiff1d(cand, rows, assume_unique=True)
+            rest = pa.array(~hit)
+            cand, msg, ident = cand[~hit], msg.filter(rest), ident.filter(rest)
     kind[kind == ""] = "other"
     events["kind"] = kind
     events["iface"] = iface

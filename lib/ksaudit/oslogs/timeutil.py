@@ -94,3 +94,21 @@ def check_date(year, month, day, hour, minute, second):
         raise ValueError("field out of range")
     if day > 28:
         datetime(year, month, day)  # raises for Feb 30 etc.
+
+
+def frac_ns(frac):
+    """Fraction digits (str/bytes, may be empty) -> (ns, quantum_ns)."""
+    if not frac:
+        return 0, NS
+    digits = len(frac)
+    if digits > 9:
+        frac, digits = frac[:9], 9
+    return int(frac) * 10 ** (9 - digits), 10 ** (9 - digits)
+
+
+def iso_to_ns(y, mo, d, h, mi, s, frac, offset):
+    """ISO 8601 fields with an explicit offset ('Z', '+0200', '+02:00') -> (ns, quantum)."""
+    check_date(int(y), int(mo), int(d), int(h), int(mi), int(s))
+    f_ns, quantum = frac_ns(frac)
+    off = parse_offset(offset.decode() if isinstance(offset, bytes) else offset)
+    return naive_ns(int(y), int(mo), int(d), int(h), int(mi), int(s), f_ns) - off * NS, quantum
