@@ -1,5 +1,7 @@
 """``ksaudit lab``: run the kill-switch lab, clean up leftovers, regenerate the samples."""
 
+import re
+
 
 from ksaudit.errors import KsauditError
 from ksaudit.lab import EVENTS, POLICIES
@@ -33,6 +35,7 @@ def add_arguments(parser):
     p.add_argument("--description", help="scenario.yaml description")
     c = sub.add_parser("cleanup", help="remove every lab namespace, process and socket left behind")
     c.add_argument("--dry-run", action="store_true", help="only list what is left behind")
+    c.add_argument("--run-id", help="only the leftovers of this run (6 hex digits)")
     s = sub.add_parser("samples", help="regenerate the bundled sample build",
                        description="Regenerate captures/samples/<build> with the lab (root).")
     s.add_argument("-o", "--output", default="captures/samples/2026.11.0-lab", metavar="DIR")
@@ -69,7 +72,10 @@ def run(args):
 
 def _cleanup(args):
     from ksaudit.lab import topology
-    found = topology.leftovers() if args.dry_run else topology.cleanup_all()
+    if args.run_id is not None and not re.fullmatch(r"[0-9a-f]{6}", args.run_id):
+        raise KsauditError(f"lab cleanup: --run-id must be 6 hex digits, got {args.run_id!r}")
+    found = (topology.leftovers(args.run_id) if args.dry_run
+             else topology.cleanup_all(args.run_id))
     verb = "left behind" if args.dry_run else "removed"
     if not found["namespaces"] and not found["sockets"]:
         print("lab: nothing left behind")

@@ -19,7 +19,11 @@ from ksaudit.lab.procs import wait_for
 
 
 class Client:
-    """State and primitives of the device's VPN client for one run."""
+    """State and primitives of the device's VPN client for one run.
+
+    Time stamps are conservative for the truth: a change that can open a leak (tunnel
+    down, firewall released, link down) is stamped just before the command that makes
+    it; a change that closes one (tunnel up, firewall engaged) just after."""
 
     def __init__(self, names, procs, journal, policy, allow_lan, ipv6, workdir, wg_log, server_pub):
         self.names, self.procs, self.journal = names, procs, journal
@@ -71,9 +75,10 @@ class Client:
         at = self.record("process_killed", f"SIGKILL wireguard-go pid {proc.pid}")
         os.kill(proc.pid, signal.SIGKILL)
         if self.policy == "app-level":        # rules owned by the process die with it
+            released = now()
             firewall.release(self.ns, self.policy)
             self.firewall_on = False
-            self.record("firewall_released", "owner process died")
+            self.record("firewall_released", "owner process died", at=released)
         # NetworkManager hears RTM_DELLINK as soon as the dying process's tun closes,
         # before the process can be reaped: log it when the interface is gone.
         wait_for(lambda: subprocess.run(["ip", "-n", self.ns, "link", "show", "dev", self.ifname],
@@ -94,8 +99,10 @@ class Client:
 
     def freeze_process(self, frozen):
         proc = self.procs.get("wg-client")
+        at = now()
         os.kill(proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
-        self.record("process_frozen" if frozen else "process_resumed", f"pid {proc.pid}")
+        self.record("process_frozen" if frozen else "process_resumed", f"pid {proc.pid}",
+                    at=at if frozen else None)
 
     # --- tunnel ----------------------------------------------------------------------
     def _routes(self, verb):
@@ -120,9 +127,11 @@ class Client:
         return at[0]
 
     def tunnel_down(self, why, nm_reason="user-requested"):
-        """Remove the tunnel routes (the interface stays); returns the ns time."""
+        """Remove the tunnel routes (the interface stays); returns the ns time (taken
+        before the routes go: a change that opens a leak is stamped at its start)."""
+        at = now()
         self._routes("del")
-        at = self.record("tunnel_down", why)
+        self.record("tunnel_down", why, at=at)
         self.tunnel_is_up = False
         self._set_resolver(topo.LAN_RESOLVER)
         self.journal.nm_device(*at, self.ifname, "activated", "disconnected", nm_reason)
@@ -141,15 +150,17 @@ class Client:
 
     def release_firewall(self, why):
         if self.firewall_on:
+            at = now()
             firewall.release(self.ns, self.policy)
             self.firewall_on = False
-            at = self.record("firewall_released", why)
+            self.record("firewall_released", why, at=at)
             self.journal.client(*at, f"firewall released ({why})", 4)
 
     # --- the physical link -------------------------------------------------------------
     def link_down(self, why="carrier lost"):
+        at = now()
         topo.ipn(self.ns, "link", "set", "wlan0", "down")
-        at = self.record("link_down", why)
+        self.record("link_down", why, at=at)
         self.journal.kernel(*at, "wlan0: Connection to AP 02:00:5e:00:53:01 lost")
         self.journal.nm_device(*at, "wlan0", "activated", "unavailable", "carrier-changed")
         return at[0]
@@ -166,10 +177,11 @@ class Client:
 
     def change_address(self, new_addr):
         """A new DHCP lease on the same link: old address gone, new one, routes again."""
+        at = now()
         topo.ipn(self.ns, "addr", "del", f"{self.addr}/24", "dev", "wlan0", check=False)
         self.addr = new_addr
         topo.wlan_up(self.names, new_addr, self.ipv6)
-        at = self.record("address_changed", new_addr)
+        self.record("address_changed", new_addr, at=at)
         self.journal.nm(*at, f"dhcp4 (wlan0): state changed new lease, address={new_addr}")
         self.journal.nm(*at, "policy: set 'ksaudit-lab-wifi' (wlan0) as default for IPv4 routing "
                              "and DNS")

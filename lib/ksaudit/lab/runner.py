@@ -5,11 +5,13 @@ The directory is assembled under ``<out>.partial-<id>`` and renamed into place o
 complete, so a failed or interrupted run never leaves half-written evidence.
 """
 
+import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -88,7 +90,8 @@ def run(opts):
     os.makedirs(os.path.join(partial, "logs"))
     work = tempfile.mkdtemp(prefix=f"ksaudit-lab-{names.run_id}-")
     procs = Procs()
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    main = threading.current_thread() is threading.main_thread()   # signals: main thread only
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
     ok = False
     try:
         doc, scenario = _run_inside(opts, names, procs, partial, work)
@@ -101,9 +104,17 @@ def run(opts):
         ok = True
         return RunResult(out, doc["expected_verdict"], doc)
     finally:
-        procs.stop_all()
-        topo.destroy(names)
-        signal.signal(signal.SIGTERM, old_term)
+        # a second Ctrl-C / SIGTERM must not cut the cleanup short
+        if main:
+            old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            procs.stop_all()
+            topo.destroy(names)
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old_int)
+                signal.signal(signal.SIGTERM, old_term)
         shutil.rmtree(work, ignore_errors=True)
         if not ok:
             shutil.rmtree(partial, ignore_errors=True)
@@ -124,10 +135,6 @@ def _run_inside(opts, names, procs, partial, work):
         wg.start_daemon(procs, "wg-server", names.vpn, names.wg_server, srv_log)
         wg.configure_server(names.vpn, names.wg_server, srv_priv, client.pub, work)
         _start_sink(procs, names, work)
-        caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, "device.pcap"),
-                        os.path.join(work, "tcpdump-device.err")),
-                Capture(procs, "cap-external", names.rtr, "lan0",
-                        os.path.join(partial, "external.pcap"), os.path.join(work, "tcpdump-ext.err"))]
         # the client connects: strong loads its firewall before the tunnel exists
         if opts.policy == "strong":
             client.engage_firewall("loaded before connecting")
@@ -139,6 +146,11 @@ def _run_inside(opts, names, procs, partial, work):
         probe_log = os.path.join(partial, "logs", "probes.jsonl")
         if opts.probes:
             _start_probes(procs, names, opts, client, probe_log)
+        # captures start in steady state (tunnel up, probes flowing), like a tester's would
+        caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, "device.pcap"),
+                        os.path.join(work, "tcpdump-device.err")),
+                Capture(procs, "cap-external", names.rtr, "lan0",
+                        os.path.join(partial, "external.pcap"), os.path.join(work, "tcpdump-ext.err"))]
         time.sleep(opts.steady_ms / 1000)
         trials = []
         fn = ev.EVENTS[opts.event]
@@ -164,7 +176,6 @@ def _run_inside(opts, names, procs, partial, work):
         wg_log.close()
         srv_log.close()
     with open(os.path.join(partial, "ip-link.json"), "w") as fh:
-        import json
         json.dump(links, fh, indent=1)
         fh.write("\n")
     sink_records = truth.read_jsonl(os.path.join(work, "sink.jsonl"))

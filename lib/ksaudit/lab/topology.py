@@ -203,10 +203,11 @@ def destroy(names):
             pass
 
 
-def leftovers():
-    """What a lab run left behind: {"namespaces": [...], "sockets": [...]}."""
-    nss = sorted(n for n in _listdir("/var/run/netns") if n.startswith(PREFIX))
-    socks = sorted(s for s in _listdir(WG_SOCKET_DIR) if s.startswith(WG_PREFIX) and s.endswith(".sock"))
+def leftovers(run_id=None):
+    """What lab runs (or only run ``run_id``) left behind: {"namespaces": [...], "sockets": [...]}."""
+    nss = sorted(n for n in _listdir("/var/run/netns") if n.startswith(PREFIX + (run_id or "")))
+    socks = sorted(s for s in _listdir(WG_SOCKET_DIR) if s.startswith(WG_PREFIX) and s.endswith(".sock")
+                   and (run_id is None or s[len(WG_PREFIX) + 1:-len(".sock")] == run_id))
     return {"namespaces": nss, "sockets": socks}
 
 
@@ -217,12 +218,13 @@ def _listdir(path):
         return []
 
 
-def cleanup_all():
-    """Remove every lab namespace (killing its processes by PID) and lab WireGuard socket.
+def cleanup_all(run_id=None):
+    """Remove every lab namespace (killing its processes by PID) and lab WireGuard socket,
+    or only those of run ``run_id``.
 
     Returns: the ``leftovers()`` dict found before cleaning.
     """
-    found = leftovers()
+    found = leftovers(run_id)
     for ns in found["namespaces"]:
         _kill_pids(ns_pids(ns))
         sh(["ip", "netns", "del", ns], check=False)

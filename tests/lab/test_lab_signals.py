@@ -1,0 +1,74 @@
+"""Ctrl-C / SIGTERM during a run, and `ksaudit lab cleanup`: nothing is left behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ksaudit.lab import topology
+
+from .conftest import assert_nothing_left, processes_mentioning
+
+pytestmark = pytest.mark.lab
+
+
+def _new_run_id(before, proc, timeout_s=20.0):
+    """The run id of the lab run that ``proc`` started, once its wireguard-go is up."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and proc.poll() is None:
+        new = [n for n in topology.leftovers()["sockets"] if n not in before["sockets"]]
+        if new:
+            return new[0][len(topology.WG_PREFIX) + 1:-len(".sock")]
+        time.sleep(0.02)
+    raise AssertionError(f"lab run did not start (exit {proc.poll()}): {proc.stderr.read()}")
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 130), (signal.SIGINT, 130)])
+def test_signal_mid_run_cleans_up(lab, tmp_path, sig, code):
+    out = tmp_path / "b" / "s"
+    proc = subprocess.Popen([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "sleep-wake",
+                             "--policy", "strong", "--down-ms", "3000", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = _new_run_id(lab, proc)
+        time.sleep(0.8)                     # well inside the run: captures and probes going
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert_nothing_left(run_id)
+    assert not out.exists() and list((tmp_path / "b").iterdir()) == []
+
+
+def test_cleanup_removes_leftovers_by_prefix(lab):
+    ns = topology.PREFIX + "f00d01-dev"
+    sock = os.path.join(topology.WG_SOCKET_DIR, topology.WG_PREFIX + "cf00d01.sock")
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    sleeper = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "3600"],
+                               start_new_session=True)
+    os.makedirs(topology.WG_SOCKET_DIR, exist_ok=True)
+    open(sock, "w").close()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "cleanup", "--run-id", "f00d01"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert f"removed: namespace {ns}" in proc.stdout
+        sleeper.wait(timeout=10)            # killed by PID through `ip netns pids`
+        assert not os.path.exists(f"/var/run/netns/{ns}") and not os.path.exists(sock)
+        again = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "cleanup", "--dry-run", "--run-id", "f00d01"],
+                               capture_output=True, text=True, timeout=60)
+        assert "f00d01" not in again.stdout
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        if os.path.exists(sock):
+            os.unlink(sock)
+    assert processes_mentioning("f00d01") == []

@@ -1,0 +1,88 @@
+"""The lab's parts that need no root: rulesets, probe/sink wire format, journal lines,
+tcpdump's drop report, CLI usage errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ksaudit.errors import KsauditError
+from ksaudit.lab import capture, firewall, journal, probe, runner, sink
+
+
+def test_strong_ruleset_is_inet_default_deny_with_endpoint_only():
+    text = firewall.ruleset("strong", "wgksc000001", allow_lan=False)
+    assert text.startswith("table inet ksaudit_killswitch")
+    assert "policy drop;" in text and 'oifname "wgksc000001" accept' in text
+    assert "ip daddr 198.51.100.2 udp dport 51820 accept" in text
+    assert "192.168.0.0/16" not in text
+
+
+def test_ipv4_only_ruleset_leaves_ipv6_alone():
+    text = firewall.ruleset("ipv4-only", "wgksc000001", allow_lan=False)
+    assert text.startswith("table ip ksaudit_killswitch") and "icmpv6" not in text
+
+
+def test_allow_lan_still_drops_dns_before_the_lan_accept():
+    text = firewall.ruleset("strong", "wg0", allow_lan=True)
+    assert text.index("udp dport { 53, 853 } drop") < text.index("192.168.0.0/16")
+    assert firewall.ruleset("none", "wg0", allow_lan=True) is None
+
+
+def test_probe_payload_and_dns_query_parse_back_in_the_sink():
+    assert sink.parse_probe(b"KSAPROBE 412 1795587593463073150") == (412, 1795587593463073150)
+    assert sink.parse_probe(b"KSAPROBE x 1") == (None, None)
+    query = probe.dns_query(70001)
+    assert sink.parse_dns_seq(query) == 70001
+    reply = sink.nxdomain(query)
+    assert reply[:2] == query[:2] and reply[3] & 0x0F == 3 and reply[2] & 0x80
+
+
+@pytest.mark.parametrize("text,want", [
+    ("203.0.113.80:33434", ("203.0.113.80", 33434)),
+    ("[2001:db8:113::80]:33434", ("2001:db8:113::80", 33434)),
+])
+def test_parse_dst(text, want):
+    assert probe.parse_dst(text)[1:] == want
+
+
+def test_journal_lines_look_like_journalctl_json(tmp_path):
+    j = journal.Journal(str(tmp_path / "j.json"), client_pid=4242)
+    ts, mono = 1795587593463073150, 5_000_000_000
+    j.nm_device(ts, mono, "wg0", "activated", "disconnected", "user-requested")
+    j.suspend_entry(ts + 10**6, mono + 10**6)
+    j.suspend_exit(ts + 10**9, mono + 10**9)
+    j.client(ts + 2 * 10**9, mono + 2 * 10**9, "tunnel up (dev wg0)")
+    j.close()
+    recs = [json.loads(line) for line in open(tmp_path / "j.json")]
+    assert all(isinstance(v, str) for r in recs for v in r.values())
+    nm = recs[0]
+    assert nm["MESSAGE"] == ("<info>  [1795587593.4630] device (wg0): state change: activated -> "
+                             "disconnected (reason 'user-requested', sys-iface-state: 'managed')")
+    assert nm["_SOURCE_REALTIME_TIMESTAMP"] == "1795587593463073"
+    assert int(nm["__REALTIME_TIMESTAMP"]) >= int(nm["_SOURCE_REALTIME_TIMESTAMP"])
+    entry, exit_ = recs[1], recs[2]
+    assert entry["MESSAGE"] == "PM: suspend entry (deep)" and "_PID" not in entry
+    assert exit_["_SOURCE_MONOTONIC_TIMESTAMP"] == entry["_SOURCE_MONOTONIC_TIMESTAMP"]  # frozen
+    assert recs[3]["_PID"] == "4242" and recs[3]["SYSLOG_IDENTIFIER"] == "ksaudit-lab-client"
+
+
+def test_tcpdump_drop_report_is_parsed():
+    text = ("tcpdump: listening on any\n1234 packets captured\n1240 packets received by filter\n"
+            "7 packets dropped by kernel\n")
+    assert int(capture._DROPPED.search(text).group(1)) == 7
+    assert capture._DROPPED.search("1 packet captured\n") is None
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+    with pytest.raises(KsauditError, match="trials"):
+        runner._check(runner.RunOptions(event="reconnect", policy="strong", out=str(tmp_path / "x"),
+                                        trials=0))
+    proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "teleport",
+                           "--policy", "strong", "-o", str(tmp_path / "y")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "cleanup", "--run-id", "nope"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1

@@ -1,0 +1,52 @@
+"""The bundled sample build: present, small, and each truth agrees with its sink record."""
+
+import json
+import os
+
+import pytest
+import yaml
+
+from ksaudit.lab import samples, truth
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "captures", "samples", samples.BUILD)
+
+
+def test_every_sample_is_there_with_its_intended_verdict():
+    if not os.path.isdir(ROOT):
+        pytest.fail(f"sample build missing: {ROOT} (regenerate: captures/samples/regenerate.sh)")
+    assert sorted(os.listdir(ROOT)) == sorted(s.name for s in samples.SAMPLES)
+    verdicts = set()
+    for s in samples.SAMPLES:
+        with open(os.path.join(ROOT, s.name, "lab-truth.json")) as fh:
+            doc = json.load(fh)
+        assert (doc["policy"], doc["event"], doc["expected_verdict"]) == (s.policy, s.event, s.expect)
+        with open(os.path.join(ROOT, s.name, "scenario.yaml")) as fh:
+            assert yaml.safe_load(fh)["build"] == samples.BUILD
+        verdicts.add(s.expect)
+    assert verdicts == {"PASS", "FAIL", "INCONCLUSIVE"}
+    fail_policies = {s.policy for s in samples.SAMPLES if s.expect == "FAIL"}
+    assert fail_policies >= {"none", "app-level", "weak-reconnect", "fail-open-sleep", "ipv4-only"}
+
+
+def test_sample_build_stays_small():
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(ROOT) for f in files)
+    assert total < 5 * 2**20
+
+
+@pytest.mark.parametrize("name", [s.name for s in samples.SAMPLES])
+def test_truth_is_the_sinks_record(name):
+    """Re-derive the truth's leak seqs from the sink's own lines."""
+    d = os.path.join(ROOT, name)
+    with open(os.path.join(d, "lab-truth.json")) as fh:
+        doc = json.load(fh)
+    sink = truth.read_jsonl(os.path.join(d, "lab-sink.jsonl"))
+    probes = truth.read_jsonl(os.path.join(d, "logs", "probes.jsonl"))
+    trials = [{"down_ns": t["down_ns"], "restored_ns": t["restored_ns"], "changes": t["state_changes"]}
+              for t in doc["trials"]]
+    meta = {k: doc[k] for k in ("build", "scenario", "policy", "event", "allow_lan", "ipv6", "probes",
+                                "probe_interval_ms", "timing", "run_id", "started_ns", "ended_ns")}
+    again = truth.build(meta, trials, doc["setup_changes"], sink, probes, doc["captures"])
+    assert again == doc
+    leaked = {seq for t in doc["trials"] for seq in t["outside_seqs"] + t["dns_lan_seqs"]}
+    by_src = {r["seq"]: r["src"] for r in sink}
+    assert all(by_src[seq] not in doc["vpn_exit_addresses"] for seq in leaked)

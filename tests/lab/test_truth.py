@@ -1,0 +1,86 @@
+"""lab-truth.json from sink and probe records (no root needed)."""
+
+import pytest
+
+from ksaudit.lab import topology as topo, truth
+
+META = {"build": "b", "scenario": "s", "policy": "none", "event": "reconnect", "allow_lan": False,
+        "ipv6": True, "probes": True, "probe_interval_ms": 10.0, "timing": {}, "run_id": "abc123",
+        "started_ns": 0, "ended_ns": 10_000}
+CAPS = [{"file": "device.pcap", "vantage": "device", "dropped": 0}]
+TRIALS = [{"down_ns": 1000, "restored_ns": 2000, "changes": [
+    {"ts_ns": 1000, "change": "firewall_released", "detail": ""},
+    {"ts_ns": 1001, "change": "tunnel_down", "detail": ""},
+    {"ts_ns": 2000, "change": "tunnel_up", "detail": ""}]}]
+
+
+def probe(seq, ts, dst="203.0.113.80:33434", result="sent", proto="udp"):
+    return {"ts_ns": ts, "seq": seq, "dst": dst, "proto": proto, "result": result}
+
+
+def arrival(seq, src, dst="203.0.113.80:33434", proto="udp", ts=None):
+    return {"ts_ns": ts or seq * 10 + 5, "src": src, "dst": dst, "proto": proto, "seq": seq,
+            "send_ts_ns": None}
+
+
+def build(sink, probes, meta=META, caps=CAPS, trials=TRIALS):
+    return truth.build(meta, trials, [], sink, probes, caps)
+
+
+@pytest.mark.parametrize("rec,cls", [
+    (arrival(1, topo.UP_VPN), "tunnel"),
+    (arrival(1, topo.UP6_VPN, dst="[2001:db8:113::80]:33434"), "tunnel"),
+    (arrival(1, topo.DEV_ADDR), "outside"),
+    (arrival(1, topo.DEV6_ADDR, dst="[2001:db8:113::80]:33434"), "outside"),
+    (arrival(1, topo.DEV_ADDR, dst=f"{topo.PRINTER_ADDR}:9100"), "lan"),
+    (arrival(1, topo.DEV_ADDR, dst=f"{topo.LAN_RESOLVER}:53", proto="dns"), "dns_lan"),
+    (arrival(1, topo.UP_VPN, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns"), "tunnel"),
+    (arrival(1, topo.DEV_ADDR, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns"), "outside"),
+])
+def test_classify_by_source_and_destination(rec, cls):
+    assert truth.classify(rec) == cls
+
+
+def test_leak_inside_the_trial_is_a_fail_with_its_seqs():
+    probes = [probe(1, 500), probe(2, 1500), probe(3, 1600, result="EPERM"), probe(4, 2500)]
+    sink = [arrival(1, topo.UP_VPN), arrival(2, topo.DEV_ADDR, ts=1510), arrival(4, topo.UP_VPN)]
+    doc = build(sink, probes)
+    t = doc["trials"][0]
+    assert doc["expected_verdict"] == "FAIL" and doc["expected_reasons"] == ["leak"]
+    assert t["outside_seqs"] == [2] and t["leak_sources"] == [topo.DEV_ADDR]
+    assert t["first_leak_arrival_ns"] == t["last_leak_arrival_ns"] == 1510
+    assert t["probes"] == {"attempted": 2, "sent": 1, "blocked": {"EPERM": 1}}
+    assert [c["change"] for c in t["firewall_changes"]] == ["firewall_released"]
+    assert doc["steady_state"]["tunnel_seqs_count"] == 2
+
+
+def test_leak_outside_every_trial_is_a_steady_state_fail():
+    doc = build([arrival(1, topo.DEV_ADDR)], [probe(1, 500), probe(2, 1500)])
+    assert doc["expected_verdict"] == "FAIL" and doc["expected_reasons"] == ["steady_state_leak"]
+    assert doc["steady_state"]["outside_seqs"] == [1]
+
+
+def test_no_leak_and_probes_blocked_is_a_pass():
+    doc = build([arrival(1, topo.UP_VPN)], [probe(1, 500), probe(2, 1500, result="EPERM")])
+    assert doc["expected_verdict"] == "PASS" and doc["expected_reasons"] == []
+
+
+def test_silent_device_and_drops_are_inconclusive():
+    silent = build([], [], meta={**META, "probes": False})
+    assert (silent["expected_verdict"], silent["expected_reasons"]) == ("INCONCLUSIVE", ["no_traffic_attempted"])
+    unprobed = build([], [probe(1, 500)])           # probes ran, but none inside the episode
+    assert unprobed["expected_reasons"] == ["no_traffic_attempted"]
+    dropped = build([], [probe(2, 1500, result="EPERM")],
+                    caps=[{"file": "device.pcap", "vantage": "device", "dropped": 3}])
+    assert (dropped["expected_verdict"], dropped["expected_reasons"]) == ("INCONCLUSIVE", ["dropped_packets"])
+
+
+def test_lan_probes_are_leaks_only_without_allow_lan():
+    sink = [arrival(2, topo.DEV_ADDR, dst=f"{topo.PRINTER_ADDR}:9100")]
+    probes = [probe(2, 1500, dst=f"{topo.PRINTER_ADDR}:9100")]
+    assert build(sink, probes, meta={**META, "allow_lan": True})["expected_verdict"] == "PASS"
+    assert build(sink, probes)["expected_verdict"] == "FAIL"
+    dns = [arrival(2, topo.DEV_ADDR, dst=f"{topo.LAN_RESOLVER}:53", proto="dns")]
+    doc = build(dns, [probe(2, 1500, dst=f"{topo.LAN_RESOLVER}:53", proto="dns")],
+                meta={**META, "allow_lan": True})
+    assert doc["expected_verdict"] == "FAIL" and doc["trials"][0]["dns_lan_seqs"] == [2]
