@@ -13,7 +13,7 @@ from ksaudit.errors import KsauditError
 MODULES = (
     "probe", "journald_json", "journald_export", "journald_short", "networkmanager",
     "wireguard_go", "wg_quick", "syslog_rfc5424", "syslog_rfc3339", "syslog_rfc3164",
-    "openvpn", "macos_ndjson", "macos_json", "macos_text", "evtx_log", "logcat",
+    "openvpn", "macos_ndjson", "macos_json", "macos_text", "macos_syslog", "evtx_log", "logcat",
 )
 HEAD_BYTES = 8192
 MIN_SCORE = 0.3

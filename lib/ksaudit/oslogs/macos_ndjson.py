@@ -1,0 +1,44 @@
+"""macOS ``log show --style ndjson``: one JSON object per line.
+
+``timestamp`` like ``2023-02-23 10:44:02.761747+0100`` (µs, with offset),
+``eventMessage``, ``processImagePath``, ``subsystem``, ``category``, ``bootUUID``;
+the output ends with a ``{"count": N, "finished": 1}`` record (not an event).
+"""
+
+import json
+
+from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.macos_common import is_trailer, record_row
+
+NAME = "macos-ndjson"
+DESCRIPTION = "macOS log show --style ndjson"
+
+
+def sniff(head):
+    """Score 0..1 that ``head`` is macOS ndjson."""
+    first = head.lstrip().split(b"\n", 1)[0]
+    if first.startswith(b"{") and b'"eventMessage"' in first and b'"timestamp"' in first:
+        return 0.95
+    return 0.0
+
+
+def parse(path, ctx):
+    """Yield one event per record of ``path``."""
+    with open_lines(path) as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                ctx.bad(n, line, "not a JSON object")
+                continue
+            if is_trailer(rec):
+                continue
+            if not isinstance(rec, dict):
+                ctx.bad(n, line, "not a JSON object")
+                continue
+            try:
+                yield record_row(rec, n)
+            except ValueError as exc:
+                ctx.bad(n, line, str(exc))
