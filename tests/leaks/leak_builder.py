@@ -11,7 +11,7 @@ import json
 from decimal import Decimal
 
 import yaml
-from scapy.layers.inet import IP, UDP, TCP
+from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import CookedLinuxV2
 from scapy.packet import Raw

@@ -8,12 +8,10 @@ import struct
 import numpy as np
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.inet6 import IPv6
 from scapy.layers.dns import DNS, DNSQR
-from scapy.packet import Raw
 
 from ksaudit import analyze
-from leak_builder import DEV4, DEV6, MS, SINK, T0, window
+from leak_builder import DEV4, MS, T0, window
 
 
 def _exact_window(a, ep):

@@ -142,11 +142,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                          "by the capture tool"))
     for f in missing_logs:
         glob.append(("log_missing", f"declared log {f} is missing"))
-    if all(c.missing for c in caps):
-        raise_empty = True
-    else:
-        raise_empty = False
-    packets = _empty_packets() if raise_empty else combine(caps)
+    packets = _empty_packets() if all(c.missing for c in caps) else combine(caps)
     vantages = [c.vantage for c in caps]
     tb = align_all(sc, caps, packets, events)
     packets, events = tb.packets, tb.events

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 
@@ -69,11 +68,8 @@ def align_all(sc, caps, packets, events) -> TimeBase:
     if events is None or events.empty:
         return TimeBase(reference, packets, events,
                         {"reference": reference, "uncertainty_ns": 0, "uncertainty_us": 0,
-                         "segments": []}, 0, tuple(reasons), tuple(notes))
-    try:
-        from ksaudit.align import align
-    except ImportError:                  # align stage not installed: declared offsets only
-        align = _declared_only(sc, reference)
+                         "unaligned": [], "segments": []}, 0, tuple(reasons), tuple(notes))
+    from ksaudit.align import align
     primary = packets[packets["capture"].to_numpy() == 0] if len(packets) else packets
     clocks = {name: dict(spec) for name, spec in sc.clocks.items()}
     result = align(events, packets=primary, clocks=clocks, reference=reference)
@@ -90,33 +86,3 @@ def align_all(sc, caps, packets, events) -> TimeBase:
                         f"exceeds the tolerance {sc.tolerance_us} us"))
     return TimeBase(reference, packets, aligned, adict, unc or 0, tuple(reasons), tuple(notes))
 
-
-class _Declared:
-    def __init__(self, events, uncertainty_ns, segments):
-        self.events, self.uncertainty_ns, self.segments = events, uncertainty_ns, segments
-
-    def to_dict(self):
-        return {"segments": self.segments, "model": "declared"}
-
-
-def _declared_only(sc, reference):
-    """A stand-in for `ksaudit.align` that applies declared offsets only."""
-    def run(events, packets=None, clocks=None, reference=reference):
-        ev = events.copy()
-        clocks_seen = sorted(set(ev["source_clock"].astype(str)))
-        segs, unknown = [], False
-        src = ev["ts_ns"].to_numpy().copy()
-        for name in clocks_seen:
-            off = _declared(sc, name, reference)
-            rows = ev["source_clock"].astype(str).to_numpy() == name
-            if off is None:
-                unknown = True
-                continue
-            for col in ("ts_ns", "t_lo_ns", "t_hi_ns"):
-                v = ev[col].to_numpy().copy()
-                v[rows] += off
-                ev[col] = v
-            segs.append({"clock": name, "segment": 0, "model": "declared", "offset_ns": off})
-        ev["src_ts_ns"] = src
-        return _Declared(ev, None if unknown else 0, segs)
-    return run
