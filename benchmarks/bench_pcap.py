@@ -176,7 +176,7 @@ def read_dpkt(path):
             proto = ip.p if src and hasattr(ip, "p") else (ip.nxt if src else -1)
             sp = getattr(l4, "sport", -1) if isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)) else -1
             dp = getattr(l4, "dport", -1) if isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)) else -1
-            for c, v in zip(cols, (int(ts * 1e9), src, dst, proto, sp, dp, len(pkt))):
+            for c, v in zip(cols, (int(ts * 1_000_000_000), src, dst, proto, sp, dp, len(pkt))):
                 c.append(v)
     return _minimal(*cols)
 

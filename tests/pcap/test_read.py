@@ -188,6 +188,7 @@ def test_sll2_ifindex_map(tmp_path, gen, frames, crosscheck):
     df = read_packets(path, ifindex={2: "wlan0", 3: "wg0"})
     crosscheck(path, df)
     assert df["iface"].tolist() == [["wlan0", "wg0", "#7"][i % 3] for i in range(len(pk))]
+    assert sorted(df["iface"].cat.categories) == ["#7", "wg0", "wlan0"]   # no unused "#0"
     assert df["direction"].tolist() == ["out" if i % 2 else "in" for i in range(len(pk))]
     plain = read_packets(path)
     assert plain["iface"].tolist() == [["#2", "#3", "#7"][i % 3] for i in range(len(pk))]

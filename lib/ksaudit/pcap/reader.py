@@ -1,5 +1,6 @@
 """Public readers: the packet table, its chunked form, and the file-level facts."""
 
+import ctypes
 import dataclasses
 import warnings
 from dataclasses import dataclass
@@ -12,6 +13,17 @@ from ksaudit.pcap.scan import Interface, Scanner
 from ksaudit.pcap.table import AddressTable, build_table
 
 ALL_ROWS = 1 << 62
+_TRIM_ROWS = 100_000
+
+
+def _release_scratch(rows):
+    """Give the decoder's freed scratch arrays back to the OS (glibc keeps them otherwise)."""
+    if rows < _TRIM_ROWS:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):       # not glibc: nothing to do
+        pass
 
 
 class CaptureWarning(UserWarning):
@@ -151,6 +163,7 @@ def read_packets(path, ifindex=None):
     if not parts:
         parts.append(build_table(sc.buf, _empty(), sc.ifaces, sc.linktypes(), addresses, names))
     df = parts[0]
+    _release_scratch(len(df))
     info = _info(sc, tally)
     df.attrs.update(info.to_dict())
     _warn(info)

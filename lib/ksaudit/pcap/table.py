@@ -72,6 +72,11 @@ def _iface_column(ifaces, iface, ifindex, ifindex_names):
         uniq, inv = np.unique(ifindex[sll2], return_inverse=True)
         codes[sll2] = len(names) + inv.astype(np.int32)
         names += [ifindex_names.get(int(x), f"#{int(x)}") for x in uniq]
+        used = np.bincount(codes, minlength=len(names)) > 0     # e.g. pcapng "any" itself
+        keep = np.flatnonzero(used)
+        remap = np.full(len(names), -1, np.int32)
+        remap[keep] = np.arange(len(keep), dtype=np.int32)
+        codes, names = remap[codes], [names[k] for k in keep]
     uniq_names = list(dict.fromkeys(names))
     if len(uniq_names) != len(names):
         remap = np.array([uniq_names.index(x) for x in names], np.int32)
