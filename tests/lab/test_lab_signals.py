@@ -1,5 +1,6 @@
 """Ctrl-C / SIGTERM during a run, and `ksaudit lab cleanup`: nothing is left behind."""
 
+import json
 import os
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from ksaudit.lab import topology
 
@@ -72,3 +74,22 @@ def test_cleanup_removes_leftovers_by_prefix(lab):
         if os.path.exists(sock):
             os.unlink(sock)
     assert processes_mentioning("f00d01") == []
+
+
+def test_cli_run_writes_the_directory_and_says_the_expected_verdict(lab, tmp_path):
+    out = tmp_path / "2026.1-x" / "none-network-change"
+    proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "network-change",
+                           "--policy", "none", "--ipv6", "--trials", "2", "--down-ms", "400",
+                           "--settle-ms", "150", "--steady-ms", "200", "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "expected verdict FAIL" in proc.stdout
+    with open(out / "lab-truth.json") as fh:
+        doc = json.load(fh)
+    with open(out / "scenario.yaml") as fh:
+        sc = yaml.safe_load(fh)
+    assert sc["build"] == "2026.1-x" and sc["scenario"] == "network-change"
+    assert doc["trial_count"] == 2 and all(t["leaked"] for t in doc["trials"])
+    # the second trial moved the device back: both LAN addresses are declared
+    assert {"192.168.50.10", "192.168.50.11", "fd00:50::10"} <= set(sc["device"]["addresses"])
+    assert_nothing_left(doc["run_id"])
