@@ -110,16 +110,37 @@ def main(argv=None):
         t = time.perf_counter()
         a = ksaudit.analyze(args.dir)
         times.append(time.perf_counter() - t)
+    shallow = []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        ksaudit.analyze(args.dir, deep=False)
+        shallow.append(time.perf_counter() - t)
+    print(f"analyze(deep=False), no dissection: best {min(shallow):.2f} s, "
+          f"median {sorted(shallow)[len(shallow) // 2]:.2f} s")
     tracemalloc.start()
     t = time.perf_counter()
     ksaudit.analyze(args.dir, deep=False)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    import cProfile
+    import pstats
+    prof = cProfile.Profile()
+    prof.runcall(ksaudit.analyze, args.dir)
+    stats = pstats.Stats(prof).stats
+    stages = {"read_packets": "read_packets", "read_events": "read_events", "align": "align",
+              "classify": "classify", "build_spans": "episodes", "episode_figures": "figures",
+              "dissect_leaks": "dissect (evidence)", "sha256_file": "sha256"}
+    parts = {}
+    for (_, _, fn), (_, _, _, cum, _) in stats.items():
+        if fn in stages:
+            parts[stages[fn]] = parts.get(stages[fn], 0) + cum
+    print("stages under cProfile (inflated by profiling): "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()))
     ep = a.episodes[0]
     print(f"verdict {a.verdict.status}; episode leaked {ep.leaked_frames} frames, "
           f"window {ep.window_ns // 1000} us; classification {a.classification}")
     print(f"analyze() end to end: best {min(times):.2f} s, median {sorted(times)[len(times) // 2]:.2f} s "
-          f"over {len(times)} runs ({args.packets / min(times) / 1e6:.2f} M packets/s); "
+          f"worst {max(times):.2f} s over {len(times)} runs ({args.packets / min(times) / 1e6:.2f} M packets/s); "
           f"peak traced Python memory (deep=False run) {peak / 2 ** 20:.0f} MiB "
           f"({peak / args.packets:.0f} B/packet)")
     return 0

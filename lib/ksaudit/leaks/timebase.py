@@ -70,7 +70,8 @@ def align_all(sc, caps, packets, events) -> TimeBase:
                         {"reference": reference, "uncertainty_ns": 0, "uncertainty_us": 0,
                          "unaligned": [], "segments": []}, 0, tuple(reasons), tuple(notes))
     from ksaudit.align import align
-    primary = packets[packets["capture"].to_numpy() == 0] if len(packets) else packets
+    first = packets["capture"].to_numpy() == 0
+    primary = packets if first.all() else packets.loc[first & (packets["probe_seq"] >= 0).to_numpy()]
     clocks = {name: dict(spec) for name, spec in sc.clocks.items()}
     result = align(events, packets=primary, clocks=clocks, reference=reference)
     aligned = result.events
