@@ -298,3 +298,46 @@ def test_classification_counts_cover_every_frame(builder):
     assert np.array_equal(a.packets["episode"].to_numpy() > 0,
                           (a.packets["ts_ns"] >= a.episodes[0].start_lo_ns).to_numpy()
                           & (a.packets["ts_ns"] <= a.episodes[0].end_hi_ns).to_numpy())
+
+
+# ---------------------------------------------------------------- clocks and attribution
+
+def test_second_capture_on_another_clock(builder):
+    builder.probes_run(0, 2000, window(1000, 1200))
+    builder.down_up(1000, 1200)
+    wlan = [(ts, p) for ts, p in builder.frames if p.ifindex == 2]
+    builder.write()
+    offset = 3_700_000_000                       # the router's clock runs 3.7 s behind
+    builder.write(pcap="router.pcap", frames=[(ts - offset + 40_000, p) for ts, p in wlan])
+    caps = [{"file": "device.pcap"}, {"file": "router.pcap", "vantage": "external",
+                                      "clock": "router"}]
+    a = analyze(builder.write(captures=caps, clocks={"router": {"offset_ns": offset}}))
+    (ep,) = a.episodes
+    assert a.verdict.status == "FAIL" and ep.leaked_frames == 20
+    ext = [b for b in ep.by_capture if b["capture"] == "router.pcap"][0]
+    assert ext["first_leak_ns"] == T0 + 1000 * MS + 45_000          # on the reference clock
+    b = analyze(builder.write(captures=caps, clocks={}))
+    assert "clock_uncertainty" in {r.code for r in b.verdict.reasons}
+    assert b.verdict.status == "FAIL"
+
+
+def test_external_capture_without_device_addresses_is_inconclusive(builder):
+    builder.probes_run(0, 2000, lambda t: "block" if 1000 <= t < 1200 else "up")
+    builder.down_up(1000, 1200)
+    other = [(T0 + k * 100 * MS, IP(src="192.168.50.77", dst="203.0.113.5") / UDP(sport=1, dport=2))
+             for k in range(20)]
+    builder.write(pcap="router.pcap", frames=[(ts, builder.frames[0][1].__class__(
+        proto=0x0800, ifindex=9, pkttype=0) / p) for ts, p in other])
+    a = analyze(builder.write(captures=[{"file": "router.pcap", "vantage": "external"}]))
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert "device_addresses_unknown" in {r.code for r in a.verdict.reasons}
+
+
+def test_evidence_files_are_left_unchanged(builder):
+    builder.probes_run(0, 2000, window(1000, 1200))
+    builder.down_up(1000, 1200)
+    root = builder.write()
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
+    analyze(root)
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
+    assert before == after
