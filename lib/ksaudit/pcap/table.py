@@ -69,7 +69,14 @@ def _iface_column(ifaces, iface, ifindex, ifindex_names):
     codes = iface.astype(np.int32)
     sll2 = ifindex >= 0
     if sll2.any():
-        uniq, inv = np.unique(ifindex[sll2], return_inverse=True)
+        ifx = ifindex[sll2]
+        if ifx.max() < 1 << 20:          # the usual case: a counting pass, no sort
+            uniq = np.flatnonzero(np.bincount(ifx))
+            lut = np.zeros(int(uniq[-1]) + 1, np.int32)
+            lut[uniq] = np.arange(len(uniq), dtype=np.int32)
+            inv = lut[ifx]
+        else:
+            uniq, inv = np.unique(ifx, return_inverse=True)
         codes[sll2] = len(names) + inv.astype(np.int32)
         names += [ifindex_names.get(int(x), f"#{int(x)}") for x in uniq]
         used = np.bincount(codes, minlength=len(names)) > 0     # e.g. pcapng "any" itself
