@@ -113,6 +113,7 @@ def test_isb_for_undeclared_interface_is_noted(tmp_path, gen):
     (b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00", "header cut short"),
     (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x4d\x3c", "not a readable pcapng"),
     (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\xde\xad\xbe\xef" + b"\0" * 16, "byte-order magic"),
+    (b"\x34\xcd\xb2\xa1" + b"\0" * 40, "modified .Kuznetzov. pcap is not supported"),
 ])
 def test_not_a_capture(tmp_path, content, reason):
     path = tmp_path / "bad.bin"

@@ -21,6 +21,7 @@ PCAP_MAGIC = {  # first 4 bytes -> (big endian, ns per fraction unit)
     b"\xd4\xc3\xb2\xa1": (False, 1000), b"\xa1\xb2\xc3\xd4": (True, 1000),
     b"\x4d\x3c\xb2\xa1": (False, 1), b"\xa1\xb2\x3c\x4d": (True, 1),
 }
+MODIFIED_PCAP_MAGIC = (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
 SHB_TYPE = b"\x0a\x0d\x0d\x0a"
 STANDARD_MAX_CAPLEN = 262144
 
@@ -53,6 +54,8 @@ class Scanner:
         except (OSError, ValueError) as exc:
             raise KsauditError(f"{self.path}: cannot read: "
                                f"{getattr(exc, 'strerror', None) or exc}") from None
+        if hasattr(self._map, "madvise"):      # read once, front to back
+            self._map.madvise(mmap.MADV_SEQUENTIAL)
         self.buf = np.frombuffer(self._map, np.uint8)
         self.size = size
         self.ifaces = []              # list of dicts, turned into Interface by interfaces()
@@ -70,6 +73,9 @@ class Scanner:
             self.pos, self.big, self.if_base = 0, False, 0
             if not self._meta():
                 raise KsauditError(f"{self.path}: not a readable pcapng file: {self.problem[1]}")
+        elif head in MODIFIED_PCAP_MAGIC:
+            raise KsauditError(f"{self.path}: modified (Kuznetzov) pcap is not supported; "
+                               "convert it with: editcap -F pcap IN OUT")
         else:
             raise KsauditError(f"{self.path}: not a pcap or pcapng capture "
                                f"(starts with bytes {head.hex(' ')})")
