@@ -159,19 +159,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     interval = _probe_interval(probes, packets)
 
     codes = rule.codes
-    tun = (codes == cl.RULES.index("inside_tunnel")) | (codes == cl.RULES.index("tunnel_transport"))
-    if dev_v.any():
-        tun &= dev_v
     threshold = gap_threshold_ns(interval)
-    gaps = []
-    if threshold is not None and tun.any():
-        idx = np.flatnonzero(tun)
-        order = np.argsort(packets["ts_ns"].to_numpy()[idx], kind="stable")
-        idx = idx[order]
-        ts = packets["ts_ns"].to_numpy()[idx]
-        frames, capn = packets["frame"].to_numpy(), packets["capture"].to_numpy()
-        gaps = packet_gaps(ts, lambda i: f"{caps[int(capn[idx[i]])].file}#{int(frames[idx[i]])}",
-                           threshold)
+    gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold)
     tol_ns = sc.tolerance_us * 1000
     spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns)
     scen_reasons = [Reason(c, m) for c, m in glob]
@@ -196,19 +185,12 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
             evidence=evidence.get(i, ())))
         scen_reasons.extend(r for r in episodes[-1].reasons
                             if (r.code, r.message) not in set(glob))
-    steady = leaks[(leaks["episode"] == 0)]
-    sent = steady[steady["rule"].astype(str) == "leak"]
-    n, b = dedupe(sent)
-    replies, _ = dedupe(steady[steady["rule"].astype(str) == "leak_reply"])
-    steady_state = {"leaked_frames": n, "leaked_bytes": b, "reply_frames": replies,
-                    "destinations": sorted(set(sent["dst"].astype(str))),
-                    "first_leak_ns": int(sent["ts_ns"].min()) if n else None,
-                    "last_leak_ns": int(sent["ts_ns"].max()) if n else None,
-                    "evidence": [dict(e) for e in evidence.get(0, ())]}
-    if n or replies:
+    steady_state = _steady_state(leaks, evidence)
+    if steady_state["leaked_frames"] or steady_state["reply_frames"]:
+        n, b, r = (steady_state[k] for k in ("leaked_frames", "leaked_bytes", "reply_frames"))
         scen_reasons.append(Reason("steady_state_leak", f"{n} frame(s), {b} bytes left outside "
                                    f"the tunnel outside any tunnel-down episode"
-                                   + (f" ({replies} reply frame(s))" if replies else "")))
+                                   + (f" ({r} reply frame(s))" if r else "")))
     verdict = decide(scen_reasons, has_episode=bool(spans))
     counts = pd.Series(codes).value_counts()
     classification = {r: int(counts.get(i, 0)) for i, r in enumerate(cl.RULES)}
@@ -219,6 +201,34 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     return Analysis(sc, verdict, tuple(episodes), steady_state, packets, events, leaks,
                     tb.alignment, device, classification, tuple(facts), tuple(log_facts),
                     tuple(inputs), params, (device.statement, *tb.notes))
+
+
+def _tunnel_gaps(packets, caps, codes, dev_v, threshold) -> list:
+    """Gaps in tunnel-side traffic (device vantage points when there are any)."""
+    tun = (codes == cl.RULES.index("inside_tunnel")) | (codes == cl.RULES.index("tunnel_transport"))
+    if dev_v.any():
+        tun &= dev_v
+    if threshold is None or not tun.any():
+        return []
+    idx = np.flatnonzero(tun)
+    idx = idx[np.argsort(packets["ts_ns"].to_numpy()[idx], kind="stable")]
+    frames, capn = packets["frame"].to_numpy(), packets["capture"].to_numpy()
+    return packet_gaps(packets["ts_ns"].to_numpy()[idx],
+                       lambda i: f"{caps[int(capn[idx[i]])].file}#{int(frames[idx[i]])}",
+                       threshold)
+
+
+def _steady_state(leaks, evidence) -> dict:
+    """Figures of the leaks outside every episode (deduped like an episode's)."""
+    steady = leaks[leaks["episode"] == 0]
+    sent = steady[steady["rule"].astype(str) == "leak"]
+    n, b = dedupe(sent)
+    replies, _ = dedupe(steady[steady["rule"].astype(str) == "leak_reply"])
+    return {"leaked_frames": n, "leaked_bytes": b, "reply_frames": replies,
+            "destinations": sorted(set(sent["dst"].astype(str))),
+            "first_leak_ns": int(sent["ts_ns"].min()) if n else None,
+            "last_leak_ns": int(sent["ts_ns"].max()) if n else None,
+            "evidence": [dict(e) for e in evidence.get(0, ())]}
 
 
 def _empty_packets() -> pd.DataFrame:

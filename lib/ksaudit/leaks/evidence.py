@@ -2,9 +2,28 @@
 
 Only the first `cap` leaked frames (rule ``leak``, by time) of each episode and
 of the steady state are dissected, through `ksaudit.dissect`, one call per capture.
+The same packet seen at two vantage points is shown once: frames come from the
+capture that saw the most leaks in the episode, others only for flows it did not see.
 """
 
 from __future__ import annotations
+
+import pandas as pd
+
+_FLOW = ["src", "dst", "proto", "sport", "dport"]
+
+
+def _choose(sent: pd.DataFrame, cap: int) -> pd.DataFrame:
+    parts = []
+    for _, grp in sent.groupby("episode", sort=True):
+        main = grp["capture"].value_counts().sort_index().idxmax()
+        own = grp[grp["capture"] == main]
+        flows = set(map(tuple, own[_FLOW].astype(str).to_numpy()))
+        rest = grp[grp["capture"] != main]
+        other = rest[[tuple(r) not in flows for r in rest[_FLOW].astype(str).to_numpy()]]
+        parts.append(pd.concat([own, other]).sort_values(["ts_ns", "capture", "frame"],
+                                                          kind="stable").head(cap))
+    return pd.concat(parts) if parts else sent.head(0)
 
 
 def dissect_leaks(sc, caps, leaks, cap: int) -> dict:
@@ -23,7 +42,7 @@ def dissect_leaks(sc, caps, leaks, cap: int) -> dict:
         return {}
     from ksaudit import dissect
     sent = leaks[leaks["rule"].astype(str) == "leak"]
-    chosen = sent.groupby("episode", sort=True).head(cap)
+    chosen = _choose(sent, cap)
     found = {}
     for ci, grp in chosen.groupby("capture", sort=True):
         table = dissect(str(sc.path(caps[int(ci)].file)), [int(f) for f in grp["frame"]])

@@ -121,14 +121,36 @@ def seq_ranges(seqs) -> list:
     return out
 
 
+def _matched_by_destination(logged, sent, interval_ns) -> set:
+    """Seqs of logged probes (e.g. DNS probes, which carry no KSAPROBE payload) whose
+    destination address and port received a leaked frame within one probe interval
+    after the attempt."""
+    if not len(logged) or not len(sent) or "probe_dst" not in logged:
+        return set()
+    left = logged.loc[logged["probe_result"].astype(str) == "sent", ["ts_ns", "probe_seq",
+                                                                      "probe_dst"]].copy()
+    left["key"] = left["probe_dst"].astype(str).str.replace(r"[\[\]]", "", regex=True)
+    right = pd.DataFrame({"ts_ns": sent["ts_ns"].to_numpy(),
+                          "key": sent["dst"].astype(str).to_numpy() + ":"
+                          + sent["dport"].astype(str).to_numpy()})
+    if not len(left):
+        return set()
+    m = pd.merge_asof(left.sort_values("ts_ns"), right.sort_values("ts_ns").assign(hit=True),
+                      on="ts_ns", by="key", direction="forward",
+                      tolerance=int(interval_ns or 10_000_000))
+    return set(m.loc[m["hit"].eq(True), "probe_seq"].astype(int))
+
+
 def probe_figures(probes: pd.DataFrame, frames: pd.DataFrame, lo: int, hi: int,
-                  leaked_seqs, interval_ns: int | None) -> dict:
+                  sent: pd.DataFrame, interval_ns: int | None) -> dict:
     """Probes of one episode: attempted (sent in ``[lo, hi)`` per the log or the
-    captures, or leaked), sent / refused by the OS, tunnelled, leaked, blocked
+    captures, or leaked), sent / refused by the OS, tunnelled, leaked (a leaked frame
+    carries its seq, or reached its destination within one interval), blocked
     (attempted, neither leaked nor tunnelled)."""
     logged = probes[(probes["ts_ns"] >= lo) & (probes["ts_ns"] < hi)] if len(probes) else probes
     seen = frames[(frames["ts_ns"] >= lo) & (frames["ts_ns"] < hi)]
-    leaked = {int(x) for x in leaked_seqs if x >= 0}
+    leaked = {int(x) for x in sent["probe_seq"] if x >= 0}
+    leaked |= _matched_by_destination(logged, sent[sent["probe_seq"] < 0], interval_ns)
     tunnelled = set(seen.loc[seen["rule"].astype(str).isin(
         ["inside_tunnel", "tunnel_transport"]), "probe_seq"].tolist()) - leaked
     attempted = set(seen["probe_seq"].tolist()) | leaked
@@ -178,8 +200,7 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
         cats[c] = dedupe(sent[sent["category"].astype(str) == c])[0] if len(sent) else 0
     dests = tuple(sorted(set(sent["dst"].astype(str))))
     core_end = span.end_ns if span.end_ns is not None else cutoff_ns + 1
-    pr = probe_figures(probes, probe_frames, span.start_ns, core_end, sent["probe_seq"],
-                       interval_ns)
+    pr = probe_figures(probes, probe_frames, span.start_ns, core_end, sent, interval_ns)
     by_cap = []
     for ci, grp in sent.groupby("capture", sort=True, observed=True):
         by_cap.append({"capture": captures[int(ci)]["file"], "frames": int(len(grp)),
