@@ -153,3 +153,22 @@ def test_tcp_payload_is_not_a_probe(tmp_path, gen, frames):
     df = read_packets(path)
     assert df["probe_seq"].tolist() == [-1, -1, -1, -1, 5]
     assert df["probe_send_ns"].tolist() == [-1, -1, -1, -1, 1795587593463073150]
+
+
+def test_frame_naming_an_undeclared_interface_stops_like_tshark(tmp_path, gen, frames, crosscheck):
+    fr = frames(packets(4))
+    blocks = [gen.shb(), gen.idb(1, tsresol=9), gen.epb(0, *fr[0]), gen.epb(0, *fr[1]),
+              gen.epb(5, *fr[2]), gen.epb(0, *fr[3])]
+    path = tmp_path / "badif.pcapng"
+    path.write_bytes(b"".join(blocks))
+    df, msg = read_warned(path)
+    assert len(df) == 2 and "interface its section does not declare" in msg
+    assert df.attrs["truncated_at"] == sum(len(b) for b in blocks[:4])
+    crosscheck(path, df)                        # tshark stops at the same block
+
+
+def test_simple_packet_block_before_any_interface(tmp_path, gen):
+    path = tmp_path / "spb.pcapng"
+    path.write_bytes(gen.shb() + gen.spb(b"\0" * 20))
+    df, _ = read_warned(path)
+    assert len(df) == 0 and df.attrs["truncated"]
