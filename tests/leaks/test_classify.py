@@ -152,3 +152,20 @@ def test_inference_of_device_addresses(scenario):
                                        ("ff02::1", True), ("ff0e::1", False), ("", False)])
 def test_is_lan(addr, lan):
     assert is_lan(addr) is lan
+
+
+def test_declared_addresses_are_completed_by_device_senders(scenario, tmp_path):
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump({
+        "build": "t", "vpn": {"endpoints": ["198.51.100.2:51820/udp"]},
+        "device": {"addresses": ["192.168.50.10"]}, "captures": [{"file": "d.pcap"}]}))
+    sc = load_scenario(tmp_path)
+    df = pd.concat([table([{"src": "192.168.50.11"}]),                 # new address after a change
+                    table([{"direction": "", "src": "192.168.50.11"}], capture=1)],
+                   ignore_index=True)
+    for col in ("iface", "direction", "src", "dst"):
+        df[col] = df[col].astype(str).astype("category")
+    dev = infer_device_addresses(df, sc, device_vantage_mask(df, ["device", "external"]))
+    assert dev.addresses == ("192.168.50.10", "192.168.50.11") and dev.declared
+    assert "also seen sending" in dev.statement
+    rule, _ = classify(df, sc, ["device", "external"], dev)
+    assert [str(r) for r in rule] == ["leak", "leak"]        # seen at the external vantage too

@@ -119,24 +119,35 @@ def _endpoint_match(packets, endpoints, remote_col, port_col):
 
 
 def infer_device_addresses(packets, scenario, dev_vantage) -> DeviceAddresses:
-    """The declared device addresses, or those inferred from the captures.
+    """The device's addresses: declared, else inferred from the captures.
 
     Inferred: sources of outgoing frames at device vantage points (any interface
-    but loopback), plus the near side of traffic with a declared VPN endpoint."""
-    if scenario.addresses:
-        return DeviceAddresses(tuple(scenario.addresses), True,
-                               "device addresses declared in scenario.yaml")
-    out = dev_vantage & _isin(packets["direction"], ("out",))
-    from_out = set(packets["src"][out].unique().astype(str)) if out.any() else set()
-    to_ep = _endpoint_match(packets, scenario.endpoints, "dst", "dport")
-    from_ep = _endpoint_match(packets, scenario.endpoints, "src", "sport")
-    via_ep = set(packets["src"][to_ep].unique().astype(str)) | \
-        set(packets["dst"][from_ep].unique().astype(str))
+    but loopback), plus the near side of traffic with a declared VPN endpoint.
+    Declared addresses are completed (fail closed: a device that changed its
+    address must not hide its leaks at an external vantage point) by the sources
+    of outgoing frames at device vantage points."""
     bad = {"", "0.0.0.0", "::"}
     loop = _in_nets(_LOOPBACK)
-    from_out = {a for a in from_out - bad if _addr(a) and not loop(a)}
-    via_ep = {a for a in via_ep - bad if _addr(a) and not loop(a)}
-    addrs = tuple(sorted(from_out | via_ep, key=lambda a: (_addr(a).version, _addr(a))))
+
+    def clean(values):
+        return {a for a in set(values) - bad if _addr(a) and not loop(a)}
+
+    def ordered(values):
+        return tuple(sorted(values, key=lambda a: (_addr(a).version, _addr(a))))
+
+    out = dev_vantage & _isin(packets["direction"], ("out",))
+    from_out = clean(packets["src"][out].unique().astype(str)) if out.any() else set()
+    if scenario.addresses:
+        declared = {str(ipaddress.ip_address(a)) for a in scenario.addresses}
+        extra = ordered(from_out - declared)
+        statement = "device addresses declared in scenario.yaml" + (
+            f"; also seen sending at device vantage points: {', '.join(extra)}" if extra else "")
+        return DeviceAddresses(ordered(declared | set(extra)), True, statement)
+    to_ep = _endpoint_match(packets, scenario.endpoints, "dst", "dport")
+    from_ep = _endpoint_match(packets, scenario.endpoints, "src", "sport")
+    via_ep = clean(set(packets["src"][to_ep].unique().astype(str))
+                   | set(packets["dst"][from_ep].unique().astype(str)))
+    addrs = ordered(from_out | via_ep)
     parts = []
     if from_out:
         parts.append(f"{len(from_out)} from outgoing frames at device vantage points")
