@@ -81,3 +81,17 @@ def test_no_probes_events_define_the_episode(builder):
     assert (ep.start_ns, ep.end_ns) == (T0 + 1000 * MS, T0 + 1500 * MS)
     assert a.parameters["gap_threshold_ns"] is None and ep.leaked_frames == 1
     assert a.verdict.status == "FAIL"
+
+
+def test_handshakes_are_end_evidence(builder):
+    from leak_builder import ENDPOINT
+    builder.probes_run(0, 2000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    builder.udp(T0 + 1490 * MS, DEV4, ENDPOINT[0], 51000, ENDPOINT[1], b"\x01" + b"\0" * 147)
+    builder.udp(T0 + 1495 * MS, ENDPOINT[0], DEV4, ENDPOINT[1], 51000, b"\x02" + b"\0" * 91,
+                out=False)
+    a = analyze(builder.write())
+    (ep,) = a.episodes
+    kinds = [e.rsplit(" ", 1)[0] for e in ep.end_evidence]
+    assert "WireGuard handshake initiation" in kinds and "WireGuard handshake response" in kinds
+    assert a.verdict.status == "PASS"

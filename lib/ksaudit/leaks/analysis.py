@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ksaudit.leaks import classify as cl
-from ksaudit.leaks.episodes import build_spans, gap_threshold_ns, packet_gaps
+from ksaudit.leaks.episodes import (WG_HANDSHAKE, build_spans, gap_threshold_ns, packet_gaps,
+                                    with_handshakes)
 from ksaudit.leaks.evidence import dissect_leaks
 from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
 from ksaudit.leaks.inputs import combine, load_captures, load_logs, sha256_file
@@ -170,6 +171,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     facts = [c.facts for c in caps]
     lasts = [f["last_ns"] for f in facts if f["last_ns"] is not None]
     cutoff = max(lasts) if lasts else 0
+    spans = with_handshakes(spans, *_handshakes(packets, caps, codes), cutoff)
     packets["episode"] = assign_episodes(packets["ts_ns"].to_numpy(), spans, cutoff)
     is_leak = (codes == cl.RULES.index("leak")) | (codes == cl.RULES.index("leak_reply"))
     leaks = packets.loc[is_leak].sort_values(["ts_ns", "capture", "frame"], kind="stable")
@@ -216,6 +218,33 @@ def _tunnel_gaps(packets, caps, codes, dev_v, threshold) -> list:
     return packet_gaps(packets["ts_ns"].to_numpy()[idx],
                        lambda i: f"{caps[int(capn[idx[i]])].file}#{int(frames[idx[i]])}",
                        threshold)
+
+
+# link-layer header bytes per LINKTYPE (Ethernet 14, SLL 16, SLL2 20, raw 0, null 4)
+_LINK_HEADER = {1: 14, 113: 16, 276: 20, 101: 0, 228: 0, 229: 0, 12: 0, 14: 0, 0: 4, 108: 4}
+
+
+def _handshakes(packets, caps, codes):
+    """(ts, kinds, refs) of tunnel-transport frames whose UDP payload has the size of a
+    WireGuard handshake message, sorted by time (captures with one known link type)."""
+    rows = np.flatnonzero((codes == cl.RULES.index("tunnel_transport"))
+                          & (packets["proto"].to_numpy() == 17))
+    if not len(rows):
+        return np.array([], np.int64), [], []
+    hdr = np.array([_LINK_HEADER.get(c.facts["link_types"][0], -10 ** 6)
+                    if len(c.facts["link_types"]) == 1 else -10 ** 6 for c in caps])
+    cap = packets["capture"].to_numpy()[rows]
+    ipv = packets["ip_version"].to_numpy()[rows]
+    vlan = packets["vlan"].to_numpy()[rows] >= 0
+    payload = (packets["length"].to_numpy()[rows].astype(np.int64) - hdr[cap] - 4 * vlan
+               - np.where(ipv == 6, 40, 20) - 8)
+    keep = np.isin(payload, list(WG_HANDSHAKE))
+    rows, payload = rows[keep], payload[keep]
+    ts = packets["ts_ns"].to_numpy()[rows]
+    order = np.argsort(ts, kind="stable")
+    frames = packets["frame"].to_numpy()
+    return (ts[order], [WG_HANDSHAKE[int(p)] for p in payload[order]],
+            [f"{caps[int(packets['capture'].iat[r])].file}#{int(frames[r])}" for r in rows[order]])
 
 
 def _steady_state(leaks, evidence) -> dict:

@@ -29,7 +29,7 @@ probe interval plus the tolerance, the episode carries a note.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -222,3 +222,25 @@ def _merge_overlaps(spans):
                 continue
         merged.append(sp)
     return merged
+
+
+# WireGuard message sizes (UDP payload): handshake initiation and response.
+WG_HANDSHAKE = {148: "WireGuard handshake initiation", 92: "WireGuard handshake response"}
+
+
+def with_handshakes(spans, ts_ns, kinds, refs, cutoff_ns):
+    """Add to each episode's end evidence the first handshake of each kind seen in
+    ``[start_ns, end_hi_ns]`` (`ts_ns` sorted; `kinds[i]` a `WG_HANDSHAKE` label,
+    `refs[i]` the frame, e.g. ``"device.pcap#96"``)."""
+    out = []
+    for sp in spans:
+        hi = sp.end_hi_ns if sp.end_ns is not None else cutoff_ns
+        a, b = np.searchsorted(ts_ns, [sp.start_ns, hi], side="left")
+        b = min(b + 1, len(ts_ns))
+        found = {}
+        for i in range(a, b):
+            if ts_ns[i] <= hi and kinds[i] not in found:
+                found[kinds[i]] = f"{kinds[i]} {refs[i]}"
+        out.append(replace(sp, end_evidence=sp.end_evidence + tuple(found.values()))
+                   if found else sp)
+    return out
