@@ -11,7 +11,10 @@ from ksaudit.report.summary import build_summary, load_json, overall_verdict, wo
 
 def load_build(reports_dir):
     """The summary.json document of a rendered build (KsauditError if absent or unreadable)."""
-    doc = load_json(Path(reports_dir) / "summary.json")
+    path = Path(reports_dir) / "summary.json"
+    if not path.is_file():
+        raise KsauditError(f"{path}: no such file (not a build rendered by `ksaudit render`)")
+    doc = load_json(path)
     if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith("ksaudit.summary/"):
         raise KsauditError(f"{Path(reports_dir) / 'summary.json'}: not a ksaudit build summary")
     return doc

@@ -123,6 +123,8 @@ def normalize(nb):
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"
+        elif "papermill-error-cell-tag" in tags:  # papermill's error banners get random ids
+            cell["id"] = f"papermill-error-{index}"
         elif not cell.get("id") or cell["id"] in seen:
             cell["id"] = f"cell-{index}"
         seen.add(cell["id"])
