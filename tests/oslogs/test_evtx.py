@@ -5,7 +5,8 @@ import pytest
 
 from ksaudit import read_events
 from ksaudit.oslogs import evtx_log, rules
-from ksaudit.oslogs.base import ParseContext, collect, finish
+from ksaudit.oslogs.base import ParseContext
+from ksaudit.oslogs.pipeline import build_table
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "evtx" / "2-vss_7-System.evtx"
 
@@ -23,8 +24,7 @@ def _record(provider, event_id, data, rid=7, ts="2018-07-07T20:49:33.3760906Z UT
 def _events(recs):
     ctx = ParseContext("x.evtx", "evtx")
     rows = [row for r in recs for row in evtx_log.map_record(r)]
-    ev = finish(collect(iter(rows), ctx), ctx, "evtx")
-    return rules.recognise(ev, "evtx", rules.load_rules())
+    return build_table(iter(rows), ctx, "evtx", rules.load_rules())
 
 
 def test_mapping_keys_on_provider_and_id():

@@ -12,11 +12,10 @@ a repeated or skipped DST hour; t_lo/t_hi cover both readings), ``ident``
 import os
 
 import pandas as pd
-import pyarrow as pa
 
 from ksaudit.errors import KsauditError
 from ksaudit.oslogs import base, registry, rules as _rules
-from ksaudit.oslogs.networkmanager import stamp_frame
+from ksaudit.oslogs.pipeline import build_table
 
 __all__ = ["read_events", "list_formats"]
 
@@ -77,9 +76,13 @@ def read_events(paths, format="auto", timezone=None, year=None, rules=None, cloc
     if not frames:
         raise KsauditError("read_events: no log files given")
     frames = [f for f in frames if len(f)]
-    df = pd.concat(frames, ignore_index=True) if frames else base.empty_events()
+    if len(frames) == 1:
+        df = frames[0]
+    else:
+        df = pd.concat(frames, ignore_index=True) if frames else base.empty_events()
     if len(df):
-        df = df.sort_values("ts_ns", kind="stable", ignore_index=True)
+        if not df["ts_ns"].is_monotonic_increasing:
+            df = df.sort_values("ts_ns", kind="stable", ignore_index=True)
     df = base.apply_dtypes(df)
     df.attrs["files"] = facts
     return df
@@ -128,18 +131,11 @@ def _read_one(path, opts, rule_table):
     mod = registry.get_format(fmt)
     ctx = base.ParseContext(path, fmt, opts.get("timezone"), opts.get("year"),
                             opts.get("clock") or "device")
-    raw = base.collect(mod.parse(path, ctx), ctx)
-    if not len(raw) and ctx.malformed:
+    events = build_table(mod.parse(path, ctx), ctx, fmt, rule_table)
+    if not len(events) and ctx.malformed:
         ex = ctx.examples[0]
         raise KsauditError(f"{path}: no line parses as {fmt} ({ctx.malformed} malformed; "
                            f"line {ex['line']}: {ex['reason']}: {ex['text'][:80]!r})")
-    if "line" in raw and len(raw) > 1 and not raw["line"].is_monotonic_increasing:
-        raw = raw.sort_values("line", kind="stable", ignore_index=True)
-    messages = (pa.array(raw["message"].to_numpy(dtype=object), pa.string())
-                if "message" in raw and len(raw) else None)
-    raw = stamp_frame(raw, messages)
-    events = base.finish(raw, ctx, fmt)
-    _rules.recognise(events, fmt, rule_table, messages)
     fact = {"file": str(path), "format": fmt, "chosen_by": chosen_by,
             "sniff_score": round(score, 3), "clock": ctx.clock,
             "timezone": None if ctx.timezone is None else str(ctx.timezone),

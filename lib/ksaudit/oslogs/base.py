@@ -1,7 +1,8 @@
 """What every format parser shares: the parse context and the row -> table step.
 
 A parser's ``parse(path, ctx)`` yields either event dicts (one per event) or
-whole ``pandas.DataFrame`` batches with the same keys.  Keys a parser may set:
+``Batch`` objects (column name -> array, for many events at once) with the same
+keys; values are never None.  Keys a parser may set:
 
 ``ts_ns`` (required, earliest reading), ``raw_ts``, ``quantum_ns``, ``message``,
 ``line``, ``tz_source``, ``ts_hi_ns`` (latest reading when the wall time was
@@ -111,96 +112,146 @@ def open_lines(path):
         raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
+class Batch(dict):
+    """Many events at once: column name -> equal-length array (or a scalar for all).
+
+    ``message_arrow`` may hold the message column as a pyarrow string array too
+    (saves converting it back for recognition).
+    """
+    message_arrow = None
+
+
+_INT_KEYS = ("ts_ns", "ts_hi_ns", "quantum_ns", "line", "mono_ns", "probe_seq")
+
+
 def collect(items, ctx):
-    """Turn what a parser yielded (dicts and/or DataFrames) into one raw frame."""
-    frames, rows = [], []
+    """What a parser yielded (dict rows and/or Batch columns) -> {column: numpy array}."""
+    parts, rows, batches = [], [], []
     for item in items:
-        if isinstance(item, pd.DataFrame):
+        if isinstance(item, Batch):
+            batches.append(item)
             if rows:
-                frames.append(_rows_frame(rows))
+                parts.append(_rows_columns(rows))
                 rows = []
-            frames.append(item)
+            parts.append(_batch_columns(item))
         else:
             rows.append(item)
-    if rows or not frames:
-        frames.append(_rows_frame(rows))
-    frames = [f for f in frames if len(f)] or frames[:1]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if rows or not parts:
+        parts.append(_rows_columns(rows))
+    if len(parts) == 1:
+        if len(batches) == 1 and batches[0].message_arrow is not None:
+            parts[0]["_message_arrow"] = batches[0].message_arrow
+        return parts[0]
+    keys = set().union(*parts)
+    out = {}
+    for key in keys:
+        default = _default(key)
+        out[key] = np.concatenate([p[key] if key in p else _fill(default, len(p["ts_ns"]), key)
+                                   for p in parts])
+    return out
 
 
-def _rows_frame(rows):
+def _default(key):
+    return -1 if key == "ts_hi_ns" else _DEFAULTS.get(key, "")
+
+
+def _fill(value, n, key):
+    dtype = "int64" if key in _INT_KEYS else bool if key == "ambiguous" else object
+    return np.full(n, value, dtype=dtype)
+
+
+def _batch_columns(batch):
+    n = len(batch["ts_ns"])
+    out = {}
+    for key, value in batch.items():
+        if np.ndim(value) == 0:
+            out[key] = _fill(value, n, key)
+        else:
+            dtype = "int64" if key in _INT_KEYS else bool if key == "ambiguous" else object
+            out[key] = np.asarray(value, dtype=dtype)
+    return out
+
+
+def _rows_columns(rows):
     keys = {"ts_ns"}
     for row in rows[:1000]:
         keys.update(row)
     for row in rows[1000:]:
         if len(row) > 6:
             keys.update(row)
-    cols = {}
-    for key in keys:
-        default = _DEFAULTS.get(key, -1 if key == "ts_hi_ns" else None)
-        values = [r.get(key, default) for r in rows]
-        cols[key] = pd.Series(values, dtype=object) if key in _OBJECT or key in ("kind", "tz_source") \
-            else values
-    return pd.DataFrame(cols) if rows else pd.DataFrame({"ts_ns": np.zeros(0, "int64")})
-
-
-def finish(raw, ctx, fmt_name):
-    """Raw parser frame -> event table (EVENT_COLUMNS + EXTRA_COLUMNS) for one file."""
-    n = len(raw)
     out = {}
-    ts = _int_col(raw, "ts_ns", None, n)
-    quantum = _int_col(raw, "quantum_ns", 1, n)
-    hi = _int_col(raw, "ts_hi_ns", -1, n)
+    for key in keys:
+        default = _default(key)
+        dtype = "int64" if key in _INT_KEYS else bool if key == "ambiguous" else object
+        out[key] = np.array([r.get(key, default) for r in rows], dtype=dtype) if rows \
+            else np.zeros(0, dtype=dtype)
+    return out
+
+
+KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
+
+
+def kind_codes(kinds):
+    """Kind names (object array; "" = unclassified -> other) -> int8 codes of EVENT_KINDS."""
+    codes = np.full(len(kinds), KIND_CODE["other"], dtype="int8")
+    named = np.flatnonzero(kinds != "")
+    for i in named:
+        codes[i] = KIND_CODE[kinds[i]]
+    return codes
+
+
+def sort_by_line(cols):
+    """Stable order by line number (parsers may append synthetic events)."""
+    line = cols.get("line")
+    if line is None or len(line) < 2 or (np.diff(line) >= 0).all():
+        return cols
+    order = np.argsort(line, kind="stable")
+    return {k: v[order] for k, v in cols.items() if not k.startswith("_")}
+
+
+def to_frame(cols, ctx, fmt_name):
+    """Columns of one file (after recognition) -> event table in the contract dtypes."""
+    n = len(cols["ts_ns"])
+
+    def get(key, default=None):
+        if key in cols:
+            return cols[key]
+        return _fill(_default(key) if default is None else default, n, key)
+
+    ts = cols["ts_ns"]
+    quantum = get("quantum_ns")
+    hi = get("ts_hi_ns")
     hi = np.where(hi >= 0, hi, ts)
-    out["ts_ns"] = ts
-    out["kind"] = _obj_col(raw, "kind", "", n)
-    out["source"] = constant_category(fmt_name, n)
-    out["file"] = constant_category(ctx.file, n)
-    out["line"] = _int_col(raw, "line", 0, n)
-    out["raw_ts"] = _obj_col(raw, "raw_ts", "", n)
-    out["quantum_ns"] = quantum
-    out["message"] = _obj_col(raw, "message", "", n)
-    out["t_lo_ns"] = ts.copy()
-    out["t_hi_ns"] = hi + quantum
-    out["source_clock"] = constant_category(ctx.clock, n)
-    out["boot_id"] = _obj_col(raw, "boot_id", "", n)
-    out["mono_ns"] = _int_col(raw, "mono_ns", -1, n)
-    out["tz_source"] = _obj_col(raw, "tz_source", "explicit", n)
-    out["iface"] = _obj_col(raw, "iface", "", n)
-    out["probe_seq"] = _int_col(raw, "probe_seq", -1, n)
-    out["probe_dst"] = _obj_col(raw, "probe_dst", "", n)
-    out["probe_result"] = _obj_col(raw, "probe_result", "", n)
-    out["src_ts_ns"] = ts.copy()
-    out["segment"] = np.full(n, -1, dtype="int64")
-    out["ambiguous"] = (_obj_col(raw, "ambiguous", False, n).astype(bool)
-                        if "ambiguous" in raw else np.zeros(n, bool))
-    out["ident"] = _obj_col(raw, "ident", "", n)
-    out["rule"] = np.full(n, "", dtype=object)
-    # object columns stay object (pandas 3 would otherwise infer, and copy to, str)
-    return pd.DataFrame({k: pd.Series(v, dtype=object)
+    kind = cols["kind_code"] if "kind_code" in cols else kind_codes(get("kind"))
+    tz_codes, tz_values = pd.factorize(get("tz_source"))
+    out = {
+        "ts_ns": ts,
+        "kind": pd.Categorical.from_codes(kind, categories=list(EVENT_KINDS)),
+        "source": constant_category(fmt_name, n),
+        "file": constant_category(ctx.file, n),
+        "line": get("line"),
+        "raw_ts": get("raw_ts"),
+        "quantum_ns": quantum,
+        "message": get("message"),
+        "t_lo_ns": ts.copy(),
+        "t_hi_ns": hi + quantum,
+        "source_clock": constant_category(ctx.clock, n),
+        "boot_id": get("boot_id"),
+        "mono_ns": get("mono_ns"),
+        "tz_source": pd.Categorical.from_codes(tz_codes, categories=list(tz_values)),
+        "iface": get("iface"),
+        "probe_seq": get("probe_seq"),
+        "probe_dst": get("probe_dst"),
+        "probe_result": get("probe_result"),
+        "src_ts_ns": ts.copy(),
+        "segment": np.full(n, -1, dtype="int64"),
+        "ambiguous": get("ambiguous").astype(bool),
+        "ident": get("ident"),
+        "rule": get("rule", ""),
+    }
+    return pd.DataFrame({k: pd.Series(v, dtype=object, copy=False)
                          if isinstance(v, np.ndarray) and v.dtype == object else v
                          for k, v in out.items()})
-
-
-def _int_col(raw, key, default, n):
-    if key not in raw:
-        if default is None:
-            raise KsauditError(f"internal: parser gave no {key}")
-        return np.full(n, default, dtype="int64")
-    col = raw[key]
-    if col.dtype == object:
-        col = col.fillna(default if default is not None else 0)
-    return col.to_numpy(dtype="int64")
-
-
-def _obj_col(raw, key, default, n):
-    if key not in raw:
-        return np.full(n, default, dtype=object)
-    col = raw[key]
-    arr = col.to_numpy(dtype=object)
-    if col.isna().any():
-        arr = np.where(pd.isna(arr), default, arr)
-    return arr
 
 
 def empty_events():

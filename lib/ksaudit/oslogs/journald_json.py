@@ -7,9 +7,11 @@ within one boot (a clock step, or a suspend: monotonic excludes it) is reported
 as an extra ``clock_step`` event so alignment can split the clock there.
 """
 
+import numpy as np
 import pandas as pd
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs import fastscan
+from ksaudit.oslogs.base import Batch, open_lines
 
 try:  # optional, ~2x faster; the standard library is the fallback
     from orjson import loads as _loads, JSONDecodeError as _JSONError
@@ -76,49 +78,103 @@ def step_event(line, rt_us, jump_ns, boot, mono_us):
 
 
 def parse(path, ctx):
-    """Yield one DataFrame batch of events (plus clock_step dicts) from ``path``."""
-    ts, raw, msg, line_no, boot, mono, ident = [], [], [], [], [], [], []
-    extra = []
-    steps = StepDetector()
-    bad = ctx.bad
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
+    """Yield the events of ``path``: one Batch, plus clock_step rows."""
+    try:
+        with open(path, "rb") as fh:
+            data = np.frombuffer(fh.read(), dtype=np.uint8)
+    except OSError:
+        open_lines(path)  # raises the project error
+        raise
+    starts, ends, status, vs, ve, vtype, esc = fastscan.scan_journald_json(data)
+    k = {key: i for i, key in enumerate(fastscan.JOURNAL_KEYS)}
+    n = len(starts)
+
+    def number(key):
+        i = k[key]
+        ok = (vtype[:, i] == fastscan.V_STRING) | (vtype[:, i] == fastscan.V_OTHER)
+        return np.where(ok, fastscan.parse_uint(data, vs[:, i], ve[:, i]), -1)
+
+    rt, src_rt, mono = number("__REALTIME_TIMESTAMP"), number("_SOURCE_REALTIME_TIMESTAMP"), \
+        number("__MONOTONIC_TIMESTAMP")
+    use_src = src_rt > 0
+    ts_us = np.where(use_src, src_rt, rt)
+    good = (status == fastscan.OK) & (ts_us >= 0)
+    for i in np.flatnonzero((status != fastscan.BLANK) & ~good)[:10000]:
+        _explain(ctx, i + 1, bytes(data[starts[i]:ends[i]]))
+    extra = (np.count_nonzero((status != fastscan.BLANK) & ~good) - 10000)
+    if extra > 0:
+        ctx.malformed += extra
+    rows = np.flatnonzero(good)
+    stamp_slot = np.where(use_src[rows], k["_SOURCE_REALTIME_TIMESTAMP"], k["__REALTIME_TIMESTAMP"])
+    raw = fastscan.gather(data, vs[rows, stamp_slot], ve[rows, stamp_slot])
+    boot = _text(data, rows, k["_BOOT_ID"], vs, ve, vtype, esc, repeated=True)
+    msg, msg_arrow = _text(data, rows, k["MESSAGE"], vs, ve, vtype, esc, arrow=True)
+    ident = _text(data, rows, k["SYSLOG_IDENTIFIER"], vs, ve, vtype, esc, repeated=True)
+    no_ident = np.flatnonzero(vtype[rows, k["SYSLOG_IDENTIFIER"]] == fastscan.V_NONE)
+    if len(no_ident):
+        comm = _text(data, rows[no_ident], k["_COMM"], vs, ve, vtype, esc, repeated=True)
+        ident[no_ident] = comm
+    mono_r, rt_r = mono[rows], rt[rows]
+    batch = Batch(ts_ns=ts_us[rows] * 1000, raw_ts=raw, quantum_ns=QUANTUM_NS, message=msg,
+                  line=rows + 1, tz_source="assumed-utc", boot_id=boot,
+                  mono_ns=np.where(mono_r >= 0, mono_r * 1000, -1), ident=ident)
+    if len(rows) == n:
+        batch.message_arrow = msg_arrow
+    yield batch
+    yield from _steps(rows + 1, rt_r, mono_r, boot)
+
+
+def _text(data, rows, slot, vs, ve, vtype, esc, arrow=False, repeated=False):
+    """String values of one key for ``rows``: fast for plain strings, json for the rest."""
+    values, text = fastscan.gather(data, vs[rows, slot], ve[rows, slot], arrow=True,
+                                   repeated=repeated)
+    special = np.flatnonzero((vtype[rows, slot] != fastscan.V_STRING) | esc[rows, slot])
+    special = special[vtype[rows[special], slot] != fastscan.V_NONE]
+    if len(special):
+        values = values.copy()
+        for j in special:
+            r = rows[j]
+            piece = bytes(data[vs[r, slot]:ve[r, slot]])
+            if vtype[r, slot] == fastscan.V_STRING:
+                piece = b'"' + piece + b'"'
             try:
-                rec = _loads(line)
-                stamp = rec.get("_SOURCE_REALTIME_TIMESTAMP") or rec["__REALTIME_TIMESTAMP"]
-                t = int(stamp) * 1000
+                values[j] = message_text(_loads(piece))
             except _JSONError:
-                if line.strip():
-                    bad(n, line, "not a JSON object")
-                continue
-            except (KeyError, AttributeError, TypeError):
-                bad(n, line, "no __REALTIME_TIMESTAMP")
-                continue
-            except ValueError:
-                bad(n, line, "timestamp is not an integer")
-                continue
-            b = rec.get("_BOOT_ID", "")
-            m = rec.get("__MONOTONIC_TIMESTAMP")
-            if m is not None and m.isdigit():
-                m = int(m)
-                rt = rec.get("__REALTIME_TIMESTAMP")
-                if rt is not None and rt.isdigit():
-                    jump = steps.check(b, int(rt), m)
-                    if jump:
-                        extra.append(step_event(n, int(rt), jump, b, m))
-                mono.append(m * 1000)
-            else:
-                mono.append(-1)
-            ts.append(t)
-            raw.append(stamp)
-            msg.append(message_text(rec.get("MESSAGE")))
-            line_no.append(n)
-            boot.append(b)
-            ident.append(rec.get("SYSLOG_IDENTIFIER") or rec.get("_COMM") or "")
-    yield pd.DataFrame({
-        "ts_ns": pd.array(ts, dtype="int64"), "raw_ts": pd.Series(raw, dtype=object),
-        "quantum_ns": QUANTUM_NS, "message": pd.Series(msg, dtype=object),
-        "line": pd.array(line_no, dtype="int64"), "tz_source": "assumed-utc",
-        "boot_id": pd.Series(boot, dtype=object), "mono_ns": pd.array(mono, dtype="int64"),
-        "ident": pd.Series(ident, dtype=object)})
-    yield from extra
+                values[j] = piece.decode("utf-8", "replace")
+        text = None
+    if arrow:
+        return values, text
+    return values
+
+
+def _steps(lines, rt_us, mono_us, boot):
+    """clock_step rows where realtime − monotonic jumps within one boot."""
+    have = np.flatnonzero((rt_us >= 0) & (mono_us >= 0))
+    if len(have) < 2:
+        return
+    codes, _ = pd.factorize(boot[have])
+    order = np.argsort(codes, kind="stable")
+    idx = have[order]
+    same = codes[order][1:] == codes[order][:-1]
+    delta = rt_us[idx] - mono_us[idx]
+    jump_ns = np.diff(delta) * 1000
+    allowed = STEP_MIN_NS + np.abs(np.diff(mono_us[idx])) * STEP_PPM // 1000
+    for j in np.flatnonzero(same & (np.abs(jump_ns) > allowed)):
+        r = idx[j + 1]
+        yield step_event(int(lines[r]), int(rt_us[r]), int(jump_ns[j]), boot[r], int(mono_us[r]))
+
+
+def _explain(ctx, n, line):
+    """Record why line ``n`` is not a usable journald JSON entry."""
+    try:
+        rec = _loads(line)
+        stamp = rec.get("_SOURCE_REALTIME_TIMESTAMP") or rec["__REALTIME_TIMESTAMP"]
+        int(stamp)
+        reason = "not a flat JSON object"
+    except _JSONError:
+        reason = "not a JSON object"
+    except (KeyError, AttributeError, TypeError):
+        reason = "no __REALTIME_TIMESTAMP"
+    except ValueError:
+        reason = "timestamp is not an integer"
+    ctx.bad(n, line, reason)

@@ -11,7 +11,6 @@ replaces ts_ns/raw_ts/quantum_ns with it.  NetworkManager's own log file (or
 import re
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,18 +44,24 @@ def parse(path, ctx):
                    "ident": "NetworkManager", "message": line.rstrip(b"\r\n").decode("utf-8", "replace")}
 
 
-def stamp_frame(raw, messages=None):
+def stamp_frame(cols, messages=None):
     """Replace the carrier's time by NetworkManager's embedded stamp, in place.
 
-    ``messages`` may pass the message column already as a pyarrow string array.
+    ``cols`` is a {column: numpy array} mapping (base.collect); ``messages`` may
+    pass the message column already as a pyarrow string array.
     """
-    if not len(raw) or "message" not in raw:
-        return raw
-    msg = messages if messages is not None else pa.array(raw["message"].to_numpy(dtype=object),
-                                                         pa.string())
-    hit = pc.match_substring_regex(msg, _STAMP).to_numpy(zero_copy_only=False)
+    n = len(cols["ts_ns"])
+    if not n or "message" not in cols:
+        return cols
+    msg = messages if messages is not None else pa.array(cols["message"], pa.string())
+    hit = pc.starts_with(msg, "<").to_numpy(zero_copy_only=False)
     if not hit.any():
-        return raw
+        return cols
+    maybe = np.flatnonzero(hit)
+    hit[maybe] = pc.match_substring_regex(msg.take(pa.array(maybe)), _STAMP).to_numpy(
+        zero_copy_only=False)
+    if not hit.any():
+        return cols
     rows = np.flatnonzero(hit)
     parts = pc.extract_regex(msg.filter(pa.array(hit)), _STAMP)
     sec = pc.cast(parts.field("sec"), pa.int64()).to_numpy(zero_copy_only=False)
@@ -66,9 +71,9 @@ def stamp_frame(raw, messages=None):
     raw_text = pc.binary_join_element_wise(parts.field("sec"), frac_text, ".")
 
     def column(name, default, dtype):
-        if name in raw:
-            return raw[name].to_numpy(dtype=dtype).copy()
-        return np.full(len(raw), default, dtype=dtype)
+        if name in cols:
+            return cols[name].copy()
+        return np.full(n, default, dtype=dtype)
 
     ts = column("ts_ns", 0, "int64")
     quantum = column("quantum_ns", 1, "int64")
@@ -78,14 +83,13 @@ def stamp_frame(raw, messages=None):
     quantum[rows] = 10 ** (9 - width)
     raw_ts[rows] = raw_text.to_numpy(zero_copy_only=False)
     tz_source[rows] = "assumed-utc"
-    raw["ts_ns"], raw["quantum_ns"] = ts, quantum
-    raw["raw_ts"], raw["tz_source"] = pd.Series(raw_ts, dtype=object), pd.Series(tz_source, dtype=object)
-    if "ts_hi_ns" in raw:
-        hi = column("ts_hi_ns", -1, "int64")
+    cols.update(ts_ns=ts, quantum_ns=quantum, raw_ts=raw_ts, tz_source=tz_source)
+    if "ts_hi_ns" in cols:
+        hi = cols["ts_hi_ns"].copy()
         hi[rows] = -1
-        raw["ts_hi_ns"] = hi
-    if "ambiguous" in raw:
-        amb = raw["ambiguous"].to_numpy(dtype=bool).copy()
+        cols["ts_hi_ns"] = hi
+    if "ambiguous" in cols:
+        amb = cols["ambiguous"].astype(bool)
         amb[rows] = False
-        raw["ambiguous"] = amb
-    return raw
+        cols["ambiguous"] = amb
+    return cols

@@ -35,6 +35,8 @@ import yaml
 from ksaudit.errors import KsauditError
 from ksaudit.schema import EVENT_KINDS
 
+KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
+
 RULES_FILE = Path(__file__).with_name("rules.yaml")
 _KEYS = {"name", "kind", "regex", "format", "source", "identifier", "iface_regex", "iface"}
 _NAMED = re.compile(r"\(\?P?<([A-Za-z_]\w*)>")
@@ -121,23 +123,28 @@ def _strip_groups(pattern):
 
 
 def recognise(events, fmt_name, rules, messages=None):
-    """Set ``kind``, ``iface`` and ``rule`` in place on one file's event frame.
+    """Set ``kind``, ``iface`` and ``rule`` in place on one file's events.
 
-    ``events`` must have object columns message, ident, iface, kind ("" =
-    unclassified) and rule; ``messages`` may pass the message column as a
-    pyarrow string array.  Rows no rule matches get kind ``other``.
+    ``events`` is a DataFrame or {column: array} with text columns message,
+    ident, iface, kind ("" = unclassified) and rule (missing ones count as "");
+    ``messages`` may pass the message column as a pyarrow string array.  Rows
+    no rule matches get kind ``other``.
     """
-    n = len(events)
-    kind = events["kind"].to_numpy(dtype=object).copy()
-    iface = events["iface"].to_numpy(dtype=object).copy()
-    rule_col = events["rule"].to_numpy(dtype=object).copy()
+    n = len(events["ts_ns"])
+
+    def text(key):
+        if key in events:
+            return np.array(events[key], dtype=object)
+        return np.full(n, "", dtype=object)
+
+    kind, iface, rule_col = text("kind"), text("iface"), text("rule")
     todo = kind == ""
     active = [r for r in rules
               if r["format"] is None or any(fnmatch.fnmatchcase(fmt_name, f) for f in r["format"])]
     if n and todo.any() and active:
         msg_all = (messages if messages is not None
-                   else pa.array(events["message"].to_numpy(dtype=object), pa.string()))
-        ident_all = pa.array(events["ident"].to_numpy(dtype=object), pa.string())
+                   else pa.array(text("message"), pa.string()))
+        ident_all = pa.array(text("ident"), pa.string())
         # one combined pass finds the few rows any rule could match
         combined = "|".join(f"(?:{_strip_groups(r['regex'])})" for r in active)
         cand = np.flatnonzero(todo & _match(msg_all, combined))
@@ -170,8 +177,13 @@ def recognise(events, fmt_name, rules, messages=None):
                     iface[r] = name or fixed
             rest = pa.array(~hit)
             cand, msg, ident = cand[~hit], msg.filter(rest), ident.filter(rest)
+    codes = np.full(n, KIND_CODE["other"], dtype="int8")
+    for i in np.flatnonzero(kind != ""):
+        codes[i] = KIND_CODE[kind[i]]
     kind[kind == ""] = "other"
     events["kind"] = kind
+    if isinstance(events, dict):
+        events["kind_code"] = codes
     events["iface"] = iface
     events["rule"] = rule_col
     return events

@@ -5,7 +5,8 @@ No year and no zone: the zone must be declared; the year comes from ``year=``
 last line), and a month going backwards by half a year or more (Dec -> Jan) is
 a new year.  Month names may be English, German, French or Spanish.  Optional
 fraction digits (``08:01:02.123456``, rsyslog high precision) set the quantum;
-otherwise it is 1 s.  Parsed column-wise (pyarrow RE2 + numpy) for speed.
+otherwise it is 1 s.  The common shape is cut by a compiled scanner
+(``fastscan``); other lines (localised months…) go through a Python regex.
 """
 
 import os
@@ -13,12 +14,9 @@ import re
 import time
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ksaudit.oslogs import vector
-from ksaudit.oslogs.base import read_head
+from ksaudit.oslogs import fastscan, vector
+from ksaudit.oslogs.base import Batch, read_head
 
 NAME = "rfc3164"
 DESCRIPTION = "RFC 3164 / BSD syslog (Mmm dd hh:mm:ss host tag[pid]: msg), local time, no year"
@@ -33,8 +31,6 @@ for _names in (
     for _i, _n in enumerate(_names.split(), 1):
         MONTHS.setdefault(_n, _i)
 
-# The common shape, checked column-wise; fields are then cut at fixed offsets.
-_FAST = r"^[A-Z][a-z]{2} [ 1-3]\d [0-2]\d:[0-5]\d:[0-6]\d \S"
 # Everything else (localised months, fractions, odd spacing) goes through this.
 _SLOW = re.compile(r"^(?:<\d{1,3}>)?((?P<mon>[^\W\d_]{3,5})\.?\s{1,2}(?P<day>\d{1,2})\s"
                    r"(?P<hh>\d\d):(?P<mi>\d\d):(?P<ss>\d\d)(?:\.(?P<frac>\d{1,9}))?)\s+(?P<host>\S+)"
@@ -50,64 +46,49 @@ def sniff(head):
     return 0.7 if lines and hits >= (len(lines) + 1) // 2 else 0.0
 
 
-def _month_numbers(mon):
-    names = pc.utf8_lower(mon)
-    keys = pa.array(list(MONTHS), pa.string())
-    idx = pc.fill_null(pc.index_in(names, value_set=keys), -1).to_numpy(zero_copy_only=False)
-    lookup = np.array([0] + list(MONTHS.values()), dtype="int64")
-    return lookup[idx.astype("int64") + 1]
-
-
-def _fast_fields(lines):
-    """Fields of the lines in the common shape, cut column-wise (pyarrow)."""
-    cut = lambda a, b: pc.utf8_slice_codeunits(lines, a, b)  # noqa: E731
-    rest = cut(16, 1 << 30)                                  # "host tag[pid]: message"
-    tag = pc.extract_regex(rest, r"^\S+ (?P<tag>[^\s:\[]+)(?:\[\d+\])?:").field("tag")
-    msg = pc.replace_substring_regex(rest, r"^\S+ ?(?:[^\s:\[]+(?:\[\d+\])?: ?)?", "")
-    return {"mon": cut(0, 3), "day": pc.utf8_trim_whitespace(cut(4, 6)), "hh": cut(7, 9),
-            "mi": cut(10, 12), "ss": cut(13, 15), "raw": cut(0, 15),
-            "tag": pc.fill_null(tag, ""), "msg": msg}
+_EN_CODES = {(ord(m[0].upper()) << 16) | (ord(m[1]) << 8) | ord(m[2]): i
+             for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_CODE_KEYS = np.array(sorted(_EN_CODES), dtype="int64")
+_CODE_VALUES = np.array([_EN_CODES[k] for k in sorted(_EN_CODES)], dtype="int64")
 
 
 def parse(path, ctx):
-    """Yield one DataFrame batch of the events in ``path``."""
+    """Yield one Batch of the events in ``path``."""
     read_head(path, 1)
-    lines = vector.read_lines(path)
-    n = len(lines)
+    with open(path, "rb") as fh:
+        data = np.frombuffer(fh.read(), dtype=np.uint8)
+    starts, ends, ok, f, pos = fastscan.scan_rfc3164(data)
+    n = len(starts)
     zone = ctx.need_zone() if n else None
-    if n and pc.any(pc.starts_with(lines, "<")).as_py():
-        lines = pc.replace_substring_regex(lines, r"^<\d{1,3}>", "")
-    fast = pc.match_substring_regex(lines, _FAST).to_numpy(zero_copy_only=False)
-    month = np.zeros(n, "int64")
-    day, hh, mi, ss, frac = (np.zeros(n, "int64") for _ in range(5))
-    quantum = np.full(n, vector.NS, "int64")
+    month, day, hh, mi, ss, frac, quantum = (f[:, k].copy() for k in range(7))
     raw = np.full(n, "", dtype=object)
     tag = np.full(n, "", dtype=object)
     msg = np.full(n, "", dtype=object)
-    if fast.any():
-        idx = np.flatnonzero(fast)
-        f = _fast_fields(lines.filter(pa.array(fast)))
-        month[idx] = _month_numbers(f["mon"])
-        day[idx], hh[idx] = vector.ints(f["day"]), vector.ints(f["hh"])
-        mi[idx], ss[idx] = vector.ints(f["mi"]), vector.ints(f["ss"])
-        raw[idx] = f["raw"].to_numpy(zero_copy_only=False)
-        tag[idx] = f["tag"].to_numpy(zero_copy_only=False)
-        msg[idx] = f["msg"].to_numpy(zero_copy_only=False)
-    ok = fast & (month > 0)
-    slow = np.flatnonzero(~ok)
-    texts = lines.take(pa.array(slow)).to_pylist() if len(slow) else []
+    rows = np.flatnonzero(ok)
+    msg_arrow = None
+    if len(rows) == n and n:
+        raw = fastscan.gather(data, pos[:, 0], pos[:, 1])
+        tag = fastscan.gather(data, pos[:, 2], pos[:, 3], repeated=True)
+        msg, msg_arrow = fastscan.gather(data, pos[:, 4], pos[:, 5], arrow=True)
+    elif len(rows):
+        raw[rows] = fastscan.gather(data, pos[rows, 0], pos[rows, 1])
+        tag[rows] = fastscan.gather(data, pos[rows, 2], pos[rows, 3])
+        msg[rows] = fastscan.gather(data, pos[rows, 4], pos[rows, 5])
     bad_rows, bad_texts, bad_reasons = [], [], []
-    for i, text in zip(slow, texts):
+    for i in np.flatnonzero(~ok):
+        text = bytes(data[starts[i]:ends[i]]).decode("utf-8", "replace").rstrip("\r")
+        if not text.strip() or re.match(_SKIP, text):
+            continue
         m = _SLOW.match(text)
         mon = MONTHS.get(m.group("mon").lower()) if m else None
         if mon is None:
-            if text.strip() and not re.match(_SKIP, text):
-                bad_rows.append(i)
-                bad_texts.append(text)
-                bad_reasons.append("not an RFC 3164 line")
+            bad_rows.append(i)
+            bad_texts.append(text)
+            bad_reasons.append("not an RFC 3164 line")
             continue
         month[i], day[i] = mon, int(m.group("day"))
         hh[i], mi[i], ss[i] = int(m.group("hh")), int(m.group("mi")), int(m.group("ss"))
+        frac[i], quantum[i] = 0, vector.NS
         if m.group("frac"):
             d = m.group("frac")
             frac[i], quantum[i] = int(d) * 10 ** (9 - len(d)), 10 ** (9 - len(d))
@@ -118,24 +99,24 @@ def parse(path, ctx):
     good = vector.valid_date(year, month[rows], day[rows], hh[rows], mi[rows], ss[rows])
     for i in rows[~good]:
         bad_rows.append(i)
-        bad_texts.append(None)
+        bad_texts.append(bytes(data[starts[i]:ends[i]]).decode("utf-8", "replace"))
         bad_reasons.append("impossible date")
     if bad_rows:
         order = np.argsort(np.asarray(bad_rows), kind="stable")
         for j in order[:5]:
-            text = bad_texts[j] if bad_texts[j] is not None else lines[int(bad_rows[j])].as_py()
-            ctx.bad(int(bad_rows[j]) + 1, text, bad_reasons[j])
+            ctx.bad(int(bad_rows[j]) + 1, bad_texts[j], bad_reasons[j])
         ctx.malformed += len(bad_rows) - min(5, len(bad_rows))
     rows, year = rows[good], year[good]
-    lo, hi = vector.wall_to_utc(zone, year, month[rows], day[rows], hh[rows], mi[rows], ss[rows],
-                                frac[rows])
+    lo, hi = vector.wall_to_utc(zone, year, month[rows], day[rows], hh[rows], mi[rows],
+                                ss[rows], frac[rows])
     ambiguous = lo != hi
     ctx.ambiguous += int(ambiguous.sum())
-    yield pd.DataFrame({
-        "ts_ns": lo, "ts_hi_ns": np.where(ambiguous, hi, -1), "ambiguous": ambiguous,
-        "raw_ts": pd.Series(raw[rows], dtype=object), "quantum_ns": quantum[rows],
-        "line": rows + 1, "tz_source": "declared",
-        "ident": pd.Series(tag[rows], dtype=object), "message": pd.Series(msg[rows], dtype=object)})
+    batch = Batch(ts_ns=lo, ts_hi_ns=np.where(ambiguous, hi, -1), ambiguous=ambiguous,
+                  raw_ts=raw[rows], quantum_ns=quantum[rows], line=rows + 1, tz_source="declared",
+                  ident=tag[rows], message=msg[rows])
+    if msg_arrow is not None and len(rows) == n:
+        batch.message_arrow = msg_arrow
+    yield batch
 
 
 def _years(month, ctx, path):
