@@ -264,6 +264,10 @@ def test_missing_capture_is_inconclusive_not_pass(builder):
     a = analyze(root)
     assert a.verdict.status == "INCONCLUSIVE"
     assert any("router.pcap is missing" in r.message for r in a.verdict.reasons)
+    (root / "device.pcap").unlink()                       # nothing captured at all
+    b = analyze(root)
+    assert b.verdict.status == "INCONCLUSIVE" and len(b.packets) == 0
+    json.dumps(b.to_dict())
 
 
 # ---------------------------------------------------------------- the document
