@@ -86,3 +86,10 @@ def test_bad_options_are_one_line_errors(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "cleanup", "--run-id", "nope"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_not_root_is_a_clear_error(monkeypatch):
+    from ksaudit.lab import topology
+    monkeypatch.setattr(topology.os, "geteuid", lambda: 1000)
+    with pytest.raises(KsauditError, match="needs root"):
+        topology.check_can_run()

@@ -161,8 +161,13 @@ class Client:
         at = now()
         topo.ipn(self.ns, "link", "set", "wlan0", "down")
         self.record("link_down", why, at=at)
-        self.journal.kernel(*at, "wlan0: Connection to AP 02:00:5e:00:53:01 lost")
-        self.journal.nm_device(*at, "wlan0", "activated", "unavailable", "carrier-changed")
+        if why == "suspend":
+            self.journal.kernel(*at, "wlan0: deauthenticating from 02:00:5e:00:53:01 by local "
+                                     "choice (Reason: 3=DEAUTH_LEAVING)")
+            self.journal.nm_device(*at, "wlan0", "activated", "unavailable", "sleeping")
+        else:
+            self.journal.kernel(*at, "wlan0: Connection to AP 02:00:5e:00:53:01 lost")
+            self.journal.nm_device(*at, "wlan0", "activated", "unavailable", "carrier-changed")
         return at[0]
 
     def link_up(self, addr=None):

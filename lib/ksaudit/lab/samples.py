@@ -38,6 +38,7 @@ SAMPLES = (
     Sample("strong-wifi-yank-lan-ipv6", "wifi-yank", "strong", "PASS",
            {"allow_lan": True, "ipv6": True}),
     Sample("strong-reconnect-3-trials", "reconnect", "strong", "PASS", {"trials": 3}),
+    Sample("none-reconnect-3-trials", "reconnect", "none", "FAIL", {"trials": 3}),
     Sample("strong-process-kill-no-probes", "process-kill", "strong", "INCONCLUSIVE",
            {"probes": False}),
 )
