@@ -46,6 +46,9 @@ CASES = [
     ({"src": "198.51.100.2", "dst": "192.168.50.2", "sport": 51820, "dport": 51000,
       "direction": "in"}, "tunnel_transport"),
     ({"dst": "198.51.100.2", "sport": -1, "dport": -1, "fragment": True}, "tunnel_transport"),
+    ({"dst": "198.51.100.2", "proto": 1, "sport": -1, "dport": -1, "icmp_type": 3,
+      "icmp_code": 3}, "tunnel_transport"),                          # port unreachable
+    ({"dst": "198.51.100.2", "proto": 1, "sport": -1, "dport": -1, "icmp_type": 8}, "leak"),
     ({"dst": "198.51.100.2", "dport": 51821}, "leak"),               # wrong port
     ({"dst": "198.51.100.2", "dport": 51820, "proto": 6}, "leak"),   # wrong protocol
     ({"ip_version": 6, "src": "fd00:50::2", "dst": "2001:db8::2", "dport": 51820}, "tunnel_transport"),

@@ -10,7 +10,9 @@ Rules, first match wins (DESIGN.md "What counts as a leak"):
 inside_tunnel       on a tunnel interface of the device
 not_device          loopback, or (external vantage) neither sent by nor sent to the device
 tunnel_transport    to/from a declared VPN endpoint (address, port, protocol; fragments
-                    of such datagrams by address and protocol)
+                    of such datagrams by address and protocol; ICMP/ICMPv6
+                    destination-unreachable between the device and the endpoint
+                    address, which answer the transport itself)
 link_upkeep         ARP, DHCPv4/v6, ICMPv6 ND/RS/RA/redirect, MLD, IGMP, non-IP link frames
 lan_allowed         only with ``allow_lan``: to/from private, unique-local, link-local
                     and local-scope multicast addresses -- except DNS (53/853), which a
@@ -100,20 +102,28 @@ def device_vantage_mask(packets: pd.DataFrame, vantages) -> np.ndarray:
     return dev[np.where((cap >= 0) & (cap < len(vantages)), cap, len(vantages))]
 
 
-def _endpoint_match(packets, endpoints, remote_col, port_col):
-    """Rows whose `remote_col` address is in an endpoint's network and port/proto match."""
+def _endpoint_match(packets, endpoints, remote_col, port_col, unreachable=False):
+    """Rows whose `remote_col` address is in an endpoint's network and port/proto match
+    (with `unreachable`, also ICMP/ICMPv6 destination-unreachable to/from that address)."""
     proto = packets["proto"].to_numpy()
     port = packets[port_col].to_numpy()
     frag = packets["fragment"].to_numpy() if "fragment" in packets else np.zeros(len(proto), bool)
+    icmp_err = np.zeros(len(proto), bool)
+    if unreachable:
+        itype = packets["icmp_type"].to_numpy()
+        icmp_err = ((proto == 1) & (itype == 3)) | ((proto == 58) & (itype == 1))
     hit = np.zeros(len(packets), bool)
     for ep in endpoints:
         m = np.ones(len(packets), bool)
         if ep.network is not None:
             m &= cat_test(packets[remote_col], _in_nets((ep.network,)))
-        if ep.proto is not None:
-            m &= proto == ep.proto
-        if ep.port is not None:
-            m &= (port == ep.port) | (frag & (port < 0))
+        if ep.proto is not None or ep.port is not None:
+            tp = np.ones(len(packets), bool)
+            if ep.proto is not None:
+                tp &= proto == ep.proto
+            if ep.port is not None:
+                tp &= (port == ep.port) | (frag & (port < 0))
+            m &= tp | icmp_err
         hit |= m
     return hit
 
@@ -195,8 +205,8 @@ def classify(packets: pd.DataFrame, scenario, vantages, device: DeviceAddresses)
     loop_test = _in_nets(_LOOPBACK)
     loop = _isin(packets["iface"], ("lo",)) | cat_test(packets["src"], loop_test) | \
         cat_test(packets["dst"], loop_test)
-    transport = (from_dev & _endpoint_match(packets, scenario.endpoints, "dst", "dport")) | \
-        (to_dev & _endpoint_match(packets, scenario.endpoints, "src", "sport"))
+    transport = (from_dev & _endpoint_match(packets, scenario.endpoints, "dst", "dport", True)) | \
+        (to_dev & _endpoint_match(packets, scenario.endpoints, "src", "sport", True))
     ether = packets["ethertype"].to_numpy()
     upkeep = packets["arp"].to_numpy().astype(bool) | (proto == 2) | \
         ((ipv == 0) & ~np.isin(ether, _IP_ETHERTYPES)) | \
