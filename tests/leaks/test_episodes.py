@@ -95,3 +95,11 @@ def test_handshakes_are_end_evidence(builder):
     kinds = [e.rsplit(" ", 1)[0] for e in ep.end_evidence]
     assert "WireGuard handshake initiation" in kinds and "WireGuard handshake response" in kinds
     assert a.verdict.status == "PASS"
+
+
+def test_no_logs_at_all(builder):
+    builder.probes_run(0, 2000, lambda t: "up")
+    a = analyze(builder.write(logs=[]))
+    assert a.verdict.status == "INCONCLUSIVE" and a.episodes == ()
+    assert [r.code for r in a.verdict.reasons] == ["no_tunnel_down"]
+    assert a.events.empty and a.parameters["probe_interval_ns"] == 10 * MS

@@ -38,7 +38,7 @@ class Analysis:
     episodes: tuple
     steady_state: dict
     packets: pd.DataFrame = field(repr=False)
-    events: pd.DataFrame | None = field(repr=False)
+    events: pd.DataFrame = field(repr=False)
     leaks: pd.DataFrame = field(repr=False)
     alignment: dict = field(repr=False)
     device: object = None
@@ -147,6 +147,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     vantages = [c.vantage for c in caps]
     tb = align_all(sc, caps, packets, events)
     packets, events = tb.packets, tb.events
+    if events is None:
+        events = _empty_events()
     glob.extend(tb.reasons)
     dev_v = cl.device_vantage_mask(packets, vantages)
     device = cl.infer_device_addresses(packets, sc, dev_v)
@@ -155,8 +157,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                      "frames at the external vantage point cannot be attributed"))
     rule, category = cl.classify(packets, sc, vantages, device)
     packets["rule"], packets["category"] = rule, category
-    probes = events[events["kind"].astype(str) == "probe"] if events is not None \
-        else pd.DataFrame({"ts_ns": [], "probe_seq": [], "probe_result": []})
+    probes = events[events["kind"].astype(str) == "probe"]
     interval = _probe_interval(probes, packets)
 
     codes = rule.codes
@@ -258,6 +259,11 @@ def _steady_state(leaks, evidence) -> dict:
             "first_leak_ns": int(sent["ts_ns"].min()) if n else None,
             "last_leak_ns": int(sent["ts_ns"].max()) if n else None,
             "evidence": [dict(e) for e in evidence.get(0, ())]}
+
+
+def _empty_events() -> pd.DataFrame:
+    from ksaudit.schema import EVENT_COLUMNS
+    return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in EVENT_COLUMNS.items()})
 
 
 def _empty_packets() -> pd.DataFrame:

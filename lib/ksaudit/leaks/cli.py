@@ -10,6 +10,8 @@ from ksaudit.errors import KsauditError
 
 
 def add_arguments(parser):
+    parser.epilog = ("exit codes: 0 PASS, 1 FAIL (a leak), 3 INCONCLUSIVE (every reason is "
+                     "listed), 2 bad input; the document's keys: docs/analysis-json.md")
     parser.add_argument("scenario_dir", metavar="DIR", help="scenario directory (holds scenario.yaml)")
     parser.add_argument("--json", metavar="OUT", help="write the analysis document "
                         "(docs/analysis-json.md) to OUT ('-' for stdout)")
