@@ -88,7 +88,8 @@ def test_wrong_types_name_the_field(tmp_path, doc, where):
         load_scenario(write(tmp_path, doc))
 
 
-@pytest.mark.parametrize("path", ["../outside.pcap", "/etc/passwd", "logs/../../x.pcap"])
+@pytest.mark.parametrize("path", ["../outside.pcap", "/etc/passwd", "logs/../../x.pcap", ".",
+                                  "logs/..", "a\0b.pcap", "x" * 300, "C:\\x.pcap"])
 def test_paths_must_stay_inside(tmp_path, path):
     with pytest.raises(KsauditError, match="captures\\[0\\].file"):
         load_scenario(write(tmp_path, dict(MINIMAL, captures=[{"file": path}])))
@@ -111,3 +112,34 @@ def test_bad_yaml_and_missing_file(tmp_path):
         load_scenario(empty)
     with pytest.raises(KsauditError, match="must be a mapping"):
         load_scenario(write(tmp_path, None, raw="- a list\n"))
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 20, 10 ** 20),
+                     st.floats(allow_nan=True), st.text(max_size=12))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8) | st.integers(), inner,
+                                                 max_size=3)), max_leaves=6)
+_PATHS = [("build",), ("platform",), ("device",), ("device", "ifindex"), ("device", "addresses"),
+          ("vpn", "endpoints"), ("policy",), ("policy", "allow"), ("policy", "tolerance_us"),
+          ("captures",), ("logs",), ("clocks",), ("clocks", "device"), ("rules",),
+          ("description",), ("unknown",)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(_PATHS), _VALUES)
+def test_any_value_anywhere_is_loaded_or_refused_cleanly(tmp_path, path, value):
+    doc = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    node = doc
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    try:
+        text = yaml.safe_dump(doc)
+    except yaml.YAMLError:
+        return
+    try:
+        load_scenario(write(tmp_path, None, raw=text))
+    except KsauditError as exc:
+        assert "\n" not in str(exc)

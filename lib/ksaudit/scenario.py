@@ -149,9 +149,16 @@ def _relpath(root: Path, value, where) -> str:
     text = _str(value, where)
     if os.path.isabs(text) or "\\" in text:
         _fail(where, f"must be a path relative to the scenario directory, got {text!r}")
-    real_root = root.resolve()
-    real = (root / text).resolve()
-    if real != real_root and real_root not in real.parents:
+    if "\0" in text or any(len(part) > 255 for part in text.split("/")):
+        _fail(where, f"not a usable file name: {text[:40]!r}")
+    try:
+        real_root = root.resolve()
+        real = (root / text).resolve()
+    except (OSError, RuntimeError) as exc:
+        _fail(where, f"cannot resolve {text!r}: {exc}")
+    if real == real_root:
+        _fail(where, f"{text!r} names the scenario directory itself, not a file in it")
+    if real_root not in real.parents:
         _fail(where, f"path {text!r} leaves the scenario directory")
     return text
 

@@ -31,12 +31,22 @@ def sha256_file(path) -> tuple:
     """(size in bytes, hex SHA-256) of a file opened read-only."""
     h = hashlib.sha256()
     size = 0
-    fd = os.open(path, os.O_RDONLY)
-    with os.fdopen(fd, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-            size += len(block)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+                size += len(block)
+    except OSError as exc:
+        raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return size, h.hexdigest()
+
+
+def _exists(path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _input(sc, rel, role):
@@ -50,7 +60,7 @@ def load_captures(sc, inputs: list) -> list:
     out = []
     for spec in sc.captures:
         path = sc.path(spec.file)
-        if not path.is_file():
+        if not _exists(path):
             out.append(CaptureData(spec.file, spec.vantage, spec.clock, None,
                                    _facts(spec, {}, True), True))
             continue
@@ -94,7 +104,7 @@ def load_logs(sc, inputs: list):
     present, facts, missing = [], [], []
     for spec in sc.logs:
         path = sc.path(spec.file)
-        if not path.is_file():
+        if not _exists(path):
             missing.append(spec.file)
             facts.append({"file": spec.file, "format": spec.format, "clock": spec.clock,
                           "events": 0, "malformed": 0, "missing": True})
