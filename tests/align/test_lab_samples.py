@@ -1,0 +1,40 @@
+"""Alignment on real lab output (captures/samples, written by `ksaudit lab`)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import ksaudit
+
+SAMPLES = Path(__file__).resolve().parents[2] / "captures" / "samples"
+DIRS = sorted(p.parent for p in SAMPLES.glob("*/*/scenario.yaml")) if SAMPLES.exists() else []
+
+
+def _load(directory):
+    sc = yaml.safe_load((directory / "scenario.yaml").read_text())
+    logs = [{**entry, "file": str(directory / entry["file"])} for entry in sc["logs"]]
+    return sc, ksaudit.read_events(logs), ksaudit.read_packets(directory / sc["captures"][0]["file"])
+
+
+@pytest.mark.skipif(not DIRS, reason="no lab samples under captures/samples")
+@pytest.mark.parametrize("directory", DIRS, ids=[d.name for d in DIRS])
+def test_lab_sample_reads_and_aligns(directory):
+    sc, events, packets = _load(directory)
+    facts = events.attrs["files"]
+    assert all(f["malformed"] == 0 for f in facts), facts
+    assert "tunnel_down" in set(events["kind"]) or "process_exit" in set(events["kind"])
+    # the scenario's own declaration: identity, no uncertainty
+    declared = ksaudit.align(events, packets, clocks=sc["clocks"], reference="device")
+    assert declared.uncertainty_ns == 0 and declared.unaligned == ()
+    assert (declared.events["ts_ns"] == declared.events["src_ts_ns"]).all()
+    # treat the capture clock as unknown: the probes alone must tie the clocks within 100 µs
+    fitted = ksaudit.align(events, packets, reference="capture", probe_clock="device")
+    if (packets["probe_seq"] >= 0).sum() >= 3:
+        segs = fitted.segments
+        assert set(segs["model"]) <= {"offset", "offset+skew"}
+        # same host, same clock: the offset found is the send->capture delay, ≥ 0 and small
+        assert ((segs["offset_ns"] >= 0) & (segs["offset_ns"] < 100_000)).all()
+        assert fitted.uncertainty_ns < 100_000
+    else:
+        assert fitted.unaligned == ("device",)
