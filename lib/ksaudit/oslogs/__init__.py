@@ -4,6 +4,14 @@ One parser module per format, registered in ``registry``; recognising what a
 line means is the separate, table-driven step in ``rules`` (rule shape
 documented there; shipped table in rules.yaml, extended per scenario).
 
+Recognition rules (shipped table + ``rules=``, e.g. scenario.yaml ``rules:``) are
+mappings: ``name``, ``kind`` (one of schema.EVENT_KINDS), ``regex`` (searched in
+the message; a named group ``iface`` names the interface), and optionally
+``format`` (name(s)/globs; ``source`` is a synonym), ``identifier`` (regex on the
+whole syslog identifier / process / EVTX provider / logcat tag), ``iface_regex``
+(the captured iface must match) and ``iface`` (fixed).  First match wins; user
+rules first.  Details: ``ksaudit.oslogs.rules``.
+
 Columns added to schema.EVENT_COLUMNS: ``ambiguous`` (bool: the wall time fell in
 a repeated or skipped DST hour; t_lo/t_hi cover both readings), ``ident``
 (identifier the rules match on) and ``rule`` (rule that set ``kind``).

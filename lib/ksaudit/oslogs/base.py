@@ -67,12 +67,6 @@ class ParseContext:
             self.examples.append({"line": int(line), "text": text.rstrip("\r\n")[:200],
                                   "reason": reason})
 
-    def bad_rows(self, line_numbers, texts, reason):
-        """Record many malformed lines at once (numpy line numbers, sequence of texts)."""
-        for line, text in zip(line_numbers[:MAX_EXAMPLES - len(self.examples)], texts):
-            self.examples.append({"line": int(line), "text": str(text)[:200], "reason": reason})
-        self.malformed += len(line_numbers)
-
     def need_zone(self):
         """The zone for zone-less stamps; KsauditError when none was declared."""
         if self.zone is None:

@@ -1,65 +1,16 @@
-"""Column-wise helpers for the line formats that must be fast (RFC 3164, logcat).
+"""Column-wise wall-clock arithmetic for the fast formats (numpy).
 
-A file becomes one pyarrow string array of lines; one RE2 ``extract_regex``
-pass pulls every field out; times are computed with numpy, converting each
-distinct wall-clock minute to UTC once (so DST overlaps are found exactly as
-``timeutil.local_to_utc_ns`` finds them).
+Each distinct wall-clock minute is converted to UTC once, so DST overlaps are
+found exactly as ``timeutil.local_to_utc_ns`` finds them.
 """
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ksaudit.errors import KsauditError
 from ksaudit.oslogs import timeutil
 
 NS = timeutil.NS
 _CUM_DAYS = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype="int64")
 _MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype="int64")
-
-
-def read_lines(path):
-    """All lines of a file as a pyarrow string array (no newline characters).
-
-    Valid UTF-8 is used in place (no copy); otherwise it is decoded with
-    U+FFFD for the bad bytes.
-    """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if data.endswith(b"\n"):
-        data = data[:-1]
-    if not data:
-        return pa.array([], pa.string())
-    big = len(data) >= 2**31 - 1
-    offsets = np.array([0, len(data)], dtype="int64" if big else "int32")
-    whole = pa.Array.from_buffers(pa.large_binary() if big else pa.binary(), 1,
-                                  [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    try:
-        text = whole.cast(pa.large_string() if big else pa.string())
-    except pa.ArrowInvalid:  # not valid UTF-8
-        text = pa.array([data.decode("utf-8", "replace")], pa.large_string() if big else pa.string())
-    lines = pc.split_pattern(text, "\n").flatten()
-    return pc.utf8_rtrim(lines, "\r") if b"\r" in data else lines
-
-
-def ints(arr, default=0):
-    """pyarrow digit strings (nulls/empty allowed) -> int64 numpy."""
-    arr = pc.if_else(pc.equal(arr, ""), None, arr)
-    return pc.fill_null(pc.cast(arr, pa.int64()), default).to_numpy(zero_copy_only=False)
-
-
-def frac_ns(arr):
-    """Fraction digit strings -> (ns int64, quantum_ns int64); empty -> (0, 1 s)."""
-    arr = pc.fill_null(arr, "")
-    width = pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype("int64")
-    width = np.minimum(width, 9)
-    digits = pc.utf8_slice_codeunits(arr, 0, 9)
-    value = ints(digits)
-    scale = 10 ** (9 - width)
-    return value * scale, scale
 
 
 def days_from_civil(year, month, day):
