@@ -10,14 +10,16 @@ is the edge of the lower convex hull spanning the mean x (it minimises the sum
 of the residuals, all ≥ 0, over lines below all points).
 
 Error bound (``FitResult.error_ns(x)``): within the anchors' span, the 10th
-percentile of the residuals (the largest residual with fewer than 20 anchors;
-fewer than 3 anchors do not make a model) (never below ``floor_ns``, the anchors' own
+percentile of the residuals for an offset+skew fit; the largest residual for an
+offset-only fit (fewer than 10 anchors or a span under 1 s: the spread then also
+covers a rate difference within the span) or fewer than 20 anchors; fewer than
+3 anchors do not make a model (never below ``floor_ns``, the anchors' own
 resolution).  The fitted line can only sit above the true one by about the
 smallest delays, and it would take a line off by more than that bound to leave
 90 % of the anchors within it of a delay-free path.  It is an estimate, not a
 proof: a constant one-way delay (the same for every anchor) cannot be seen by
-one-way anchors at all.  Outside the span the slope's error (bound / span)
-grows linearly with the distance.
+one-way anchors at all.  Outside the span the error grows linearly with the
+distance, at 2 × bound / span (the rate error the anchors cannot exclude).
 """
 
 import math
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_SKEW_ANCHORS = 10          # fewer anchors: offset only
-MIN_SKEW_SPAN_NS = 10 * 10**9  # anchors spanning less than this: offset only
+MIN_SKEW_SPAN_NS = 10**9       # anchors spanning less than this: offset only
 RESIDUAL_QUANTILE = 0.10
 FEW_ANCHORS = 20               # below this the bound is the largest residual
 MIN_ANCHORS = 3                # below this a segment is not aligned from anchors
@@ -58,8 +60,9 @@ class FitResult:
         """Error bound (ns, int64) of the mapping at source times ``x_ns``."""
         x = np.asarray(x_ns, dtype="int64")
         outside = np.maximum(self.span_lo_ns - x, 0) + np.maximum(x - self.span_hi_ns, 0)
-        span = max(self.span_hi_ns - self.span_lo_ns, 1)
-        slope_err = 0.0 if self.model == "offset" else 2.0 * self.bound_ns / span
+        span = self.span_hi_ns - self.span_lo_ns
+        # an unknown rate difference (offset model) or the fitted one's error (skew model)
+        slope_err = 2.0 * self.bound_ns / span if span > 0 else 0.0
         grow = np.ceil(outside.astype("float64") * slope_err).astype("int64")
         out = self.bound_ns + grow
         return out if x.ndim else int(out)
@@ -128,11 +131,13 @@ def fit_lower_envelope(x_ns, y_ns, skew=True, floor_ns=1000):
     resid = np.maximum(dr - line, 0.0)
     # the line is below every point up to float rounding; re-anchor its offset exactly
     offset = d0 + int(math.floor(intercept + min(0.0, float((dr - line).min()))))
-    if len(resid) >= FEW_ANCHORS:
+    if len(resid) >= FEW_ANCHORS and model == "offset+skew":
         k = max(0, int(math.ceil(RESIDUAL_QUANTILE * len(resid))) - 1)
         spread = float(np.partition(resid, k)[k])
     else:
-        spread = float(resid.max())      # few anchors: the whole observed delay spread
+        # few anchors, or no rate fitted: the whole spread, which also covers any
+        # drift of the clocks within the anchors' span
+        spread = float(resid.max())
     bound = max(int(floor_ns), int(math.ceil(spread)))
     return FitResult(model=model, x0_ns=x0, offset_ns=offset, skew_ppm=slope * 1e6,
                      anchors=int(len(x)), span_lo_ns=x0, span_hi_ns=int(x[-1]),
