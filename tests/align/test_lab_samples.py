@@ -8,7 +8,8 @@ import yaml
 import ksaudit
 
 SAMPLES = Path(__file__).resolve().parents[2] / "captures" / "samples"
-DIRS = sorted(p.parent for p in SAMPLES.glob("*/*/scenario.yaml")) if SAMPLES.exists() else []
+DIRS = sorted(p.parent for p in SAMPLES.glob("*/*/scenario.yaml")
+              if not p.parent.parent.name.endswith(".regenerating")) if SAMPLES.exists() else []
 
 
 def _load(directory):
@@ -33,8 +34,11 @@ def test_lab_sample_reads_and_aligns(directory):
     if (packets["probe_seq"] >= 0).sum() >= 3:
         segs = fitted.segments
         assert set(segs["model"]) <= {"offset", "offset+skew"}
-        # same host, same clock: the offset found is the send->capture delay, ≥ 0 and small
-        assert ((segs["offset_ns"] >= 0) & (segs["offset_ns"] < 100_000)).all()
-        assert fitted.uncertainty_ns < 100_000
+        # same host, same clock: the true offset is 0; the estimate adds the (unseen)
+        # smallest send->capture delay, a few µs, and its bound must reach 0
+        lo = segs["offset_ns"] - segs["uncertainty_ns"]
+        hi = segs["offset_ns"] + segs["uncertainty_ns"]
+        assert ((lo <= 50_000) & (hi >= 0)).all(), segs
+        assert fitted.uncertainty_ns < 1_000_000
     else:
         assert fitted.unaligned == ("device",)
