@@ -87,6 +87,10 @@ def packet_gaps(ts_ns: np.ndarray, ref_of, threshold_ns: int) -> list:
     return [Gap(int(ts_ns[i]), int(ts_ns[i + 1]), ref_of(i), ref_of(i + 1)) for i in idx]
 
 
+def _rel(delta_ns: int) -> str:
+    return f"{abs(delta_ns) // 1000} us " + ("after" if delta_ns >= 0 else "before")
+
+
 def _describe(ev, files) -> str:
     where = files.get(str(ev.file), str(ev.file))
     msg = " ".join(str(ev.message).split())
@@ -170,9 +174,9 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns):
             start_ev.append(f"tunnel traffic ended {g0.start_ref}")
             start = (s_ns, min(start[1], g0.start_ns), start[2])
             if not g0.start_ns - tolerance_ns <= s_ns <= g0.start_ns + interval + tolerance_ns:
-                notes.append(f"start: the log says {(s_ns - g0.start_ns) // 1000} us after "
-                             "the last tunnel frame, beyond one probe interval plus the "
-                             f"tolerance ({tolerance_ns // 1000} us)")
+                notes.append("start: logged " + _rel(s_ns - g0.start_ns) + " the last tunnel "
+                             "frame (expected within one probe interval after it, give or "
+                             f"take the tolerance of {tolerance_ns // 1000} us)")
             end_ev.append(f"tunnel traffic resumed {g1.end_ref}")
             if e_ns is None:
                 end = (g1.end_ns, g1.end_ns - interval, g1.end_ns)
@@ -181,9 +185,9 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns):
             else:
                 end = (e_ns, end[1], max(end[2], g1.end_ns))
                 if not g1.end_ns - interval - tolerance_ns <= e_ns <= g1.end_ns + tolerance_ns:
-                    notes.append(f"end: the log says {(g1.end_ns - e_ns) // 1000} us before "
-                                 "tunnel traffic resumed, beyond one probe interval plus the "
-                                 f"tolerance ({tolerance_ns // 1000} us)")
+                    notes.append("end: logged " + _rel(e_ns - g1.end_ns) + " tunnel traffic "
+                                 "resumed (expected within one probe interval before it, give "
+                                 f"or take the tolerance of {tolerance_ns // 1000} us)")
         out.append(Span(start[0], start[1], start[2], end[0], end[1], end[2],
                         tuple(start_ev), tuple(end_ev), tuple(sp["during"]), tuple(notes),
                         True, by_ev_start, by_ev_end and end[0] is not None,
