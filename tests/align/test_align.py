@@ -151,6 +151,16 @@ def test_probe_log_pairing_anchors_another_clock():
     assert abs(res.events["ts_ns"].iloc[0] - (T0 + OFFSET_NS)) <= 40_001
 
 
+def test_declared_offsets_are_relative_to_the_reference():
+    events = pd.concat([make_events([T0], clock="device"), make_events([T0], clock="phone")],
+                       ignore_index=True)
+    res = align(events, clocks={"device": {"offset_ns": 500}, "phone": {"offset_ns": 2000}},
+                reference="device")
+    out = res.events.set_index(res.events["source_clock"].astype(str))
+    assert out.loc["device", "ts_ns"] == T0                 # the reference is the identity
+    assert out.loc["phone", "ts_ns"] == T0 + 1500
+
+
 def test_declared_offset_contradicted_by_anchors_is_noted():
     send = T0 + np.arange(10, dtype="int64") * 10**9
     packets = pd.DataFrame({"probe_seq": np.arange(10), "probe_send_ns": send, "ts_ns": send + 5000})

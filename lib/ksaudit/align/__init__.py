@@ -2,8 +2,8 @@
 
 Per clock segment (see ``segments``) the map source → reference comes from,
 in order of preference: the reference clock itself (identity), a declared
-offset (scenario.yaml ``clocks: {name: {offset_ns: N}}``, meaning
-reference = source + N), or anchors fitted by a lower envelope (see
+offset (scenario.yaml ``clocks: {name: {offset_ns: N}}``: true time = clock
+time + N, so reference = source + N − N_reference), or anchors fitted by a lower envelope (see
 ``envelope.fit_lower_envelope``): self-timestamped probe packets (send stamp in
 the payload vs capture stamp), probe-log lines paired with their packets, or
 anchors the caller supplies.  A segment with none of these is *not aligned*:
@@ -76,7 +76,9 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
         ``probe_send_ns`` are probe anchors (send stamp vs capture ``ts_ns``).
     clocks : mapping or None
         scenario.yaml ``clocks``: {name: {offset_ns: N[, skew_ppm: P][, uncertainty_ns: U]}};
-        reference = source + offset_ns.  Declared clocks are not fitted.
+        true time = clock time + offset_ns, so a clock maps to the reference by
+        its offset minus the reference's own (if declared).  The reference clock
+        itself is the identity; declared clocks are not fitted.
     reference : str
         Name of the reference clock (the primary capture's clock).
     probe_clock : str or None
@@ -120,10 +122,10 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
                "end_ns": seg["end_ns"], "events": int(mask.sum()), "anchors": int(len(ax)),
                "anchor_source": source if len(ax) else "", "skew_ppm": 0.0,
                "residual_max_ns": 0}
-        if clock == reference and clock not in declared:
+        if clock == reference:
             row.update(model="none", offset_ns=0, uncertainty_ns=0, note="reference clock")
         elif clock in declared:
-            spec = declared[clock]
+            spec = _relative(declared, clock, reference)
             fit = FitResult("offset+skew" if spec["skew_ppm"] else "offset", seg["start_ns"],
                             spec["offset_ns"], spec["skew_ppm"], 0, seg["start_ns"],
                             seg["end_ns"], 0, spec["uncertainty_ns"])
@@ -172,6 +174,17 @@ def _apply(fit, mask, ts, lo, hi, new_ts, new_lo, new_hi, grow):
     err_hi = fit.error_ns(hi[mask]) if grow else fit.bound_ns
     new_lo[mask] = lo[mask] + fit.offset_at(lo[mask]) - err_lo
     new_hi[mask] = hi[mask] + fit.offset_at(hi[mask]) + err_hi
+
+
+def _relative(declared, clock, reference):
+    """A declared clock's map to the reference (offsets relative to the reference's own)."""
+    spec = dict(declared[clock])
+    ref = declared.get(reference)
+    if ref is not None:
+        spec["offset_ns"] -= ref["offset_ns"]
+        spec["skew_ppm"] -= ref["skew_ppm"]
+        spec["uncertainty_ns"] += ref["uncertainty_ns"]
+    return spec
 
 
 def _declared(clocks):
