@@ -34,8 +34,8 @@ def build(sink, probes, meta=META, caps=CAPS, trials=TRIALS):
     (arrival(1, topo.DEV6_ADDR, dst="[2001:db8:113::80]:33434"), "outside"),
     (arrival(1, topo.DEV_ADDR, dst=f"{topo.PRINTER_ADDR}:9100"), "lan"),
     (arrival(1, topo.DEV_ADDR, dst=f"{topo.LAN_RESOLVER}:53", proto="dns"), "dns_lan"),
-    (arrival(1, topo.UP_VPN, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns"), "tunnel"),
-    (arrival(1, topo.DEV_ADDR, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns"), "outside"),
+    (arrival(1, topo.UP_VPN, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns"), "dns_tunnel"),
+    (arrival(1, topo.DEV_ADDR, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns"), "dns_outside"),
 ])
 def test_classify_by_source_and_destination(rec, cls):
     assert truth.classify(rec) == cls
@@ -84,3 +84,11 @@ def test_lan_probes_are_leaks_only_without_allow_lan():
     doc = build(dns, [probe(2, 1500, dst=f"{topo.LAN_RESOLVER}:53", proto="dns")],
                 meta={**META, "allow_lan": True})
     assert doc["expected_verdict"] == "FAIL" and doc["trials"][0]["dns_lan_seqs"] == [2]
+
+
+def test_dns_to_the_tunnel_resolver_sent_outside_is_a_dns_leak_not_a_probe_leak():
+    rec = arrival(2, topo.DEV_ADDR, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns")
+    doc = build([rec], [probe(2, 1500, dst=f"{topo.TUNNEL_RESOLVER}:53", proto="dns")])
+    t = doc["trials"][0]
+    assert doc["expected_verdict"] == "FAIL"
+    assert t["outside_seqs"] == [] and t["dns_outside_seqs"] == [2]

@@ -22,17 +22,25 @@ def read_jsonl(path):
         return []
 
 
+CLASSES = ("tunnel", "outside", "lan", "dns_lan", "dns_outside", "dns_tunnel")
+
+
 def classify(rec):
-    """'tunnel' | 'outside' | 'lan' | 'dns_lan' for one sink record."""
-    if rec["proto"] == "dns" and rec["dst"].startswith(topo.LAN_RESOLVER + ":"):
-        return "dns_lan"
+    """One of CLASSES for a sink record: KSAPROBEs through the tunnel / outside it / to the
+    LAN printer; DNS queries at the LAN resolver / at the tunnel's resolver from outside
+    the tunnel / through it."""
+    through = rec["src"] in topo.VPN_EXITS
+    if rec["proto"] == "dns":
+        if rec["dst"].startswith(topo.LAN_RESOLVER + ":"):
+            return "dns_lan"
+        return "dns_tunnel" if through else "dns_outside"
     if rec["dst"].startswith(topo.PRINTER_ADDR + ":"):
         return "lan"
-    return "tunnel" if rec["src"] in topo.VPN_EXITS else "outside"
+    return "tunnel" if through else "outside"
 
 
 def _leak_classes(allow_lan):
-    return {"outside", "dns_lan"} | (set() if allow_lan else {"lan"})
+    return {"outside", "dns_lan", "dns_outside"} | (set() if allow_lan else {"lan"})
 
 
 def build(meta, trials, setup_changes, sink_records, probe_records, captures):
@@ -56,10 +64,8 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
                 return i
         return None
 
-    per_trial = [{"tunnel_seqs": [], "outside_seqs": [], "lan_seqs": [], "dns_lan_seqs": [],
-                  "leak_arrivals": []} for _ in trials]
-    steady = {"tunnel_seqs": [], "outside_seqs": [], "lan_seqs": [], "dns_lan_seqs": [],
-              "leak_arrivals": []}
+    per_trial = [{**{f"{c}_seqs": [] for c in CLASSES}, "leak_arrivals": []} for _ in trials]
+    steady = {**{f"{c}_seqs": [] for c in CLASSES}, "leak_arrivals": []}
     for rec in sink_records:
         cls = classify(rec)
         i = trial_of(rec["seq"])
@@ -90,6 +96,7 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
                        "blocked": blocked},
             "outside_seqs": sorted(got["outside_seqs"]),
             "dns_lan_seqs": sorted(got["dns_lan_seqs"]),
+            "dns_outside_seqs": sorted(got["dns_outside_seqs"]),
             "lan_seqs": sorted(got["lan_seqs"]),
             "tunnel_seqs": sorted(got["tunnel_seqs"]),
             "leaked": bool(leaks),
@@ -114,6 +121,7 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
         "setup_changes": setup_changes,
         "steady_state": {"outside_seqs": sorted(steady["outside_seqs"]),
                          "dns_lan_seqs": sorted(steady["dns_lan_seqs"]),
+                         "dns_outside_seqs": sorted(steady["dns_outside_seqs"]),
                          "lan_seqs": sorted(steady["lan_seqs"]),
                          "tunnel_seqs_count": len(steady["tunnel_seqs"]),
                          "leaked_probes": len(steady["leak_arrivals"])},
