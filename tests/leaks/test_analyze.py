@@ -345,3 +345,14 @@ def test_evidence_files_are_left_unchanged(builder):
     analyze(root)
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
     assert before == after
+
+
+def test_log_on_a_clock_nothing_ties_to_the_reference(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    logs = [{"file": "logs/journal.json", "clock": "phone"}, {"file": "logs/probes.jsonl"}]
+    a = analyze(builder.write(logs=logs))
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert "clock_uncertainty" in {r.code for r in a.verdict.reasons}
+    assert any("clock_uncertainty" == r.code for r in a.episodes[0].reasons)
+    json.dumps(a.to_dict())

@@ -114,7 +114,8 @@ def event_spans(events: pd.DataFrame, files: dict) -> list:
         cand = [k for k in range(i, len(rows)) if kinds[k] in group
                 and rows[k].ts_ns <= rows[i].t_hi_ns and k not in used]
         used.update(cand)
-        best = min(cand, key=lambda k: (rows[k].t_hi_ns - rows[k].t_lo_ns, rows[k].ts_ns))
+        best = min(cand, key=lambda k: (int(rows[k].t_hi_ns) - int(rows[k].t_lo_ns),
+                                         int(rows[k].ts_ns)))
         texts = [_describe(rows[best], files)] + [_describe(rows[k], files) for k in cand
                                                    if k != best]
         return rows[best], min(int(rows[k].t_lo_ns) for k in cand), texts
@@ -191,8 +192,8 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns):
         out.append(Span(start[0], start[1], start[2], end[0], end[1], end[2],
                         tuple(start_ev), tuple(end_ev), tuple(sp["during"]), tuple(notes),
                         True, by_ev_start, by_ev_end and end[0] is not None,
-                        int(s.t_hi_ns - s.t_lo_ns) if by_ev_start else 0,
-                        int(e.t_hi_ns - e.t_lo_ns) if (e is not None and by_ev_end) else 0))
+                        int(s.t_hi_ns) - int(s.t_lo_ns) if by_ev_start else 0,
+                        int(e.t_hi_ns) - int(e.t_lo_ns) if (e is not None and by_ev_end) else 0))
     for i, g in enumerate(gaps):
         if i in used:
             continue
