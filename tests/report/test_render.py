@@ -77,27 +77,8 @@ def test_sha256sums_lists_every_file(rendered):
     assert listed == sorted(n for n in snap if n != "SHA256SUMS")
 
 
-def test_failed_render_is_error_and_replaces_the_old_pass(tmp_path, standin_notebooks, scenario_maker):
-    make_scenario = scenario_maker
-    build = tmp_path / "captures" / "b2"
-    make_scenario(build, "gamma", "PASS")
-    out = tmp_path / "reports" / "b2"
-    assert _render(build, out, standin_notebooks).exit_code == 0
-    assert 'class="ks-verdict ks-PASS"' in (out / "gamma.html").read_text()
-    make_scenario(build, "gamma", "PASS", **{"raise": "kernel-side <failure>"})
-    result = _render(build, out, standin_notebooks)
-    assert result.exit_code == 3
-    entry = json.loads((out / "summary.json").read_text())["scenarios"][0]
-    assert entry["verdict"] == "ERROR"
-    assert entry["error"] == "ValueError: kernel-side <failure>"
-    page = (out / "gamma.html").read_text()
-    assert 'class="ks-verdict ks-ERROR"' in page and 'class="ks-verdict ks-PASS"' not in page
-    assert "&lt;failure&gt;" in page
-    assert "ValueError" in (out / "gamma.ipynb").read_text()  # the traceback is kept
-    assert sorted(p.name for p in tmp_path.joinpath("reports").iterdir()) == ["b2"]
-
-
-def test_cli_exit_codes_and_verify(tmp_path, standin_notebooks, scenario_maker):
+def test_cli_render_verify_and_a_failed_render_replacing_a_pass(tmp_path, standin_notebooks,
+                                                               scenario_maker):
     make_scenario = scenario_maker
     build = tmp_path / "captures" / "b3"
     make_scenario(build, "one", "PASS")
@@ -123,9 +104,10 @@ def test_cli_exit_codes_and_verify(tmp_path, standin_notebooks, scenario_maker):
     page.write_bytes(bytes(data))
     bad = verify()
     assert bad.returncode == 1
-    assert bad.stdout.splitlines()[0] == f"CHANGED: {page} " + bad.stdout.splitlines()[0].split(" ", 2)[2]
-    assert bad.stdout.count("CHANGED") == 1
-    page.write_bytes(bytes(data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1:]))
+    assert bad.stdout.startswith(f"CHANGED: {page} (sha256 ") and bad.stdout.count("CHANGED") == 1
+    data[len(data) // 2] ^= 0x01
+    page.write_bytes(bytes(data))
+    assert verify().returncode == 0
     evidence = build / "two" / "device.pcap"
     raw = bytearray(evidence.read_bytes())
     raw[100] ^= 0x80
@@ -135,6 +117,21 @@ def test_cli_exit_codes_and_verify(tmp_path, standin_notebooks, scenario_maker):
     assert [line.split(" (")[0] for line in bad.stdout.splitlines()[:-1]] == [f"CHANGED: {evidence}"]
     (build / "two" / "extra.log").write_text("x")
     assert "UNLISTED: " + str(build / "two" / "extra.log") in verify("--captures", str(build)).stdout
+
+    # the PASS scenario now fails to render: ERROR with its error, the old PASS page gone
+    assert 'class="ks-verdict ks-PASS"' in page.read_text()
+    make_scenario(build, "one", "PASS", **{"raise": "kernel-side <failure>"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 3, proc.stderr
+    assert "one  ERROR  ValueError: kernel-side <failure>" in proc.stdout
+    entry = json.loads((out / "summary.json").read_text())["scenarios"][0]
+    assert (entry["name"], entry["verdict"], entry["error"]) == \
+        ("one", "ERROR", "ValueError: kernel-side <failure>")
+    html = page.read_text()
+    assert 'class="ks-verdict ks-ERROR"' in html and 'class="ks-verdict ks-PASS"' not in html
+    assert "&lt;failure&gt;" in html
+    assert "ValueError" in (out / "one.ipynb").read_text()  # the traceback is kept
+    assert sorted(p.name for p in out.parent.iterdir()) == ["b3"]  # no partial or old build left
 
 
 def test_dask_scheduler_renders_the_same_reports(tmp_path, rendered, standin_notebooks):

@@ -105,3 +105,14 @@ def test_build_views_and_snippet_escape_and_link():
     assert "12,000" in buildviews.worst_windows(doc)
     snippet = changelog_snippet(doc)
     assert "a&lt;b" in snippet and "[report](a%3Cb.html)" in snippet and "12,000" in snippet
+
+
+def test_explicit_timestamp_is_the_only_wall_clock(monkeypatch):
+    from ksaudit.report import render_cli
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795587593")
+    stamp = render_cli._timestamp()
+    assert stamp == "2026-11-25T06:19:53Z"
+    doc = build_summary("b1", [], generated=stamp)
+    assert doc["generated"] == stamp and f"Generated {stamp}." in changelog_snippet(doc)
+    assert "generated" not in build_summary("b1", []) and "Generated" not in changelog_snippet(build_summary("b1", []))

@@ -168,6 +168,19 @@ def _result_or_error(fut, task):
                 "error": f"render worker failed: {type(exc).__name__}: {exc}"}
 
 
+def check_kernel():
+    """KsauditError unless the `python3` Jupyter kernel the notebooks run on is installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from ksaudit.report.execute import KERNEL_NAME
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        raise KsauditError(f"no {KERNEL_NAME!r} Jupyter kernel is installed; install one with "
+                           "`python3 -m ipykernel install --sys-prefix`") from None
+
+
 def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", timestamp=None,
                  report_notebook=REPORT_NOTEBOOK, summary_notebook=SUMMARY_NOTEBOOK,
                  progress=True):
@@ -200,6 +213,8 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
 
     captures = Path(captures).resolve()
     scenarios = find_scenarios(captures)
+    if not scheduler:
+        check_kernel()  # otherwise every scenario would become ERROR for the same reason
     build = captures.name
     out = Path(out if out is not None else Path("reports") / build).resolve()
     if out == captures or captures in out.parents:

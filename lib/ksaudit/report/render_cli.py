@@ -17,7 +17,8 @@ def add_arguments(parser):
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help=f"parallel renders, one kernel per process (default: CPUs, {os.cpu_count()})")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                        help="render on this Dask distributed scheduler instead of local processes")
+                        help="render on this Dask distributed scheduler instead of local processes "
+                             "(its workers need ksaudit and the same paths to captures and output)")
     parser.add_argument("--base-url", default="", metavar="URL",
                         help="prefix for report links in CHANGELOG-snippet.md (default: relative)")
     parser.add_argument("--timestamp", action="store_true",

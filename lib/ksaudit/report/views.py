@@ -11,6 +11,7 @@ from ksaudit import __version__
 from ksaudit.report.html import Html, chip, esc, facts, num, table
 from ksaudit.report.stats import trial_summary
 
+PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP", -1: "not IP"}
 PACKAGES = ("numpy", "pandas", "scapy", "pyshark", "matplotlib", "papermill", "nbconvert",
             "ipykernel", "pyarrow", "numba", "evtx", "pyyaml")
 
@@ -157,11 +158,12 @@ def leak_table(doc, max_rows=200):
     rows = []
     for r in (leaks.get("rows") or [])[:max_rows]:
         ev = deep.get((r.get("capture"), r.get("frame")), {})
-        ports = "" if r.get("sport") in (None, -1) else f":{r['sport']} → :{r.get('dport')}"
+        proto = PROTOCOLS.get(r.get("proto"), f"proto {r.get('proto')}")
+        ports = "" if r.get("sport") in (None, -1) else f" {r['sport']} → {r.get('dport')}"
         rows.append([r.get("episode") if r.get("episode") is not None else "steady",
                      f"{r.get('capture')}#{r.get('frame')}",
                      rel_us(r.get("ts_ns"), starts.get(r.get("episode"))), r.get("iface"),
-                     f"{r.get('src')} → {r.get('dst')}", f"{r.get('proto')}{ports}",
+                     f"{r.get('src')} → {r.get('dst')}", f"{proto}{ports}",
                      num(r.get("length")), r.get("category"),
                      ev.get("dns_query") or "", ev.get("tls_sni") or "", ev.get("http_host") or "",
                      ev.get("summary") or ""])
