@@ -35,6 +35,8 @@ def make_events(ts, kinds=None, clock="device", quantum=1000, boot="b1"):
     df["boot_id"] = boot
     df["probe_seq"] = -1
     df["mono_ns"] = -1
+    df["file"] = f"{clock}.log"
+    df["line"] = np.arange(1, n + 1)
     return apply_dtypes(df)
 
 
@@ -103,6 +105,17 @@ def test_wake_splits_segments_fitted_separately():
     assert res.events["segment"].tolist() == [0, 1, 1]
     # a constant delay is indistinguishable from offset: the estimate includes it
     assert res.events["ts_ns"].iloc[2] - (wake + 10**9 + OFFSET_NS - 2 * 10**9) == 20_000
+
+
+def test_backward_clock_step_assigns_by_record_order():
+    # the clock steps back by an hour at line 3: later lines carry earlier times
+    hour = 3600 * 10**9
+    ts = [T0 + 10 * 10**9, T0 + 20 * 10**9, T0 + 30 * 10**9 - hour, T0 + 40 * 10**9 - hour]
+    events = make_events(ts, ["other", "other", "clock_step", "tunnel_down"])
+    res = align(events, reference="device")
+    by_line = res.events.sort_values("line")
+    assert by_line["segment"].tolist() == [0, 0, 1, 1]
+    assert "stepped back" in res.segments["note"].iloc[0]
 
 
 def test_boot_change_splits():

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ksaudit.align.envelope import MIN_ANCHORS, FitResult, fit_lower_envelope
-from ksaudit.align.segments import segment_index, segment_table, split_points
+from ksaudit.align.segments import assign, segment_table
 from ksaudit.errors import KsauditError
 
 __all__ = ["align", "Alignment", "fit_lower_envelope", "FitResult", "UNALIGNED_NS"]
@@ -101,8 +101,8 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
     ev.attrs = dict(events.attrs)
     clock_of = ev["source_clock"].astype(object).astype(str).to_numpy()
     declared = _declared(clocks)
-    splits = split_points(ev.assign(source_clock=clock_of))
-    table = segment_table(splits, ev.assign(source_clock=clock_of))
+    local, per_clock = assign(ev)
+    table = segment_table(local, per_clock, ev)
     pool = _anchor_pool(ev, clock_of, packets, probe_clock, anchors)
 
     ts = ev["ts_ns"].to_numpy(dtype="int64")
@@ -113,15 +113,17 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
     rows, unaligned = [], set()
     for seg in table.to_dict("records"):
         clock, k = seg["clock"], seg["local"]
-        mask = (clock_of == clock) & (segment_index(splits[clock], ts) == k)
+        mask = (clock_of == clock) & (local == k)
         seg_col[mask] = seg["segment"]
         ax, ay, source = pool.get(clock, (np.zeros(0, "int64"), np.zeros(0, "int64"), ""))
-        in_seg = segment_index(splits[clock], ax) == k
+        in_seg = per_clock[clock].index_by_time(ax) == k
         ax, ay = ax[in_seg], ay[in_seg]
         row = {"clock": clock, "segment": seg["segment"], "start_ns": seg["start_ns"],
                "end_ns": seg["end_ns"], "events": int(mask.sum()), "anchors": int(len(ax)),
                "anchor_source": source if len(ax) else "", "skew_ppm": 0.0,
                "residual_max_ns": 0}
+        overlap = (" (the clock stepped back: rows of other files and anchors were assigned "
+                   "to segments by time, which is ambiguous)") if seg["overlapping"] else ""
         if clock == reference:
             row.update(model="none", offset_ns=0, uncertainty_ns=0, note="reference clock")
         elif clock in declared:
@@ -153,6 +155,7 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
             row.update(model="none", offset_ns=0, uncertainty_ns=UNALIGNED_NS,
                        note=f"not aligned: no declared offset and {len(ax)} anchors "
                             f"(need {MIN_ANCHORS})")
+        row["note"] += overlap
         rows.append(row)
     ev["src_ts_ns"] = ts
     ev["ts_ns"], ev["t_lo_ns"], ev["t_hi_ns"], ev["segment"] = new_ts, new_lo, new_hi, seg_col
