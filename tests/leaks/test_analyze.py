@@ -320,9 +320,17 @@ def test_second_capture_on_another_clock(builder):
     assert a.verdict.status == "FAIL" and ep.leaked_frames == 20
     ext = [b for b in ep.by_capture if b["capture"] == "router.pcap"][0]
     assert ext["first_leak_ns"] == T0 + 1000 * MS + 45_000          # on the reference clock
+    # undeclared: estimated from the 20 leaked probes the router saw (send stamps)
     b = analyze(builder.write(captures=caps, clocks={}))
-    assert "clock_uncertainty" in {r.code for r in b.verdict.reasons}
-    assert b.verdict.status == "FAIL"
+    assert b.verdict.status == "FAIL" and not {r.code for r in b.verdict.reasons} - {"leak"}
+    ext = [x for x in b.episodes[0].by_capture if x["capture"] == "router.pcap"][0]
+    assert ext["first_leak_ns"] == T0 + 1000 * MS    # the 45 us transit absorbed by the envelope
+    assert any("placed on the reference clock" in n for n in b.notes)
+    # no probe seen there: nothing to estimate from
+    builder.write(pcap="router.pcap", frames=[(ts - offset, p) for ts, p in wlan
+                                              if p.ifindex == 2 and b"KSAPROBE" not in bytes(p)])
+    c = analyze(builder.write(captures=caps, clocks={}))
+    assert "clock_uncertainty" in {r.code for r in c.verdict.reasons}
 
 
 def test_external_capture_without_device_addresses_is_inconclusive(builder):

@@ -2,7 +2,10 @@
 
 The reference clock is the first capture's clock.  A capture on another clock
 is shifted by the declared offset (``clocks.<name>.offset_ns``: reference time
-= clock time + offset_ns); without a declaration it stays unshifted and the
+= clock time + offset_ns); without a declaration, by the offset (and skew)
+estimated from the probe packets it holds (their payload send stamps are on
+the probe clock, which must be the reference clock), with the fit's error
+bound checked against the tolerance; with neither it stays unshifted and the
 analysis is INCONCLUSIVE (``clock_uncertainty``).  Events go through
 `ksaudit.align` (declared offsets, or offsets estimated from anchors), which
 also gives the alignment's uncertainty.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -36,6 +40,24 @@ def _declared(sc, clock, reference):
     return None
 
 
+def _estimate(packets, rows, probe_on_reference: bool):
+    """Per-row shift (ns) putting the capture selected by `rows` on the reference clock,
+    and its error bound, from the self-timestamped probe packets it holds; None when
+    the probe stamps are not on the reference clock or too few probes were seen."""
+    from ksaudit.align.envelope import MIN_ANCHORS, fit_lower_envelope
+    send = packets["probe_send_ns"].to_numpy()[rows]
+    ts = packets["ts_ns"].to_numpy()[rows]
+    ok = send >= 0
+    if not probe_on_reference or ok.sum() < MIN_ANCHORS:
+        return None
+    # capture time = send time (reference) + offset + transit: fit capture - send
+    fit = fit_lower_envelope(send[ok], ts[ok])
+    approx = ts - fit.offset_ns
+    shift = -np.asarray(fit.offset_at(approx), np.int64)
+    bound = int(np.max(fit.error_ns(np.array([approx.min(), approx.max()], np.int64))))
+    return shift, bound
+
+
 def align_all(sc, caps, packets, events) -> TimeBase:
     """Shift non-reference captures, align events; collect reasons and notes.
 
@@ -49,22 +71,37 @@ def align_all(sc, caps, packets, events) -> TimeBase:
     reference = sc.captures[0].clock
     reasons, notes = [], []
     tol_ns = sc.tolerance_us * 1000
+    probe_clock = next((lg.clock for lg in sc.logs if lg.format == "ksaudit-probe"), "device")
     for i, c in enumerate(caps):
         if c.clock == reference or c.missing:
             continue
-        off = _declared(sc, c.clock, reference)
-        if off is None:
-            reasons.append(("clock_uncertainty", f"capture {c.file} is on clock {c.clock!r} "
-                            f"with no declared offset to the reference clock {reference!r}"))
-            continue
         rows = packets["capture"].to_numpy() == i
         ts = packets["ts_ns"].to_numpy().copy()
-        ts[rows] += off
+        off = _declared(sc, c.clock, reference)
+        if off is not None:
+            shift = np.full(int(rows.sum()), off, np.int64)
+            notes.append(f"capture {c.file} shifted by {off} ns (declared clock offset)")
+        else:
+            est = _estimate(packets, rows, reference == probe_clock)
+            if est is None:
+                reasons.append(("clock_uncertainty", f"capture {c.file} is on clock {c.clock!r} "
+                                f"with no declared offset to the reference clock {reference!r} "
+                                "and too few probe packets to estimate one"))
+                continue
+            shift, bound = est
+            notes.append(f"capture {c.file} (clock {c.clock!r}) placed on the reference clock "
+                         f"from its probe packets' send stamps: shift {int(np.median(shift))} ns, "
+                         f"bound {bound} ns (the lower envelope also absorbs the shortest "
+                         "transit from the device to this vantage point)")
+            if bound > tol_ns:
+                reasons.append(("clock_uncertainty", f"capture {c.file}: estimated clock "
+                                f"offset uncertain by {bound // 1000} us, more than the "
+                                f"tolerance {sc.tolerance_us} us"))
+        ts[rows] += shift
         packets["ts_ns"] = ts
         for key in ("first_ns", "last_ns", "truncated_at_ns"):
             if c.facts[key] is not None:
-                c.facts[key] += off
-        notes.append(f"capture {c.file} shifted by {off} ns (declared clock offset)")
+                c.facts[key] += int(shift[0]) if len(shift) else 0
     if events is None or events.empty:
         return TimeBase(reference, packets, events,
                         {"reference": reference, "uncertainty_ns": 0, "uncertainty_us": 0,
