@@ -103,3 +103,16 @@ def test_no_logs_at_all(builder):
     assert a.verdict.status == "INCONCLUSIVE" and a.episodes == ()
     assert [r.code for r in a.verdict.reasons] == ["no_tunnel_down"]
     assert a.events.empty and a.parameters["probe_interval_ns"] == 10 * MS
+
+
+def test_flapping_link_is_one_episode_until_the_tunnel_is_back(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 2000 else "up")
+    for k, t in enumerate((1000, 1300, 1600)):
+        builder.log(t, "wlan0: Link is Down", ident="kernel")
+        builder.log(t + 150, "wlan0: Link is Up", ident="kernel")
+    builder.log(2000, "tunnel up dev wg0")
+    a = analyze(builder.write())
+    (ep,) = a.episodes
+    assert ep.start_evidence[0].startswith("link_down ") and ep.end_ns == T0 + 2000 * MS
+    assert sum(e.startswith("link_down") for e in ep.during_evidence) == 2
+    assert a.verdict.status == "PASS", a.verdict.reasons
