@@ -29,6 +29,8 @@ def parse(path, ctx):
         from ksaudit.errors import KsauditError
         raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     decoder = json.JSONDecoder()
+    if not text.strip():
+        return
     pos = len(text) - len(text.lstrip())
     if not text.startswith("[", pos):
         ctx.bad(1, text[:80], "not a JSON array")
