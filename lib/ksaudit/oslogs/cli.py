@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ksaudit.errors import KsauditError
 
 
@@ -22,7 +24,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    """Read the logs; print a per-file summary on stderr and events (or write -o)."""
+    """Read the logs; print a per-file summary on stderr and events (or write -o).
+
+    Printed events are tab-separated: ts_ns, the same time in UTC (ISO 8601),
+    kind [iface], file:line, message.
+    """
     from ksaudit.oslogs import list_formats, read_events
     if args.list_formats:
         for name, desc in list_formats():
@@ -43,9 +49,11 @@ def run(args):
         _write(df, args.output)
         return 0
     shown = df if args.all else df[df["kind"] != "other"]
-    for row in shown.itertuples(index=False):
+    iso = np.datetime_as_string(shown["ts_ns"].to_numpy().astype("datetime64[ns]"), unit="ns",
+                                timezone="UTC")
+    for when, row in zip(iso, shown.itertuples(index=False)):
         iface = f" [{row.iface}]" if row.iface else ""
-        print(f"{row.ts_ns}\t{row.kind}{iface}\t{row.file}:{row.line}\t{row.message}")
+        print(f"{row.ts_ns}\t{when}\t{row.kind}{iface}\t{row.file}:{row.line}\t{row.message}")
     return 0
 
 
