@@ -8,7 +8,8 @@ tunnel-down episode during which part of the traffic leaks.  Then times
 `analyze()` (after one warm-up run that compiles the packet reader) and reports
 the stages.  Usage:
 
-    python3 benchmarks/bench_analyze.py [--packets 1000000] [--dir /tmp/ksaudit-bench] [--runs 3]
+    python3 benchmarks/bench_analyze.py [--packets 1000000] [--dir /tmp/ksaudit-bench-analyze]
+                                        [--runs 3] [--down-at-s 40]
 """
 
 import argparse
@@ -23,7 +24,6 @@ import numpy as np
 T0 = 1_795_587_593_000_000_000
 DURATION_NS = 100 * 10 ** 9
 PROBE_NS = 10_000_000
-DOWN = (T0 + 40 * 10 ** 9, T0 + 42 * 10 ** 9)
 REC = np.dtype([("sec", "<u4"), ("nsec", "<u4"), ("incl", "<u4"), ("orig", "<u4"),
                 ("sll_proto", ">u2"), ("sll_res", ">u2"), ("ifindex", ">u4"), ("hatype", ">u2"),
                 ("pkttype", "u1"), ("halen", "u1"), ("addr", "u1", 8),
@@ -38,14 +38,15 @@ def ip(text):
     return np.array([int(x) for x in text.split(".")], np.uint8)
 
 
-def build(root, n):
+def build(root, n, down_at_s=40):
+    down = (T0 + down_at_s * 10 ** 9, T0 + (down_at_s + 2) * 10 ** 9)
     os.makedirs(os.path.join(root, "logs"), exist_ok=True)
     rng = np.random.default_rng(7)
     ts = np.sort(T0 + rng.integers(0, DURATION_NS, n, dtype=np.int64))
     probe_ts = np.arange(T0, T0 + DURATION_NS, PROBE_NS, dtype=np.int64)
     kind = rng.choice(4, n, p=[0.45, 0.45, 0.07, 0.03])   # 0 wg0, 1 encap, 2 inbound encap, 3 LAN
-    down = (ts >= DOWN[0]) & (ts < DOWN[1])
-    kind[down & (kind < 3)] = 4                           # during the episode: leaks
+    leaking = (ts >= down[0]) & (ts < down[1])
+    kind[leaking & (kind < 3)] = 4                           # during the episode: leaks
     rec = np.zeros(n, REC)
     rec["sec"], rec["nsec"] = ts // 10 ** 9, ts % 10 ** 9
     rec["incl"] = rec["orig"] = REC.itemsize - 16
@@ -69,11 +70,11 @@ def build(root, n):
         fh.write(rec.tobytes())
     with open(os.path.join(root, "logs", "probes.jsonl"), "w") as fh:
         for seq, t in enumerate(probe_ts, 1):
-            res = "EPERM" if DOWN[0] <= t < DOWN[1] else "sent"
+            res = "EPERM" if down[0] <= t < down[1] else "sent"
             fh.write(json.dumps({"ts_ns": int(t), "seq": seq, "dst": "203.0.113.80:33434",
                                  "proto": "udp", "result": res}) + "\n")
     with open(os.path.join(root, "logs", "journal.json"), "w") as fh:
-        for t, msg in ((DOWN[0], "tunnel down dev wg0"), (DOWN[1], "tunnel up dev wg0")):
+        for t, msg in ((down[0], "tunnel down dev wg0"), (down[1], "tunnel up dev wg0")):
             us = str(t // 1000)
             fh.write(json.dumps({"__REALTIME_TIMESTAMP": us, "_SOURCE_REALTIME_TIMESTAMP": us,
                                  "__MONOTONIC_TIMESTAMP": str((t - T0) // 1000 + 10 ** 6),
@@ -96,9 +97,11 @@ def main(argv=None):
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--dir", default="/tmp/ksaudit-bench-analyze")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--down-at-s", type=int, default=40, choices=range(0, 98), metavar="S",
+                    help="second of the 100 s capture where the 2 s episode starts (default 40)")
     args = ap.parse_args(argv)
     t = time.perf_counter()
-    leaks = build(args.dir, args.packets)
+    leaks = build(args.dir, args.packets, args.down_at_s)
     print(f"built {args.packets} packets ({leaks} leaking) in {time.perf_counter() - t:.1f} s")
     import ksaudit
     from ksaudit.leaks import analysis
