@@ -58,4 +58,5 @@ def assert_nothing_left(run_id):
     left = topology.leftovers()
     assert not [n for n in left["namespaces"] if run_id in n], left
     assert not [s for s in left["sockets"] if run_id in s], left
+    assert not [w for w in left["workdirs"] if run_id in w], left
     assert processes_mentioning(run_id) == []

@@ -49,6 +49,30 @@ def test_signal_mid_run_cleans_up(lab, tmp_path, sig, code):
     assert not out.exists() and list((tmp_path / "b").iterdir()) == []
 
 
+def test_cleanup_after_the_harness_is_killed(lab, tmp_path):
+    """SIGKILL leaves no chance for `finally`: `ksaudit lab cleanup` removes the rest."""
+    proc = subprocess.Popen([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "reconnect",
+                             "--policy", "strong", "--reconnect-gap-ms", "3000",
+                             "-o", str(tmp_path / "b" / "s")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = _new_run_id(lab, proc)
+        time.sleep(0.8)
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert topology.leftovers(run_id)["namespaces"]         # really left behind
+    done = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "cleanup", "--run-id", run_id],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "removed: partial_output" in done.stdout
+    assert_nothing_left(run_id)
+    assert list((tmp_path / "b").iterdir()) == []           # the half-written directory too
+
+
 def test_cleanup_removes_leftovers_by_prefix(lab):
     ns = topology.PREFIX + "f00d01-dev"
     sock = os.path.join(topology.WG_SOCKET_DIR, topology.WG_PREFIX + "cf00d01.sock")

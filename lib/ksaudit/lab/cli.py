@@ -77,9 +77,9 @@ def _cleanup(args):
     found = (topology.leftovers(args.run_id) if args.dry_run
              else topology.cleanup_all(args.run_id))
     verb = "left behind" if args.dry_run else "removed"
-    if not found["namespaces"] and not found["sockets"]:
+    if not any(found.values()):
         print("lab: nothing left behind")
-    for kind in ("namespaces", "sockets"):
-        for name in found[kind]:
+    for kind in ("namespaces", "sockets", "workdirs", "partial_outputs"):
+        for name in found.get(kind, []):
             print(f"{verb}: {kind[:-1]} {name}")
     return 0

@@ -88,7 +88,9 @@ def run(opts):
     names = topo.new_names()
     partial = f"{out}.partial-{names.run_id}"
     os.makedirs(os.path.join(partial, "logs"))
-    work = tempfile.mkdtemp(prefix=f"ksaudit-lab-{names.run_id}-")
+    work = tempfile.mkdtemp(prefix=f"{topo.PREFIX}{names.run_id}-")
+    with open(os.path.join(work, topo.PARTIAL_NOTE), "w") as fh:   # for `lab cleanup` after SIGKILL
+        fh.write(partial + "\n")
     procs = Procs()
     main = threading.current_thread() is threading.main_thread()   # signals: main thread only
     old_term = signal.signal(signal.SIGTERM, _on_sigterm) if main else None

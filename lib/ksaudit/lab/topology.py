@@ -8,8 +8,10 @@ the host is ever touched.  Deleting a namespace deletes its veths.
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -36,6 +38,7 @@ TUNNEL_ROUTES4 = ("0.0.0.0/1", "128.0.0.0/1")
 TUNNEL_ROUTES6 = ("::/1", "8000::/1")
 
 CMD_TIMEOUT_S = 10
+PARTIAL_NOTE = "partial-output"      # in a run's work dir: its <out>.partial-<id> path
 
 
 def sh(args, ns=None, check=True, timeout=CMD_TIMEOUT_S, input_text=None):
@@ -204,11 +207,15 @@ def destroy(names):
 
 
 def leftovers(run_id=None):
-    """What lab runs (or only run ``run_id``) left behind: {"namespaces": [...], "sockets": [...]}."""
+    """What lab runs (or only run ``run_id``) left behind: namespaces, WireGuard sockets and
+    the runs' temporary work directories (keys, sink record), as a dict of lists."""
     nss = sorted(n for n in _listdir("/var/run/netns") if n.startswith(PREFIX + (run_id or "")))
     socks = sorted(s for s in _listdir(WG_SOCKET_DIR) if s.startswith(WG_PREFIX) and s.endswith(".sock")
                    and (run_id is None or s[len(WG_PREFIX) + 1:-len(".sock")] == run_id))
-    return {"namespaces": nss, "sockets": socks}
+    tmp = tempfile.gettempdir()
+    work = sorted(os.path.join(tmp, d) for d in _listdir(tmp)
+                  if d.startswith(PREFIX + (run_id or "")) and os.path.isdir(os.path.join(tmp, d)))
+    return {"namespaces": nss, "sockets": socks, "workdirs": work}
 
 
 def _listdir(path):
@@ -216,6 +223,18 @@ def _listdir(path):
         return os.listdir(path)
     except FileNotFoundError:
         return []
+
+
+def _read_partial_note(work):
+    """The half-written scenario directory a killed run noted in its work dir, if any."""
+    try:
+        with open(os.path.join(work, PARTIAL_NOTE)) as fh:
+            path = fh.read().strip()
+    except OSError:
+        return None
+    run_id = os.path.basename(work)[len(PREFIX):].split("-")[0]
+    ok = path.endswith(f".partial-{run_id}") and os.path.isdir(path)
+    return path if ok else None
 
 
 def cleanup_all(run_id=None):
@@ -233,4 +252,10 @@ def cleanup_all(run_id=None):
             os.unlink(os.path.join(WG_SOCKET_DIR, sock))
         except FileNotFoundError:
             pass
+    for work in found["workdirs"]:
+        partial = _read_partial_note(work)
+        if partial:
+            found.setdefault("partial_outputs", []).append(partial)
+            shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return found
