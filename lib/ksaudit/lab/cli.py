@@ -38,7 +38,8 @@ def add_arguments(parser):
     c.add_argument("--run-id", help="only the leftovers of this run (6 hex digits)")
     s = sub.add_parser("samples", help="regenerate the bundled sample build",
                        description="Regenerate captures/samples/<build> with the lab (root).")
-    s.add_argument("-o", "--output", default="captures/samples/2026.11.0-lab", metavar="DIR")
+    s.add_argument("-o", "--output", metavar="DIR",
+                   help="build directory (default: captures/samples/2026.11.0-lab of this checkout)")
     s.add_argument("--only", action="append", default=[], metavar="SCENARIO",
                    help="regenerate only this scenario (repeatable)")
 
@@ -48,7 +49,7 @@ def run(args):
         return _cleanup(args)
     if args.lab_command == "samples":
         from ksaudit.lab import samples
-        return samples.regenerate(args.output, only=args.only)
+        return samples.regenerate(args.output or samples.DEFAULT_DIR, only=args.only)
     from ksaudit.lab import events, runner
     for name in ("trials", "down_ms", "settle_ms", "reconnect_gap_ms", "steady_ms"):
         if getattr(args, name) < (1 if name == "trials" else 0):

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from ksaudit.errors import KsauditError
 
 BUILD = "2026.11.0-lab"
-DEFAULT_DIR = os.path.join("captures", "samples", BUILD)
+# the checkout this package lives in (editable install), else the current directory
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DEFAULT_DIR = os.path.join(_REPO if os.path.isdir(os.path.join(_REPO, "captures", "samples")) else ".",
+                           "captures", "samples", BUILD)
 
 
 @dataclass(frozen=True)
