@@ -69,3 +69,14 @@ def test_window_distribution_only_when_something_leaked():
     fig = plots.window_distribution([{"id": 1, "leaked_frames": 2, "window_us": 5},
                                      {"id": 2, "leaked_frames": 0}])
     assert len(fig.axes[0].patches) == 2
+
+
+def test_big_captures_are_thinned_but_every_leak_is_drawn():
+    n = 200_000
+    ts = T0 + np.arange(n, dtype=np.int64) * 1_000
+    packets = pd.DataFrame({"ts_ns": ts, "iface": pd.Categorical(["wlan0"] * n), "capture": [0] * n,
+                            "rule": np.where(np.arange(n) == 12_345, "leak", "inside_tunnel"),
+                            "probe_seq": np.full(n, -1)})
+    fig = plots.timeline(packets, None, [])
+    lines = {line.get_label(): len(line.get_xdata()) for line in fig.axes[0].get_lines()}
+    assert lines == {"frame (every 7th drawn)": 28_572, "leaked frame": 1}

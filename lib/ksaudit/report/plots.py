@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 from ksaudit.report.views import utc
 
 LEAK_RULES = ("leak", "leak_reply")
+MAX_PLAIN_MARKS = 30_000  # ordinary frames drawn per figure; leaks and probes are always all drawn
 COLORS = {"frame": "#9aa4b1", "probe": "#1f6feb", "leak": "#d1242f", "leak_reply": "#f0883e",
           "episode": "#f4a261", "down": "#d1242f", "up": "#1a7f37", "event": "#24292f",
           "blocked": "#8c959f"}
@@ -62,8 +63,17 @@ def _draw(ax, packets, events, t0_ns, scale, lo_ns=None, hi_ns=None, capture_nam
         rule = packets["rule"].astype(str).to_numpy() if "rule" in packets else np.full(len(ts), "")
         probe = packets["probe_seq"].to_numpy() >= 0 if "probe_seq" in packets else np.zeros(len(ts), bool)
         leak = np.isin(rule, LEAK_RULES)
+        plain = keep & ~leak & ~probe
+        plain_label = "frame"
+        count = int(plain.sum())
+        if count > MAX_PLAIN_MARKS:  # a million grey ticks look like 30,000 and take seconds
+            step = -(-count // MAX_PLAIN_MARKS)
+            idx = np.flatnonzero(plain)
+            plain = np.zeros(len(ts), bool)
+            plain[idx[::step]] = True
+            plain_label = f"frame (every {step}th drawn)"
         for mask, color, size, label in (
-                (keep & ~leak & ~probe, COLORS["frame"], 9, "frame"),
+                (plain, COLORS["frame"], 9, plain_label),
                 (keep & ~leak & probe, COLORS["probe"], 11, "probe frame"),
                 (keep & (rule == "leak_reply"), COLORS["leak_reply"], 15, "reply to a leak"),
                 (keep & (rule == "leak"), COLORS["leak"], 15, "leaked frame")):
