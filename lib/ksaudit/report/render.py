@@ -244,7 +244,8 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
             bar.update(1)
         label = _display_path(out, cwd)
         (work / "CHANGELOG-snippet.md").write_text(
-            summ.changelog_snippet(doc, base_url=base_url, reports_label=label), encoding="utf-8")
+            summ.changelog_snippet(doc, base_url=base_url, reports_label=label,
+                                   captures_label=_display_path(captures, cwd)), encoding="utf-8")
         shutil.rmtree(work / SCRATCH, ignore_errors=True)
         hashing.write_sums(work)
         _swap_into_place(work, out)

@@ -87,7 +87,12 @@ def _md(text, limit=300):
     return text
 
 
-def changelog_snippet(summary, base_url="", reports_label=None):
+def _code(text, limit=80):
+    """Text for inside a Markdown code span in a table (backslash escapes do not apply there)."""
+    return " ".join(str(text).split())[:limit].replace("`", "'").replace("|", "\\|")
+
+
+def changelog_snippet(summary, base_url="", reports_label=None, captures_label=None):
     """The Markdown to attach to a changelog: verdicts, windows, links, input hashes.
 
     Parameters
@@ -96,8 +101,8 @@ def changelog_snippet(summary, base_url="", reports_label=None):
         The summary.json document.
     base_url : str
         Prefix for report links (e.g. where the reports are published); relative by default.
-    reports_label : str, optional
-        How to name the reports directory in the re-verification command.
+    reports_label, captures_label : str, optional
+        How to name the reports and captures directories in the re-verification command.
 
     Returns
     -------
@@ -125,7 +130,7 @@ def changelog_snippet(summary, base_url="", reports_label=None):
             reasons.append(f"- {_md(s['name'])}: ERROR: {_md(s['error'])}")
         for r in a.get("reasons") or []:
             ep = f" (episode {r['episode']})" if r.get("episode") is not None else ""
-            reasons.append(f"- {_md(s['name'])}{ep}: `{_md(r.get('code', ''))}` {_md(r.get('message', ''))}")
+            reasons.append(f"- {_md(s['name'])}{ep}: `{_code(r.get('code', ''))}` {_md(r.get('message', ''))}")
     if reasons:
         lines += ["", "Reasons:", *reasons]
     lines += ["", "Evidence (SHA-256 of every input file):", "", "```"]
@@ -134,8 +139,8 @@ def changelog_snippet(summary, base_url="", reports_label=None):
             lines.append(f"{item['sha256']}  {item['path']}".replace("`", "'"))
     lines += ["```", "",
               f"Rendered by ksaudit {summary['ksaudit_version']}. Re-check with "
-              f"`ksaudit verify {reports_label or 'reports/' + summary['build']} "
-              f"--captures <captures>/{summary['build']}`."]
+              f"`ksaudit verify {_code(reports_label or 'reports/' + summary['build'], 300)} "
+              f"--captures {_code(captures_label or '<captures>/' + summary['build'], 300)}`."]
     if summary.get("generated"):
         lines.append(f"Generated {summary['generated']}.")
     return "\n".join(lines) + "\n"
