@@ -198,3 +198,10 @@ def test_public_api_and_to_dict_ints():
     json.dumps(doc)
     assert isinstance(doc["segments"][0]["start_ns"], int)
     assert doc["uncertainty_ns"] == 0
+
+
+def test_unaligned_width_fits_int64():
+    res = align(make_events([T0], clock="router", quantum=10**9), reference="device")
+    ev = res.events
+    width = ev["t_hi_ns"] - ev["t_lo_ns"]       # int64 arithmetic must not wrap
+    assert (width > 0).all() and int(width.iloc[0]) == 2 * UNALIGNED_NS + 10**9

@@ -22,7 +22,9 @@ from ksaudit.errors import KsauditError
 
 __all__ = ["align", "Alignment", "fit_lower_envelope", "FitResult", "UNALIGNED_NS"]
 
-UNALIGNED_NS = 2**62   # "anywhere": the uncertainty of a clock nothing ties to the reference
+# "anywhere" (~73 years): the uncertainty of a clock nothing ties to the reference; small
+# enough that t_hi_ns - t_lo_ns (2 * UNALIGNED_NS + quantum) still fits in int64
+UNALIGNED_NS = 2**61
 SEGMENT_COLUMNS = ["clock", "segment", "start_ns", "end_ns", "model", "offset_ns", "skew_ppm",
                    "anchors", "residual_max_ns", "uncertainty_ns", "events", "anchor_source", "note"]
 _NEEDED = ("ts_ns", "t_lo_ns", "t_hi_ns", "source_clock", "kind", "boot_id")
