@@ -79,7 +79,8 @@ def execute_notebook(template, parameters, cwd=None, partial_path=None):
         except PapermillExecutionError as exc:
             raise NotebookFailed(_describe(exc), _read_partial(partial_path)) from None
         except Exception as exc:  # kernel start / death: retry once when it looks transient
-            if attempt == 1 and any(h in str(exc) for h in _KERNEL_START_HINTS):
+            transient = isinstance(exc, TimeoutError) or any(h in str(exc) for h in _KERNEL_START_HINTS)
+            if attempt == 1 and transient:
                 continue
             raise NotebookFailed(f"kernel failure: {type(exc).__name__}: {exc}") from None
     raise AssertionError("unreachable")
