@@ -80,3 +80,12 @@ def test_big_captures_are_thinned_but_every_leak_is_drawn():
     fig = plots.timeline(packets, None, [])
     lines = {line.get_label(): len(line.get_xdata()) for line in fig.axes[0].get_lines()}
     assert lines == {"frame (every 7th drawn)": 28_572, "leaked frame": 1}
+
+
+def test_dollar_signs_in_names_are_text_not_mathtext():
+    packets, events, episode = _tables()
+    events = events.assign(file=["logs/a$b.log", "logs/a$b.log", "logs/$x^{$"])
+    fig = plots.timeline(packets, events, [episode], title="scenario $1")
+    assert _png(fig)  # an unbalanced "$" would raise while drawing
+    trend = plots.window_trend([{"build": "b$1", "scenario": "s$", "window_us": 3}])
+    assert _png(trend)

@@ -26,6 +26,11 @@ EVENT_MARKERS = {"tunnel_down": ("v", COLORS["down"]), "tunnel_up": ("^", COLORS
                  "sleep": ("v", "#57606a"), "wake": ("^", "#57606a")}
 
 
+def _text(value):
+    """Evidence text for a figure: `$` would start matplotlib mathtext (or fail to parse)."""
+    return str(value).replace("$", r"\$")
+
+
 def _lanes(packets, events, capture_names=None):
     """Lane labels, in display order: one per capture+interface, then one per log file."""
     lanes = []
@@ -99,7 +104,7 @@ def _draw(ax, packets, events, t0_ns, scale, lo_ns=None, hi_ns=None, capture_nam
             if mask.any():
                 ax.plot(x[mask], y[mask], marker, color=color, markersize=6 if marker != "|" else 9,
                         linestyle="none", label=label, zorder=4)
-    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_yticks(range(len(lanes)), [_text(lane) for lane in lanes])
     ax.set_ylim(-0.7, max(len(lanes), 1) - 0.3)
     ax.invert_yaxis()
     ax.grid(axis="x", color="#eaeef2", linewidth=0.8)
@@ -165,7 +170,7 @@ def timeline(packets, events, episodes, title=None, capture_names=None):
     ax.set_xlabel(f"seconds from {'the first tunnel-down' if starts else 'the first frame'} "
                   f"({utc(t0_ns)})")
     if title:
-        ax.set_title(title, loc="left", fontsize=10)
+        ax.set_title(_text(title), loc="left", fontsize=10)
     _legend(ax)
     return fig
 
@@ -280,8 +285,8 @@ def window_trend(rows):
     for scenario in sorted({r["scenario"] for r in rows}):
         pts = [(builds.index(r["build"]), r["window_us"] or 0) for r in rows if r["scenario"] == scenario]
         xs, ys = zip(*pts)
-        ax.plot(xs, ys, "o-", label=scenario, markersize=4)
-    ax.set_xticks(range(len(builds)), builds, rotation=20, ha="right")
+        ax.plot(xs, ys, "o-", label=_text(scenario), markersize=4)
+    ax.set_xticks(range(len(builds)), [_text(b) for b in builds], rotation=20, ha="right")
     ax.set_ylabel("worst exposure window, µs (0 = no leak)")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
