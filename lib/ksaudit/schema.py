@@ -55,6 +55,9 @@ EVENT_COLUMNS = {
     "probe_result": "object",  # probe log events: "sent" or errno name; "" otherwise
     "src_ts_ns": "int64",      # filled by align: the original source-clock time
     "segment": "int64",        # filled by align: clock segment id; -1 before alignment
+    "ambiguous": "bool",       # wall time in a repeated/skipped DST hour: [t_lo, t_hi] covers both readings
+    "ident": "object",         # syslog identifier / process / EVTX provider / logcat tag; "" when none
+    "rule": "object",          # recognition rule that set `kind`; "" when none
 }
 
 EVENT_KINDS = (
