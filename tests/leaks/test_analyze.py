@@ -364,3 +364,12 @@ def test_log_on_a_clock_nothing_ties_to_the_reference(builder):
     assert "clock_uncertainty" in {r.code for r in a.verdict.reasons}
     assert any("clock_uncertainty" == r.code for r in a.episodes[0].reasons)
     json.dumps(a.to_dict())
+
+
+def test_unnamed_interfaces_fail_closed_and_say_why(builder):
+    builder.probes_run(0, 1000, lambda t: "up")
+    builder.down_up(400, 600)
+    spec = dict(builder.spec["device"], ifindex={})
+    a = analyze(builder.write(device=spec))
+    assert a.classification["inside_tunnel"] == 0 and a.verdict.status == "FAIL"
+    assert any("have no name" in n for n in a.notes)

@@ -201,9 +201,16 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
               "allow": [a.text for a in sc.allow], "max_evidence": max_evidence,
               "deep_dissection": deep, "probe_interval_ns": interval,
               "gap_threshold_ns": threshold, "reference_clock": tb.reference}
+    notes = [device.statement, *tb.notes]
+    for f in facts:
+        unnamed = [i for i in f["interfaces"] if i.startswith("#")]
+        if f["vantage"] == "device" and unnamed:
+            notes.append(f"{f['file']}: interface(s) {', '.join(unnamed)} have no name, so none "
+                         "of their frames counts as inside the tunnel (declare device.ifindex "
+                         "or captures[].interface)")
     return Analysis(sc, verdict, tuple(episodes), steady_state, packets, events, leaks,
                     tb.alignment, device, classification, tuple(facts), tuple(log_facts),
-                    tuple(inputs), params, (device.statement, *tb.notes))
+                    tuple(inputs), params, tuple(notes))
 
 
 def _tunnel_gaps(packets, caps, codes, dev_v, threshold) -> list:
