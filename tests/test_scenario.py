@@ -114,7 +114,7 @@ def test_bad_yaml_and_missing_file(tmp_path):
         load_scenario(write(tmp_path, None, raw="- a list\n"))
 
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
 
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 20, 10 ** 20),
                      st.floats(allow_nan=True), st.text(max_size=12))
@@ -129,6 +129,8 @@ _PATHS = [("build",), ("platform",), ("device",), ("device", "ifindex"), ("devic
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(_PATHS), _VALUES)
+@example(("device", "ifindex"), {"\u00b2": None})          # a digit int() refuses
+@example(("vpn", "endpoints"), ["1.2.3.4:51820/udp\n"])     # a trailing newline
 def test_any_value_anywhere_is_loaded_or_refused_cleanly(tmp_path, path, value):
     doc = yaml.safe_load(yaml.safe_dump(MINIMAL))
     node = doc

@@ -163,12 +163,13 @@ def _relpath(root: Path, value, where) -> str:
     return text
 
 
-_RULE = re.compile(r"^(?:(?P<proto>[a-z0-9]+)/(?P<pport>\d+|\*)$|(?P<bare>[a-z0-9]+)$)")
-_ENDPOINT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)/(?P<proto>[a-z0-9]+)$")
+_RULE = re.compile(r"(?P<proto>[a-z0-9]+)/(?P<pport>\d+|\*)|(?P<bare>[a-z0-9]+)", re.ASCII)
+_ENDPOINT = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)/(?P<proto>[a-z0-9]+)",
+                       re.ASCII)
 
 
 def _proto(text, where):
-    if text.isdigit() and int(text) < 256:
+    if text.isascii() and text.isdigit() and int(text) < 256:
         return int(text)
     if text not in PROTOCOLS:
         _fail(where, f"unknown protocol {text!r} (use {', '.join(PROTOCOLS)} or a number)")
@@ -186,7 +187,7 @@ def parse_endpoint(text, where, *, rule=False) -> Endpoint:
     """Parse ``ADDR:PORT/PROTO`` (``[v6]:PORT/PROTO``); with `rule`, also
     ``PROTO``, ``PROTO/PORT`` and ``CIDR``."""
     text = _str(text, where)
-    m = _ENDPOINT.match(text)
+    m = _ENDPOINT.fullmatch(text)
     if m:
         addr = m.group("v6") or m.group("v4")
         try:
@@ -195,7 +196,7 @@ def parse_endpoint(text, where, *, rule=False) -> Endpoint:
             _fail(where, f"bad address {addr!r} in {text!r}")
         return Endpoint(text, net, _port(m.group("port"), where), _proto(m.group("proto"), where))
     if rule:
-        m = _RULE.match(text)
+        m = _RULE.fullmatch(text)
         if m and m.group("bare"):
             return Endpoint(text, None, None, _proto(m.group("bare"), where))
         if m:
@@ -274,7 +275,7 @@ def load_scenario(directory) -> Scenario:
         _fail("device.ifindex", f"must be a mapping like {{2: wlan0}}, got {ifindex!r}")
     out["ifindex"] = {}
     for k, v in ifindex.items():
-        key = int(k) if isinstance(k, str) and k.isdigit() else k
+        key = int(k) if isinstance(k, str) and k.isascii() and k.isdigit() else k
         out["ifindex"][_int(key, f"device.ifindex key {k!r}", minimum=0)] = \
             _str(v, f"device.ifindex[{k}]")
 
