@@ -161,3 +161,14 @@ def test_bad_build_directories_are_one_line_errors(tmp_path):
         render.find_scenarios(tmp_path / "nope")
     with pytest.raises(KsauditError, match="no scenario directories"):
         render.find_scenarios(tmp_path)
+
+
+def test_refuses_to_replace_a_directory_that_is_not_a_build(tmp_path, standin_notebooks, scenario_maker):
+    build = scenario_maker(tmp_path / "captures" / "b5", "one", "PASS").parent
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("precious")
+    with pytest.raises(KsauditError, match="refusing to replace"):
+        _render(build, home, standin_notebooks)
+    assert (home / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["captures", "home"]  # no partial left

@@ -219,6 +219,7 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
     out = Path(out if out is not None else Path("reports") / build).resolve()
     if out == captures or captures in out.parents:
         raise KsauditError(f"{out}: the output must not be inside the evidence directory")
+    _check_replaceable(out)
     names = [p.name for p in scenarios] if scenarios != [captures] else [captures.name]
     cwd = Path.cwd().resolve()
     work = out.with_name(f".{out.name}.partial")
@@ -278,6 +279,24 @@ def _render_index(work, out, build, notebook, cwd, doc):
     execute.write_notebook(nb, work / "index.ipynb")
     (work / "index.html").write_text(execute.to_html(nb, f"{build}: {doc['verdict']}"),
                                      encoding="utf-8")
+
+
+def _check_replaceable(out):
+    """The output directory is replaced as a whole: refuse unless it is empty or an
+    earlier ksaudit build (a mistyped -o must never delete someone's files)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise KsauditError(f"{out}: exists and is not a directory")
+    if not any(out.iterdir()):
+        return
+    try:
+        schema = summ.load_json(out / "summary.json").get("schema", "")
+    except (KsauditError, AttributeError):
+        schema = ""
+    if not str(schema).startswith("ksaudit.summary/") or not (out / hashing.SUMS_NAME).is_file():
+        raise KsauditError(f"{out}: exists and is not a build rendered by ksaudit; refusing to "
+                           "replace it (choose another -o or remove it)")
 
 
 def _swap_into_place(work, out):
