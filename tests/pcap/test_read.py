@@ -271,3 +271,25 @@ def test_memory_per_packet(tmp_path, gen, frames):
     assert df.memory_usage(deep=True).sum() / len(df) <= 80
     assert isinstance(df["src"].dtype, pd.CategoricalDtype)
     assert np.array_equal(df["frame"].to_numpy(), np.arange(1, 20001))
+
+
+def test_randomised_headers_match_tshark(tmp_path, gen, frames, crosscheck):
+    """scapy's fuzz(): random IHL, lengths, fragment offsets, next headers, ports."""
+    import random
+
+    from scapy.all import ICMP as ICMP4, RandIP, RandIP6, fuzz
+    random.seed(20261125)
+    pk = []
+    for _ in range(300):
+        if random.random() < 0.5:
+            l3 = fuzz(IP(version=4, src=RandIP(), dst=RandIP()))
+        else:
+            l3 = IPv6(src=RandIP6(), dst=RandIP6(), nh=random.choice([0, 6, 17, 43, 44, 58, 60, 59]))
+        l4 = random.choice([TCP, UDP, ICMP4, SCTP, None])
+        pay = fuzz(l4()) if l4 else Raw(bytes(random.randrange(40)))
+        pk.append(bytes(Ether(**MAC) / l3 / pay))
+    path = tmp_path / "fuzzed.pcap"
+    path.write_bytes(gen.pcap(frames(pk), nano=True))
+    df = read_packets(path)
+    crosscheck(path, df)
+    assert df["fragment"].any() and (df["sport"] >= 0).any() and (df["ip_version"] == 6).any()
