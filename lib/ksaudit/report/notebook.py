@@ -105,7 +105,11 @@ def save_analysis(doc, path):
     if path:
         from ksaudit.report.summary import dumps
 
-        Path(path).write_text(dumps(doc), encoding="utf-8")
+        try:
+            Path(path).write_text(dumps(doc), encoding="utf-8")
+        except OSError as exc:
+            raise KsauditError(f"parameter analysis_json: {path}: cannot write: "
+                               f"{exc.strerror or exc}") from None
 
 
 def summary_parameters(reports_dir="", reports_root="", build=""):
