@@ -218,7 +218,8 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
                               "captures ended: the episode is not covered to its end", ep_id))
     elif not any(c["first_ns"] is not None and c["first_ns"] <= span.start_lo_ns
                  and c["last_ns"] >= span.end_hi_ns for c in captures):
-        reasons.append(Reason("capture_gap", "no capture covers the whole episode", ep_id))
+        reasons.append(Reason("capture_gap", "no capture covers the whole episode (a capture "
+                              "proves coverage from its first to its last frame only)", ep_id))
     for c in captures:
         if c["truncated"] and (c["truncated_at_ns"] is None or c["truncated_at_ns"] <= end):
             reasons.append(Reason("truncated_capture", f"{c['file']} is truncated inside or "
