@@ -32,6 +32,8 @@ def _summary(a) -> str:
         lines.append(f"  episode {e.id} {e.verdict}: leaked {e.leaked_frames} frames / "
                      f"{e.leaked_bytes} B to {len(e.destinations)} destination(s), window {w}, "
                      f"probes {e.probes['leaked']}/{e.probes['attempted']} leaked")
+        lines.extend(f"    note: {n}" for n in e.notes)
+    lines.extend(f"  note: {n}" for n in a.notes)
     return "\n".join(lines)
 
 
