@@ -2,6 +2,7 @@
 document their parameters."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def test_explore_capture_zooms_a_scenario_to_microseconds():
                                   {"zoom_start_us": -3000, "zoom_end_us": 5000})
     text = _outputs_text(nb)
     assert "match the filter" in text and "µs from origin" in text
+    assert "<td>device.pcap</td><td>wlan0</td><td>leak</td>" in text  # counts name the capture
+    offsets = [float(v.replace(",", "")) for v in re.findall(r'<td class="num">(-?[\d,]+\.\d{3})</td></tr>', text)]
+    assert offsets and all(-3000 <= v <= 5000 for v in offsets)  # only frames in the zoom window
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
 

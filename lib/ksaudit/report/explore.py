@@ -102,12 +102,36 @@ def packet_rows(packets, origin_ns, capture_names=None, max_rows=50):
                 + note)
 
 
-def counts(packets, by):
-    """Frame counts per value of the columns `by` (list of names), as a table."""
+def in_window(packets, origin_ns, start_us=-1, end_us=-1):
+    """The rows of `packets` inside a zoom window (µs from the origin; -1 = open end)."""
+    if not len(packets):
+        return packets
+    lo, hi = window(packets, origin_ns, start_us, end_us)
+    ts = packets["ts_ns"].to_numpy(np.int64)
+    return packets[(ts >= lo) & (ts <= hi)]
+
+
+def counts(packets, by, capture_names=None):
+    """Frame counts per value of the columns `by` (list of names), as a table.
+
+    Parameters
+    ----------
+    packets : pandas.DataFrame
+    by : list of str
+        Columns to group by (those missing from the table are skipped).
+    capture_names : list of str, optional
+        File name of each capture, when ``packets["capture"]`` holds indexes.
+
+    Returns
+    -------
+    Html
+    """
     by = [c for c in by if c in packets.columns]
     if not by or not len(packets):
         return Html('<p class="ks-note">nothing to count</p>')
     grouped = packets.groupby(by, observed=True).size().reset_index(name="frames")
+    if capture_names and "capture" in grouped:
+        grouped["capture"] = [capture_names[int(c)] for c in grouped["capture"]]
     return table(by + ["frames"], grouped.itertuples(index=False), numeric=["frames"])
 
 
