@@ -363,6 +363,8 @@ def test_log_on_a_clock_nothing_ties_to_the_reference(builder):
     assert a.verdict.status == "INCONCLUSIVE"
     assert "clock_uncertainty" in {r.code for r in a.verdict.reasons}
     assert any("clock_uncertainty" == r.code for r in a.episodes[0].reasons)
+    assert any(r.code == "clock_uncertainty" and "phone" in r.message
+               for r in a.verdict.reasons), "the reason names the clock nothing ties down"
     json.dumps(a.to_dict())
 
 

@@ -116,9 +116,9 @@ def align_all(sc, caps, packets, events) -> TimeBase:
     adict = result.to_dict()
     adict = {**adict, "reference": reference,
              "uncertainty_ns": unc, "uncertainty_us": None if unc is None else unc // 1000}
-    if unc is None:
-        reasons.append(("clock_uncertainty", "the logs could not be placed on the reference "
-                        "clock (no declared offset and no anchors)"))
+    if result.unaligned:
+        reasons.append(("clock_uncertainty", "no declared offset and no anchors tie clock(s) "
+                        f"{', '.join(result.unaligned)} to the reference clock {reference!r}"))
     elif unc > tol_ns:
         reasons.append(("clock_uncertainty", f"clock alignment uncertainty {unc // 1000} us "
                         f"exceeds the tolerance {sc.tolerance_us} us"))
