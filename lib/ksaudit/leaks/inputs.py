@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -98,6 +99,19 @@ def _facts(spec, info, missing) -> dict:
     }
 
 
+def _tunnel_device_rules(sc) -> list:
+    """NetworkManager state changes of the scenario's own tunnel devices are tunnel
+    events whatever the devices are called (the shipped rules know only the usual
+    tunnel names: wg*, tun*, utun*, ppp* ...)."""
+    names = "|".join(re.escape(n) for n in sc.tunnel_interfaces)
+    if not names:
+        return []
+    return [{"name": "scenario-tunnel-down", "kind": "tunnel_down", "iface_regex": names,
+             "regex": r"device \((?P<iface>[^)]+)\): state change: activated -> \w+"},
+            {"name": "scenario-tunnel-up", "kind": "tunnel_up", "iface_regex": names,
+             "regex": r"device \((?P<iface>[^)]+)\): state change: \w+ -> activated"}]
+
+
 def load_logs(sc, inputs: list):
     """(events, per-log facts, missing files) for the declared logs, on source clocks."""
     from ksaudit import read_events
@@ -115,7 +129,7 @@ def load_logs(sc, inputs: list):
         return None, facts, missing
     entries = [{"file": str(p), "format": s.format, "clock": s.clock, "timezone": s.timezone}
                for s, p in present]
-    events = read_events(entries, rules=list(sc.rules) or None)
+    events = read_events(entries, rules=list(sc.rules) + _tunnel_device_rules(sc) or None)
     by_path = {str(p): s.file for s, p in present}
     file_facts = {str(f.get("file")): f for f in events.attrs.get("files", ())}
     for spec, path in present:
