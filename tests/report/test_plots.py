@@ -89,3 +89,13 @@ def test_dollar_signs_in_names_are_text_not_mathtext():
     assert _png(fig)  # an unbalanced "$" would raise while drawing
     trend = plots.window_trend([{"build": "b$1", "scenario": "s$", "window_us": 3}])
     assert _png(trend)
+
+
+def test_many_episodes_get_a_bounded_number_of_zooms_leaks_first():
+    eps = [{"id": i, "start_ns": i, "leaked_frames": 1 if i in (7, 30) else 0,
+            "window_us": 5 if i == 7 else 9} for i in range(1, 41)]
+    chosen = plots.zoom_selection(eps, max_figures=4)
+    assert [ep["id"] for ep in chosen] == [1, 2, 7, 30]
+    from ksaudit.report import views
+    assert "4 of 40 episodes zoomed" in views.zoom_note({"episodes": eps}, 4)
+    assert views.zoom_note({"episodes": eps[:3]}, 3) == ""

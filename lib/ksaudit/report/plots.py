@@ -299,9 +299,38 @@ def timeline_for(analysis, doc=None):
                     capture_names=[c["file"] for c in doc.get("captures") or []])
 
 
-def episode_zooms_for(analysis, doc=None, margin_us=2000):
-    """`episode_zoom` of every episode of an `Analysis`, in episode order (a list of figures)."""
+MAX_ZOOMS = 12
+
+
+def zoom_selection(episodes, max_figures=MAX_ZOOMS):
+    """The episodes worth a zoom when there are too many: leaking ones by widest window
+    first, then the rest, at most `max_figures`, returned in episode order."""
+    eligible = [ep for ep in episodes if ep.get("start_ns") is not None]
+    ranked = sorted(eligible, key=lambda ep: (not ep.get("leaked_frames"),
+                                              -int(ep.get("window_us") or 0), ep.get("id", 0)))
+    chosen = {id(ep) for ep in ranked[:max_figures]}
+    return [ep for ep in eligible if id(ep) in chosen]
+
+
+def episode_zooms_for(analysis, doc=None, margin_us=2000, max_figures=MAX_ZOOMS):
+    """`episode_zoom` for the episodes of an `Analysis` chosen by `zoom_selection`.
+
+    Parameters
+    ----------
+    analysis : ksaudit.leaks.Analysis
+    doc : dict, optional
+        ``analysis.to_dict()`` if already made.
+    margin_us : int
+        Context before and after each edge, µs.
+    max_figures : int
+        At most this many figures (a 100-trial scenario would otherwise take a minute).
+
+    Returns
+    -------
+    list of matplotlib.figure.Figure
+        In episode order.
+    """
     doc = doc if doc is not None else analysis.to_dict()
     names = [c["file"] for c in doc.get("captures") or []]
     return [episode_zoom(analysis.packets, analysis.events, ep, margin_us, names)
-            for ep in doc["episodes"] if ep.get("start_ns") is not None]
+            for ep in zoom_selection(doc["episodes"], max_figures)]

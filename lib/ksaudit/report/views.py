@@ -135,6 +135,15 @@ def episodes_table(doc):
                  empty="no tunnel-down episode was found")
 
 
+def zoom_note(doc, shown):
+    """A note when fewer zooms than episodes are shown (empty otherwise)."""
+    total = len(doc.get("episodes") or [])
+    if shown >= total:
+        return Html("")
+    return Html(f'<p class="ks-note">{shown} of {total} episodes zoomed: those that leaked, widest '
+                "window first; every episode is in the table above.</p>")
+
+
 def leak_table(doc, max_rows=200):
     """The leaked frames with their deep evidence (DNS name, TLS SNI, HTTP Host).
 
