@@ -381,11 +381,11 @@ def test_networkmanager_lines_of_an_oddly_named_tunnel_are_tunnel_events(builder
     builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
     for t_ms, change in ((1000, "activated -> disconnected"), (1500, "connecting -> activated")):
         stamp_100us = (T0 + t_ms * MS) // 100_000
-        builder.log(t_ms, f"<info>  [{stamp_100us // 10_000}.{stamp_100us % 10_000:04d}] device (proton0): "
+        builder.log(t_ms, f"<info>  [{stamp_100us // 10_000}.{stamp_100us % 10_000:04d}] device (acme0): "
                     f"state change: {change} (reason 'none', sys-iface-state: 'managed')",
                     ident="NetworkManager")
-    a = analyze(builder.write(**{"device.tunnel_interfaces": ["proton0"],
-                                 "device.ifindex": {WLAN: "wlan0", WG: "proton0"}}))
-    kinds = a.events.loc[a.events["iface"] == "proton0", "kind"].astype(str).tolist()
+    a = analyze(builder.write(**{"device.tunnel_interfaces": ["acme0"],
+                                 "device.ifindex": {WLAN: "wlan0", WG: "acme0"}}))
+    kinds = a.events.loc[a.events["iface"] == "acme0", "kind"].astype(str).tolist()
     assert kinds == ["tunnel_down", "tunnel_up"]
     assert a.verdict.status == "PASS", a.verdict.reasons
