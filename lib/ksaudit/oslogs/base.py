@@ -106,6 +106,29 @@ def open_lines(path):
         raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
+def sniff_lines(head, line_re, score, skip=b"\x00"):
+    """``score`` when at least half of the first non-blank lines of ``head`` (those
+    not starting with ``skip``) match ``line_re``, else 0."""
+    lines = [ln for ln in head.split(b"\n")[:12] if ln.strip() and not ln.startswith(skip)]
+    hits = sum(1 for ln in lines if line_re.match(ln))
+    return score if lines and hits >= (len(lines) + 1) // 2 else 0.0
+
+
+def matched_lines(path, ctx, line_re, what, skip=b"\x00"):
+    """Yield ``(line_number, match)`` for each line of ``path`` matching ``line_re``;
+    other non-blank lines (except those starting with ``skip``) are counted as
+    malformed ("not a <what> line")."""
+    with open_lines(path) as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith(skip):
+                continue
+            m = line_re.match(line)
+            if m is None:
+                ctx.bad(n, line, f"not {what} line")
+                continue
+            yield n, m
+
+
 class Batch(dict):
     """Many events at once: column name -> equal-length array (or a scalar for all).
 

@@ -14,7 +14,7 @@ import os
 import re
 import time
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import matched_lines, sniff_lines
 from ksaudit.oslogs.timeutil import NS, check_date, frac_ns, naive_ns, parse_offset
 
 NAME = "logcat"
@@ -27,46 +27,37 @@ _LINE = re.compile(
 
 def sniff(head):
     """Score 0..1 that ``head`` is logcat threadtime."""
-    lines = [ln for ln in head.split(b"\n")[:12] if ln.strip() and not ln.startswith(b"---------")]
-    hits = sum(1 for ln in lines if _LINE.match(ln))
-    return 0.9 if lines and hits >= (len(lines) + 1) // 2 else 0.0
+    return sniff_lines(head, _LINE, 0.9, skip=b"---------")
 
 
 def parse(path, ctx):
     """Yield one event per log line of ``path``."""
     pending = []   # rows without a year wait until the base year is known
     prev_month, delta = None, 0
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(b"---------"):
+    for n, m in matched_lines(path, ctx, _LINE, "a logcat threadtime", skip=b"---------"):
+        raw, esec, efrac, y, mo, d, h, mi, s, frac, zone, _pid, _tid, _lvl, tag, msg = m.groups()
+        row = {"line": n, "raw_ts": raw.decode() + (" " + zone.decode() if zone else ""),
+               "ident": tag.decode("utf-8", "replace").strip(),
+               "message": msg.decode("utf-8", "replace")}
+        try:
+            if esec:
+                f_ns, row["quantum_ns"] = frac_ns(efrac)
+                row["ts_ns"], row["tz_source"] = int(esec) * NS + f_ns, "assumed-utc"
+                yield row
                 continue
-            m = _LINE.match(line)
-            if m is None:
-                ctx.bad(n, line, "not a logcat threadtime line")
+            f_ns, row["quantum_ns"] = frac_ns(frac)
+            fields = (int(mo), int(d), int(h), int(mi), int(s), f_ns)
+            if y is None:
+                if prev_month is not None and prev_month - fields[0] >= 6:
+                    delta += 1
+                elif prev_month is not None and fields[0] - prev_month >= 6:
+                    delta -= 1
+                prev_month = fields[0]
+                pending.append((row, delta, fields, zone))
                 continue
-            raw, esec, efrac, y, mo, d, h, mi, s, frac, zone, _pid, _tid, _lvl, tag, msg = m.groups()
-            row = {"line": n, "raw_ts": raw.decode() + (" " + zone.decode() if zone else ""),
-                   "ident": tag.decode("utf-8", "replace").strip(),
-                   "message": msg.decode("utf-8", "replace")}
-            try:
-                if esec:
-                    f_ns, row["quantum_ns"] = frac_ns(efrac)
-                    row["ts_ns"], row["tz_source"] = int(esec) * NS + f_ns, "assumed-utc"
-                    yield row
-                    continue
-                f_ns, row["quantum_ns"] = frac_ns(frac)
-                fields = (int(mo), int(d), int(h), int(mi), int(s), f_ns)
-                if y is None:
-                    if prev_month is not None and prev_month - fields[0] >= 6:
-                        delta += 1
-                    elif prev_month is not None and fields[0] - prev_month >= 6:
-                        delta -= 1
-                    prev_month = fields[0]
-                    pending.append((row, delta, fields, zone))
-                    continue
-                yield _stamp(ctx, row, int(y), fields, zone)
-            except ValueError:
-                ctx.bad(n, line, "impossible date or offset")
+            yield _stamp(ctx, row, int(y), fields, zone)
+        except ValueError:
+            ctx.bad(n, m.string, "impossible date or offset")
     if pending:
         if ctx.year is not None:
             base = ctx.year

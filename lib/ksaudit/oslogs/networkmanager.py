@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import matched_lines, sniff_lines
 
 NAME = "networkmanager"
 DESCRIPTION = "NetworkManager's own log lines (<level>  [sec.frac] message)"
@@ -24,24 +24,16 @@ _LINE = re.compile(rb"^<(trace|debug|info|warn|error)>\s+\[((\d{9,11})\.(\d{1,9}
 
 def sniff(head):
     """Score 0..1 that ``head`` is a bare NetworkManager log."""
-    lines = [ln for ln in head.split(b"\n")[:10] if ln.strip()]
-    hits = sum(1 for ln in lines if _LINE.match(ln))
-    return 0.85 if lines and hits >= (len(lines) + 1) // 2 else 0.0
+    return sniff_lines(head, _LINE, 0.85)
 
 
 def parse(path, ctx):
     """Yield one event per NetworkManager line of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            m = _LINE.match(line)
-            if m is None:
-                if line.strip():
-                    ctx.bad(n, line, "not a NetworkManager '<level>  [sec.frac]' line")
-                continue
-            _lvl, raw, sec, frac, _text = m.groups()
-            yield {"ts_ns": int(sec) * 10**9 + int(frac.ljust(9, b"0")), "raw_ts": raw.decode(),
-                   "quantum_ns": 10 ** (9 - len(frac)), "line": n, "tz_source": "assumed-utc",
-                   "ident": "NetworkManager", "message": line.rstrip(b"\r\n").decode("utf-8", "replace")}
+    for n, m in matched_lines(path, ctx, _LINE, "a NetworkManager '<level>  [sec.frac]'"):
+        _lvl, raw, sec, frac, _text = m.groups()
+        yield {"ts_ns": int(sec) * 10**9 + int(frac.ljust(9, b"0")), "raw_ts": raw.decode(),
+               "quantum_ns": 10 ** (9 - len(frac)), "line": n, "tz_source": "assumed-utc",
+               "ident": "NetworkManager", "message": m.group(0).rstrip(b"\r").decode("utf-8", "replace")}
 
 
 def stamp_frame(cols, messages=None):

@@ -7,7 +7,7 @@ APP-NAME; structured data is kept in front of the message text.
 
 import re
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import matched_lines, sniff_lines
 from ksaudit.oslogs.timeutil import iso_to_ns
 
 NAME = "rfc5424"
@@ -20,33 +20,25 @@ _LINE = re.compile(
 
 def sniff(head):
     """Score 0..1 that ``head`` is RFC 5424."""
-    lines = [ln for ln in head.split(b"\n")[:10] if ln.strip()]
-    hits = sum(1 for ln in lines if _LINE.match(ln))
-    return 0.95 if lines and hits >= (len(lines) + 1) // 2 else 0.0
+    return sniff_lines(head, _LINE, 0.95)
 
 
 def parse(path, ctx):
     """Yield one event per line of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            m = _LINE.match(line)
-            if m is None:
-                if line.strip():
-                    ctx.bad(n, line, "not an RFC 5424 line")
-                continue
-            (_pri, stamp, raw, y, mo, d, h, mi, s, frac, off,
-             _host, app, _procid, _msgid, sd, msg) = m.groups()
-            if stamp == b"-":
-                ctx.bad(n, line, "NILVALUE timestamp")
-                continue
-            try:
-                ts, quantum = iso_to_ns(y, mo, d, h, mi, s, frac, off)
-            except ValueError:
-                ctx.bad(n, line, "impossible date or offset")
-                continue
-            text = (msg or b"").removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
-            if sd != b"-":
-                text = f"{sd.decode('utf-8', 'replace')} {text}".rstrip()
-            yield {"ts_ns": ts, "raw_ts": raw.decode(), "quantum_ns": quantum, "line": n,
-                   "tz_source": "explicit", "ident": "" if app == b"-" else app.decode("utf-8", "replace"),
-                   "message": text}
+    for n, m in matched_lines(path, ctx, _LINE, "an RFC 5424"):
+        (_pri, stamp, raw, y, mo, d, h, mi, s, frac, off,
+         _host, app, _procid, _msgid, sd, msg) = m.groups()
+        if stamp == b"-":
+            ctx.bad(n, m.string, "NILVALUE timestamp")
+            continue
+        try:
+            ts, quantum = iso_to_ns(y, mo, d, h, mi, s, frac, off)
+        except ValueError:
+            ctx.bad(n, m.string, "impossible date or offset")
+            continue
+        text = (msg or b"").removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+        if sd != b"-":
+            text = f"{sd.decode('utf-8', 'replace')} {text}".rstrip()
+        yield {"ts_ns": ts, "raw_ts": raw.decode(), "quantum_ns": quantum, "line": n,
+               "tz_source": "explicit", "ident": "" if app == b"-" else app.decode("utf-8", "replace"),
+               "message": text}

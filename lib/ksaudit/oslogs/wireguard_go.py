@@ -11,7 +11,7 @@ accepted.  Needs a declared timezone.
 
 import re
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import matched_lines, sniff_lines
 from ksaudit.oslogs.timeutil import NS
 
 NAME = "wireguard-go"
@@ -25,31 +25,23 @@ _LINE = re.compile(
 
 def sniff(head):
     """Score 0..1 that ``head`` is a wireguard-go log."""
-    lines = head.split(b"\n")[:10]
-    hits = sum(1 for ln in lines if _LINE.match(ln))
-    return 0.9 if hits and hits >= (len([ln for ln in lines if ln.strip()]) + 1) // 2 else 0.0
+    return sniff_lines(head, _LINE, 0.9)
 
 
 def parse(path, ctx):
     """Yield one event per log line of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            m = _LINE.match(line)
-            if m is None:
-                if line.strip():
-                    ctx.bad(n, line, "not a wireguard-go log line")
-                continue
-            level, iface, raw, y, mo, d, h, mi, s, frac, text = m.groups()
-            frac_ns, quantum = 0, QUANTUM_NS
-            if frac:
-                frac_ns = int(frac.ljust(9, b"0"))
-                quantum = 10 ** (9 - len(frac))
-            row = {"raw_ts": raw.decode(), "quantum_ns": quantum, "line": n,
-                   "ident": "wireguard-go", "iface": (iface or b"").decode("utf-8", "replace"),
-                   "message": text.decode("utf-8", "replace")}
-            try:
-                ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s), frac_ns)
-            except ValueError:
-                ctx.bad(n, line, "impossible date")
-                continue
-            yield row
+    for n, m in matched_lines(path, ctx, _LINE, "a wireguard-go log"):
+        level, iface, raw, y, mo, d, h, mi, s, frac, text = m.groups()
+        frac_ns, quantum = 0, QUANTUM_NS
+        if frac:
+            frac_ns = int(frac.ljust(9, b"0"))
+            quantum = 10 ** (9 - len(frac))
+        row = {"raw_ts": raw.decode(), "quantum_ns": quantum, "line": n,
+               "ident": "wireguard-go", "iface": (iface or b"").decode("utf-8", "replace"),
+               "message": text.decode("utf-8", "replace")}
+        try:
+            ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s), frac_ns)
+        except ValueError:
+            ctx.bad(n, m.string, "impossible date")
+            continue
+        yield row
