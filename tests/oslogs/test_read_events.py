@@ -44,8 +44,12 @@ def test_unknown_options_and_formats(write, jline):
         read_events(j, format="journal")
     with pytest.raises(KsauditError, match="cannot read"):
         read_events(write("x", "") .with_name("missing.log"))
-    with pytest.raises(KsauditError, match="cannot tell the log format"):
+    with pytest.raises(KsauditError, match=r"cannot tell the log format \(first line: 'hello world'\)"):
         read_events(write("odd.log", "hello world\n"))
+    binary = write("odd.bin", "")
+    binary.write_bytes(bytes([0xD4, 0xC3, 0xB2, 0xA1, 0xFF, 0xFE, 0x00, 0x9C, 0x80]) * 10)
+    with pytest.raises(KsauditError, match="binary data starting with bytes d4 c3 b2 a1 ff fe 00 9c"):
+        read_events(binary)
     with pytest.raises(KsauditError, match="unknown timezone"):
         read_events(j, timezone="Mars/Olympus")
 

@@ -60,7 +60,11 @@ def sniff_format(head, path="<input>"):
     """(name, score) of the best-matching format; KsauditError when none fits."""
     ranked = scores(head)
     if not ranked or ranked[0][0] < MIN_SCORE:
-        first = head.split(b"\n", 1)[0][:80].decode("utf-8", "replace")
-        raise KsauditError(f"{path}: cannot tell the log format (first line: {first!r}); "
+        line = head.split(b"\n", 1)[0][:80]
+        try:
+            first = f"first line: {ascii(line.decode('utf-8'))}"
+        except UnicodeDecodeError:
+            first = f"binary data starting with bytes {line[:8].hex(' ')}"
+        raise KsauditError(f"{path}: cannot tell the log format ({first}); "
                            f"declare one of: {', '.join(formats())}")
     return ranked[0][1], ranked[0][0]
