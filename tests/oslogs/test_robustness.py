@@ -51,3 +51,31 @@ def test_empty_file_is_no_events_not_an_error(tmp_path, fmt):
         return
     df = read_events(path, format=fmt, timezone="UTC", year=2026)
     assert len(df) == 0 and df.attrs["files"][0]["events"] == 0
+
+
+@pytest.mark.parametrize("fmt,bad,good", [
+    ("rfc5424", "<13>1 2999-11-25T08:01:02Z h app - - - far future\n",
+     "<13>1 2026-11-25T08:01:02Z h app - - - x\n"),
+    ("openvpn", "99999999999.123456 1 far future\n", "1795586466.000001 1 x\n"),
+    ("ksaudit-probe", '{"ts_ns": 99999999999999999999, "seq": 1, "result": "sent"}\n',
+     '{"ts_ns": 1795586466000000000, "seq": 2, "result": "sent"}\n'),
+    ("journald-json", '{"__REALTIME_TIMESTAMP": "9999999999999999", "MESSAGE": "wraps int64"}\n',
+     '{"__REALTIME_TIMESTAMP": "1795587593463073", "MESSAGE": "x"}\n'),
+    ("logcat", "9999999999.123  1  2 I A: far future\n", "1795590064.250  1  2 W A: x\n"),
+])
+def test_times_beyond_int64_ns_are_malformed_lines_not_wrapped(tmp_path, fmt, bad, good):
+    path = tmp_path / "log"
+    path.write_text(bad + good)
+    df = read_events(path, format=fmt, timezone="UTC")
+    fact = df.attrs["files"][0]
+    assert fact["events"] == 1 and fact["malformed"] == 1
+    assert fact["malformed_examples"][0]["line"] == 1
+    assert 1_700_000_000 * 10**9 < df["ts_ns"].iloc[0] < 1_900_000_000 * 10**9
+
+
+@pytest.mark.parametrize("year", [0, 99999])
+def test_year_outside_the_int64_range_is_refused(tmp_path, year):
+    path = tmp_path / "log"
+    path.write_text("Nov 25 08:01:02 host app[1]: x\n")
+    with pytest.raises(KsauditError, match=f"year {year} is outside"):
+        read_events(path, timezone="UTC", year=year)

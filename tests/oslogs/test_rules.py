@@ -32,6 +32,10 @@ def _kinds(write, jline, lines, **kw):
     ("openvpn", "Restart pause, 5 second(s)", "tunnel_down", ""),
     ("kernel", "e1000e 0000:00:19.0 eth0: NIC Link is Down", "link_down", "eth0"),
     ("kernel", "igb 0000:01:00.0 enp1s0: NIC Link is Up 1000 Mbps Full Duplex", "link_up", "enp1s0"),
+    # igb and older e1000/e1000e name the device after their own "driver: " prefix
+    ("kernel", "igb 0000:03:00.0 eth0: igb: eth1 NIC Link is Down", "link_down", "eth1"),
+    ("kernel", "e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex, Flow Control: Rx/Tx",
+     "link_up", "eth0"),
     ("kernel", "IPv6: ADDRCONF(NETDEV_CHANGE): wlan0: link becomes ready", "link_up", "wlan0"),
     ("kernel", "r8169 0000:02:00.0 enp2s0: Link is Down", "link_down", "enp2s0"),
     ("kernel", "wlan0: Connection to AP 02:00:5e:00:53:01 lost", "link_down", "wlan0"),
@@ -102,3 +106,12 @@ def test_shipped_table_is_valid_and_named_uniquely():
     table = rules.shipped_rules()
     names = [r["name"] for r in table]
     assert len(names) == len(set(names)) > 40
+
+
+def test_rules_file_errors_are_one_line(tmp_path):
+    with pytest.raises(KsauditError, match="cannot read rules: No such file"):
+        rules.load_rules(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {name: x, kind: sleep\n")
+    with pytest.raises(KsauditError, match=r"bad.yaml: line \d+ rules file is not valid YAML"):
+        rules.load_rules(bad)

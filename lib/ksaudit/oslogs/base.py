@@ -52,6 +52,9 @@ class ParseContext:
         self.timezone = timezone
         self.zone = timeutil.get_zone(timezone)
         self.year = None if year is None else int(year)
+        if self.year is not None and not timeutil.MIN_YEAR <= self.year <= timeutil.MAX_YEAR:
+            raise KsauditError(f"{self.file}: year {self.year} is outside "
+                               f"{timeutil.MIN_YEAR}-{timeutil.MAX_YEAR}")
         self.clock = clock
         self.malformed = 0
         self.examples = []
@@ -151,8 +154,11 @@ def collect(items, ctx):
                 parts.append(_rows_columns(rows))
                 rows = []
             parts.append(_batch_columns(item))
-        else:
+        elif timeutil.MIN_NS <= item["ts_ns"] < timeutil.MAX_NS:
             rows.append(item)
+        else:
+            ctx.bad(item.get("line", 0), item.get("raw_ts", "") or item.get("message", ""),
+                    f"time outside {timeutil.MIN_YEAR}-{timeutil.MAX_YEAR}")
     if rows or not parts:
         parts.append(_rows_columns(rows))
     if len(parts) == 1:

@@ -10,7 +10,7 @@ as an extra ``clock_step`` event so alignment can split the clock there.
 import numpy as np
 import pandas as pd
 
-from ksaudit.oslogs import fastscan
+from ksaudit.oslogs import fastscan, timeutil
 from ksaudit.oslogs.base import Batch, open_lines
 
 try:  # optional, ~2x faster; the standard library is the fallback
@@ -98,7 +98,7 @@ def parse(path, ctx):
         number("__MONOTONIC_TIMESTAMP")
     use_src = src_rt > 0
     ts_us = np.where(use_src, src_rt, rt)
-    good = (status == fastscan.OK) & (ts_us >= 0)
+    good = (status == fastscan.OK) & (ts_us >= 0) & (ts_us < timeutil.MAX_NS // 1000)
     for i in np.flatnonzero((status != fastscan.BLANK) & ~good)[:10000]:
         _explain(ctx, i + 1, bytes(data[starts[i]:ends[i]]))
     extra = (np.count_nonzero((status != fastscan.BLANK) & ~good) - 10000)
@@ -169,8 +169,10 @@ def _explain(ctx, n, line):
     try:
         rec = _loads(line)
         stamp = rec.get("_SOURCE_REALTIME_TIMESTAMP") or rec["__REALTIME_TIMESTAMP"]
-        int(stamp)
-        reason = "not a flat JSON object"
+        if not 0 <= int(stamp) < timeutil.MAX_NS // 1000:
+            reason = f"timestamp outside 1970-{timeutil.MAX_YEAR}"
+        else:
+            reason = "not a flat JSON object"
     except _JSONError:
         reason = "not a JSON object"
     except (KeyError, AttributeError, TypeError):

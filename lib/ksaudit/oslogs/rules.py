@@ -83,13 +83,28 @@ def load_rules(rules=None):
     """User rules (list of mappings, or a YAML file path) followed by the shipped ones."""
     user = []
     if isinstance(rules, (str, Path)):
-        with open(rules, encoding="utf-8") as fh:
-            rules = yaml.safe_load(fh) or []
+        rules = _read_rules_file(rules)
     if rules:
         if not isinstance(rules, (list, tuple)):
             raise KsauditError("rules must be a list of rule mappings")
         user = [validate_rule(r, f"user rule {i + 1}") for i, r in enumerate(rules)]
     return user + list(shipped_rules())
+
+
+def _read_rules_file(path):
+    """The rule list in the YAML file ``path`` (KsauditError: unreadable, not YAML)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh) or []
+    except OSError as exc:
+        raise KsauditError(f"{path}: cannot read rules: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise KsauditError(f"{path}: rules file is not UTF-8 text") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise KsauditError(f"{path}:{where} rules file is not valid YAML: {problem}") from exc
 
 
 def _match(arr, pattern):

@@ -15,6 +15,9 @@ from ksaudit.errors import KsauditError
 NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1)
 _DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+# Years an event may carry: int64 ns since the epoch spans 1677-2262; these bounds
+# leave room for intervals and offsets on top, and no real log is outside them.
+MIN_YEAR, MAX_YEAR = 1900, 2199
 
 
 def get_zone(name):
@@ -89,7 +92,10 @@ def local_to_utc_ns(zone, year, month, day, hour, minute, second, frac_ns=0):
 
 
 def check_date(year, month, day, hour, minute, second):
-    """Raise ValueError when the fields are not a real calendar time."""
+    """Raise ValueError when the fields are not a real calendar time (or the year
+    is outside MIN_YEAR..MAX_YEAR)."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"year {year} outside {MIN_YEAR}-{MAX_YEAR}")
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
         raise ValueError("field out of range")
     if day > 28:
@@ -112,3 +118,7 @@ def iso_to_ns(y, mo, d, h, mi, s, frac, offset):
     f_ns, quantum = frac_ns(frac)
     off = parse_offset(offset.decode() if isinstance(offset, bytes) else offset)
     return naive_ns(int(y), int(mo), int(d), int(h), int(mi), int(s), f_ns) - off * NS, quantum
+
+
+MIN_NS = naive_ns(MIN_YEAR, 1, 1, 0, 0, 0)
+MAX_NS = naive_ns(MAX_YEAR + 1, 1, 1, 0, 0, 0)   # exclusive

@@ -23,7 +23,7 @@ def days_from_civil(year, month, day):
 
 def valid_date(year, month, day, hour, minute, second):
     """Boolean mask of real calendar times."""
-    ok = (month >= 1) & (month <= 12) & (day >= 1) & (hour < 24) & (minute < 60) & (second < 61)
+    ok = (year >= timeutil.MIN_YEAR) & (year <= timeutil.MAX_YEAR) & (month >= 1) & (month <= 12) & (day >= 1) & (hour < 24) & (minute < 60) & (second < 61)
     m = np.clip(month, 0, 12)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     limit = _MONTH_DAYS[m] - ((m == 2) & ~leap)
