@@ -55,3 +55,22 @@ def test_user_rules_file(write, jline, tmp_path, capsys):
                                   "regex": "kill switch on"}]))
     assert main(["events", str(path), "--rules", str(rules)]) == 0
     assert "\tfirewall_block\t" in capsys.readouterr().out
+
+
+def test_bad_inputs_one_line_exit_2(write, jline, tmp_path, capsys):
+    journal = _journal(write, jline)
+    cases = [
+        (["events", str(journal), "--format", "rfc3164"],
+         "declared format rfc3164 but it looks like journald-json"),
+        (["events", str(journal), "--rules", str(tmp_path / "none.yaml")], "cannot read rules"),
+        (["events", str(journal), "--format", "nope"], "unknown log format 'nope'"),
+        (["events", str(tmp_path / "missing.log")], "cannot read"),
+        (["events", str(write("e.bin", b"\xff\xfe\x00\x01garbage" * 8))],
+         "cannot tell the log format (binary data starting with bytes ff fe 00 01"),
+        (["events", str(journal), "--year", "99999"], "year 99999 is outside"),
+    ]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ksaudit: error:") and message in err[0], err

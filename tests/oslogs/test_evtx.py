@@ -49,6 +49,21 @@ def test_mapping_keys_on_provider_and_id():
     assert ev["message"].iloc[0].startswith("EventID 1: NewTime=2018-07-07T20:49:33.377003Z")
 
 
+def test_remaining_listed_ids_and_provider_keying():
+    recs = [_record("Microsoft-Windows-Security-Auditing", 5031,
+                    {"Profiles": "Domain", "Application": "C:\\x.exe"}),
+            _record("Microsoft-Windows-NetworkProfile", 10000,
+                    {"Name": "Corp WiFi", "Desc": "Corp WiFi", "Type": 1, "State": 1}),
+            _record("Some-Other-Provider", 42, {}),      # same ID, another provider
+            _record("Some-Other-Provider", 5152, {}),
+            _record("Microsoft-Windows-Kernel-Power", 41, {})]
+    ev = _events(recs)
+    assert ev["kind"].tolist() == ["firewall_block", "link_up", "other", "other", "other"]
+    assert ev["rule"].tolist()[:2] == ["win-firewall-blocked-listen-5031",
+                                       "win-network-connected-10000"]
+    assert ev["iface"].iloc[1] == "Corp WiFi"
+
+
 def test_power_troubleshooter_uses_its_own_times():
     rec = _record("Microsoft-Windows-Power-Troubleshooter", 1,
                   {"SleepTime": "2018-07-07T18:00:00.123456Z", "WakeTime": "2018-07-07T20:00:00.5Z"})

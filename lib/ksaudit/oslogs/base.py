@@ -12,6 +12,8 @@ process, provider or tag: what recognition rules match on), ``iface``, ``kind``
 ``probe_seq``, ``probe_dst``, ``probe_result``.  Everything else is filled here.
 """
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -117,19 +119,38 @@ def sniff_lines(head, line_re, score, skip=b"\x00"):
     return score if lines and hits >= (len(lines) + 1) // 2 else 0.0
 
 
+def numbered_lines(path, skip=None):
+    """Yield ``(line_number, line)`` (bytes, newline kept) for each non-blank line of
+    ``path``, leaving out lines starting with ``skip`` (bytes or tuple of bytes)."""
+    with open_lines(path) as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip() and not (skip and line.startswith(skip)):
+                yield n, line
+
+
 def matched_lines(path, ctx, line_re, what, skip=b"\x00"):
     """Yield ``(line_number, match)`` for each line of ``path`` matching ``line_re``;
     other non-blank lines (except those starting with ``skip``) are counted as
     malformed ("not a <what> line")."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(skip):
-                continue
-            m = line_re.match(line)
-            if m is None:
-                ctx.bad(n, line, f"not {what} line")
-                continue
-            yield n, m
+    for n, line in numbered_lines(path, skip):
+        m = line_re.match(line)
+        if m is None:
+            ctx.bad(n, line, f"not {what} line")
+            continue
+        yield n, m
+
+
+def json_lines(path, ctx):
+    """Yield ``(line_number, line, value)`` for each non-blank line of ``path`` that
+    is JSON (any value: callers check its shape); other lines are counted as
+    malformed ("not a JSON object")."""
+    for n, line in numbered_lines(path):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            ctx.bad(n, line, "not a JSON object")
+            continue
+        yield n, line, value
 
 
 class Batch(dict):

@@ -5,9 +5,7 @@
 the output ends with a ``{"count": N, "finished": 1}`` record (not an event).
 """
 
-import json
-
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import json_lines
 from ksaudit.oslogs.macos_common import is_trailer, record_row
 
 NAME = "macos-ndjson"
@@ -24,21 +22,13 @@ def sniff(head):
 
 def parse(path, ctx):
     """Yield one event per record of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                ctx.bad(n, line, "not a JSON object")
-                continue
-            if is_trailer(rec):
-                continue
-            if not isinstance(rec, dict):
-                ctx.bad(n, line, "not a JSON object")
-                continue
-            try:
-                yield record_row(rec, n)
-            except ValueError as exc:
-                ctx.bad(n, line, str(exc))
+    for n, line, rec in json_lines(path, ctx):
+        if is_trailer(rec):
+            continue
+        if not isinstance(rec, dict):
+            ctx.bad(n, line, "not a JSON object")
+            continue
+        try:
+            yield record_row(rec, n)
+        except ValueError as exc:
+            ctx.bad(n, line, str(exc))

@@ -14,7 +14,7 @@ Header, "Filtering the log data…" and the closing summary lines are not events
 
 import re
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import numbered_lines
 from ksaudit.oslogs.timeutil import frac_ns, iso_to_ns
 
 NAME = "macos-log-text"
@@ -41,29 +41,26 @@ def sniff(head):
 
 def parse(path, ctx):
     """Yield one event per log line of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(_NOISE):
+    for n, line in numbered_lines(path, _NOISE):
+        row = {"line": n}
+        try:
+            m = _DEFAULT.match(line)
+            if m:
+                raw, y, mo, d, h, mi, s, frac, off, _type, _pid, rest = m.groups()
+                row["ts_ns"], row["quantum_ns"] = iso_to_ns(y, mo, d, h, mi, s, frac, off)
+                row["tz_source"] = "explicit"
+            elif (m := _COMPACT.match(line)) is not None:
+                raw, y, mo, d, h, mi, s, frac, _type, rest = m.groups()
+                f_ns, row["quantum_ns"] = frac_ns(frac)
+                ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s), f_ns)
+            else:
+                ctx.bad(n, line, "not a log show line")
                 continue
-            row = {"line": n}
-            try:
-                m = _DEFAULT.match(line)
-                if m:
-                    raw, y, mo, d, h, mi, s, frac, off, _type, _pid, rest = m.groups()
-                    row["ts_ns"], row["quantum_ns"] = iso_to_ns(y, mo, d, h, mi, s, frac, off)
-                    row["tz_source"] = "explicit"
-                elif (m := _COMPACT.match(line)) is not None:
-                    raw, y, mo, d, h, mi, s, frac, _type, rest = m.groups()
-                    f_ns, row["quantum_ns"] = frac_ns(frac)
-                    ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s), f_ns)
-                else:
-                    ctx.bad(n, line, "not a log show line")
-                    continue
-            except ValueError:
-                ctx.bad(n, line, "impossible date or offset")
-                continue
-            text = rest.decode("utf-8", "replace")
-            p = _PROCESS.match(text)
-            row["ident"], row["message"] = (p.group(1).strip(), p.group(2)) if p else ("", text)
-            row["raw_ts"] = raw.decode()
-            yield row
+        except ValueError:
+            ctx.bad(n, line, "impossible date or offset")
+            continue
+        text = rest.decode("utf-8", "replace")
+        p = _PROCESS.match(text)
+        row["ident"], row["message"] = (p.group(1).strip(), p.group(2)) if p else ("", text)
+        row["raw_ts"] = raw.decode()
+        yield row

@@ -10,7 +10,7 @@ ISO and ctime stamps are local time: a timezone must be declared.
 
 import re
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import numbered_lines
 from ksaudit.oslogs.syslog_rfc3164 import MONTHS
 from ksaudit.oslogs.timeutil import NS
 
@@ -41,39 +41,36 @@ def sniff(head):
 
 def parse(path, ctx):
     """Yield one event per log line of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            row = {"line": n, "ident": "openvpn"}
-            try:
-                m = _ISO.match(line)
-                if m:
-                    raw, y, mo, d, h, mi, s, us, msg = m.groups()
-                    ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s),
-                              int(us) * 1000 if us else 0)
-                elif (m := _CTIME.match(line)) is not None:
-                    raw, mon, d, h, mi, s, y, us, msg = m.groups()
-                    ctx.local(row, int(y), MONTHS.get(mon.decode().lower(), 0), int(d), int(h),
-                              int(mi), int(s), int(us) * 1000 if us else 0)
-                elif (m := _MACHINE.match(line)) is not None:
-                    raw, sec, frac, _flags, msg = m.groups()
-                    row["ts_ns"] = int(sec) * NS + int(frac.ljust(9, b"0"))
-                    row["tz_source"] = "assumed-utc"
-                    us = frac
-                else:
-                    ctx.bad(n, line, "not an OpenVPN log line (no ISO, ctime or epoch stamp)")
-                    continue
-            except ValueError:
-                ctx.bad(n, line, "impossible date")
-                continue
-            if m.re is _MACHINE:
-                row["quantum_ns"] = 10 ** (9 - min(len(us), 9))
+    for n, line in numbered_lines(path):
+        row = {"line": n, "ident": "openvpn"}
+        try:
+            m = _ISO.match(line)
+            if m:
+                raw, y, mo, d, h, mi, s, us, msg = m.groups()
+                ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s),
+                          int(us) * 1000 if us else 0)
+            elif (m := _CTIME.match(line)) is not None:
+                raw, mon, d, h, mi, s, y, us, msg = m.groups()
+                ctx.local(row, int(y), MONTHS.get(mon.decode().lower(), 0), int(d), int(h),
+                          int(mi), int(s), int(us) * 1000 if us else 0)
+            elif (m := _MACHINE.match(line)) is not None:
+                raw, sec, frac, _flags, msg = m.groups()
+                row["ts_ns"] = int(sec) * NS + int(frac.ljust(9, b"0"))
+                row["tz_source"] = "assumed-utc"
+                us = frac
             else:
-                row["quantum_ns"] = 1000 if us else NS
-            raw_text = raw.decode()
-            if us and m.re is not _MACHINE:
-                raw_text += f" us={us.decode()}"
-            row["raw_ts"] = raw_text
-            row["message"] = msg.decode("utf-8", "replace")
-            yield row
+                ctx.bad(n, line, "not an OpenVPN log line (no ISO, ctime or epoch stamp)")
+                continue
+        except ValueError:
+            ctx.bad(n, line, "impossible date")
+            continue
+        if m.re is _MACHINE:
+            row["quantum_ns"] = 10 ** (9 - min(len(us), 9))
+        else:
+            row["quantum_ns"] = 1000 if us else NS
+        raw_text = raw.decode()
+        if us and m.re is not _MACHINE:
+            raw_text += f" us={us.decode()}"
+        row["raw_ts"] = raw_text
+        row["message"] = msg.decode("utf-8", "replace")
+        yield row

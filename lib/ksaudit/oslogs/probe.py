@@ -5,9 +5,7 @@
 ``ts_ns`` is the generator's own clock in ns (epoch, UTC).
 """
 
-import json
-
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import json_lines
 
 NAME = "ksaudit-probe"
 DESCRIPTION = "ksaudit probe generator log (JSON lines with ts_ns, seq, dst, result)"
@@ -24,28 +22,21 @@ def sniff(head):
 
 def parse(path, ctx):
     """Yield one ``probe`` event per well-formed line of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                ts = rec["ts_ns"]
-                seq = rec["seq"]
-                result = rec["result"]
-            except ValueError:
-                ctx.bad(n, line, "not a JSON object")
-                continue
-            except (KeyError, TypeError):
-                ctx.bad(n, line, "needs ts_ns, seq and result")
-                continue
-            if not (isinstance(ts, int) and isinstance(seq, int) and not isinstance(ts, bool)
-                    and isinstance(result, str) and ts > 0 and seq >= 0):
-                ctx.bad(n, line, "ts_ns and seq must be non-negative integers, result a string")
-                continue
-            dst = str(rec.get("dst", ""))
-            proto = str(rec.get("proto", "udp"))
-            yield {"ts_ns": ts, "raw_ts": str(ts), "quantum_ns": QUANTUM_NS, "line": n,
-                   "tz_source": "assumed-utc", "kind": "probe", "ident": "ksaudit-probe",
-                   "probe_seq": seq, "probe_dst": dst, "probe_result": result,
-                   "message": f"probe {seq} {proto} to {dst}: {result}"}
+    for n, line, rec in json_lines(path, ctx):
+        try:
+            ts = rec["ts_ns"]
+            seq = rec["seq"]
+            result = rec["result"]
+        except (KeyError, TypeError, IndexError):
+            ctx.bad(n, line, "needs ts_ns, seq and result")
+            continue
+        if not (isinstance(ts, int) and isinstance(seq, int) and not isinstance(ts, bool)
+                and isinstance(result, str) and ts > 0 and seq >= 0):
+            ctx.bad(n, line, "ts_ns and seq must be non-negative integers, result a string")
+            continue
+        dst = str(rec.get("dst", ""))
+        proto = str(rec.get("proto", "udp"))
+        yield {"ts_ns": ts, "raw_ts": str(ts), "quantum_ns": QUANTUM_NS, "line": n,
+               "tz_source": "assumed-utc", "kind": "probe", "ident": "ksaudit-probe",
+               "probe_seq": seq, "probe_dst": dst, "probe_result": result,
+               "message": f"probe {seq} {proto} to {dst}: {result}"}

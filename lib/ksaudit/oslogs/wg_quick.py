@@ -9,7 +9,7 @@ is local).  Lines without a stamp are reported as malformed, never guessed.
 
 import re
 
-from ksaudit.oslogs.base import open_lines
+from ksaudit.oslogs.base import numbered_lines
 from ksaudit.oslogs.syslog_rfc3164 import MONTHS
 from ksaudit.oslogs.timeutil import frac_ns, iso_to_ns
 
@@ -35,37 +35,34 @@ def sniff(head):
 
 def parse(path, ctx):
     """Yield one event per stamped line of ``path``."""
-    with open_lines(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            row = {"line": n, "ident": "wg-quick"}
-            try:
-                m = _ISO.match(line)
-                if m:
-                    raw, y, mo, d, h, mi, s, frac, off, rest = m.groups()
-                    if off:
-                        row["ts_ns"], row["quantum_ns"] = iso_to_ns(y, mo, d, h, mi, s, frac, off)
-                        row["tz_source"] = "explicit"
-                    else:
-                        f_ns, row["quantum_ns"] = frac_ns(frac)
-                        ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s), f_ns)
+    for n, line in numbered_lines(path):
+        row = {"line": n, "ident": "wg-quick"}
+        try:
+            m = _ISO.match(line)
+            if m:
+                raw, y, mo, d, h, mi, s, frac, off, rest = m.groups()
+                if off:
+                    row["ts_ns"], row["quantum_ns"] = iso_to_ns(y, mo, d, h, mi, s, frac, off)
+                    row["tz_source"] = "explicit"
                 else:
-                    m = _TS.match(line)
-                    if m is None:
-                        ctx.bad(n, line, "no timestamp (wg-quick writes none: read it from the "
-                                         "journal, or prefix its lines with `ts`)")
-                        continue
-                    raw, mon, d, h, mi, s, frac, rest = m.groups()
-                    if ctx.year is None:
-                        ctx.bad(n, line, "a ts-style stamp has no year: pass year=")
-                        continue
                     f_ns, row["quantum_ns"] = frac_ns(frac)
-                    ctx.local(row, ctx.year, MONTHS.get(mon.decode().lower(), 0), int(d), int(h),
-                              int(mi), int(s), f_ns)
-            except ValueError:
-                ctx.bad(n, line, "impossible date or offset")
-                continue
-            row["raw_ts"] = raw.decode()
-            row["message"] = rest.decode("utf-8", "replace")
-            yield row
+                    ctx.local(row, int(y), int(mo), int(d), int(h), int(mi), int(s), f_ns)
+            else:
+                m = _TS.match(line)
+                if m is None:
+                    ctx.bad(n, line, "no timestamp (wg-quick writes none: read it from the "
+                                     "journal, or prefix its lines with `ts`)")
+                    continue
+                raw, mon, d, h, mi, s, frac, rest = m.groups()
+                if ctx.year is None:
+                    ctx.bad(n, line, "a ts-style stamp has no year: pass year=")
+                    continue
+                f_ns, row["quantum_ns"] = frac_ns(frac)
+                ctx.local(row, ctx.year, MONTHS.get(mon.decode().lower(), 0), int(d), int(h),
+                          int(mi), int(s), f_ns)
+        except ValueError:
+            ctx.bad(n, line, "impossible date or offset")
+            continue
+        row["raw_ts"] = raw.decode()
+        row["message"] = rest.decode("utf-8", "replace")
+        yield row
