@@ -6,7 +6,6 @@ Prints a markdown table; figures come from lab-truth.json (the sink), never the 
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys

@@ -7,7 +7,6 @@ truth's expected verdict and the leaked probe seqs are the same sets.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile

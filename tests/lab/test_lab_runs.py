@@ -91,6 +91,7 @@ def check_scenario_dir(out, truth):
     with open(out / "scenario.yaml") as fh:
         sc = yaml.safe_load(fh)
     assert set(sc) == SCENARIO_KEYS
+    assert sc["build"] == truth["build"] == out.parent.name       # -o captures/<build>/<scenario>
     assert sc["device"]["physical_interfaces"] == ["wlan0"]
     wg_name = sc["device"]["tunnel_interfaces"][0]
     assert len(wg_name) <= 15 and truth["run_id"] in wg_name

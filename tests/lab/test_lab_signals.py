@@ -28,16 +28,27 @@ def _new_run_id(before, proc, timeout_s=20.0):
     raise AssertionError(f"lab run did not start (exit {proc.poll()}): {proc.stderr.read()}")
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 130), (signal.SIGINT, 130)])
-def test_signal_mid_run_cleans_up(lab, tmp_path, sig, code):
+SIGNALS = [  # (signal, sent to the whole process group as a terminal does, exit code)
+    (signal.SIGTERM, False, 130),         # a service manager / `kill PID`
+    (signal.SIGINT, True, 130),           # Ctrl-C: the terminal signals the foreground group
+    (signal.SIGHUP, True, 130),           # the terminal closed
+]
+
+
+@pytest.mark.parametrize("sig,group,code", SIGNALS, ids=[s.name for s, _, _ in SIGNALS])
+def test_signal_mid_run_cleans_up(lab, tmp_path, sig, group, code):
     out = tmp_path / "b" / "s"
     proc = subprocess.Popen([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "sleep-wake",
                              "--policy", "strong", "--down-ms", "3000", "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
         run_id = _new_run_id(lab, proc)
         time.sleep(0.8)                     # well inside the run: captures and probes going
-        proc.send_signal(sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -104,7 +115,8 @@ def test_cli_run_writes_the_directory_and_says_the_expected_verdict(lab, tmp_pat
     out = tmp_path / "2026.1-x" / "none-network-change"
     proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "network-change",
                            "--policy", "none", "--ipv6", "--trials", "2", "--down-ms", "400",
-                           "--settle-ms", "150", "--steady-ms", "200", "-o", str(out)],
+                           "--settle-ms", "150", "--steady-ms", "200", "--probe-interval-ms", "25",
+                           "--build", "2026.1-rc 2", "-o", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "expected verdict FAIL" in proc.stdout
@@ -112,7 +124,12 @@ def test_cli_run_writes_the_directory_and_says_the_expected_verdict(lab, tmp_pat
         doc = json.load(fh)
     with open(out / "scenario.yaml") as fh:
         sc = yaml.safe_load(fh)
-    assert sc["build"] == "2026.1-x" and sc["scenario"] == "network-change"
+    assert sc["build"] == doc["build"] == "2026.1-rc 2" and sc["scenario"] == "network-change"
+    # the generator kept the asked interval (per destination, on a fixed grid)
+    with open(out / "logs" / "probes.jsonl") as fh:
+        sent = [r["ts_ns"] for r in map(json.loads, fh) if r["dst"].startswith("203.0.113.80")]
+    gaps = sorted(b - a for a, b in zip(sent, sent[1:]))
+    assert doc["probe_interval_ms"] == 25 and 20e6 <= gaps[len(gaps) // 2] <= 30e6
     assert doc["trial_count"] == 2 and all(t["leaked"] for t in doc["trials"])
     # the second trial moved the device back: both LAN addresses are declared
     assert {"192.168.50.10", "192.168.50.11", "fd00:50::10"} <= set(sc["device"]["addresses"])

@@ -2,13 +2,16 @@
 tcpdump's drop report, CLI usage errors."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+from ksaudit import cli, lab
 from ksaudit.errors import KsauditError
-from ksaudit.lab import capture, firewall, journal, probe, runner, sink
+from ksaudit.lab import capture, events, firewall, journal, probe, runner, sink
 
 
 def test_strong_ruleset_is_inet_default_deny_with_endpoint_only():
@@ -93,3 +96,81 @@ def test_not_root_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(topology.os, "geteuid", lambda: 1000)
     with pytest.raises(KsauditError, match="needs root"):
         topology.check_can_run()
+
+
+BAD_OPTIONS = [
+    ({"trials": 0}, "--trials must be 1..20, got 0"),
+    ({"trials": 21}, "--trials must be 1..20"),
+    ({"probe_interval_ms": 0.5}, "--probe-interval-ms must be 1..1000"),
+    ({"probe_interval_ms": float("nan")}, "--probe-interval-ms must be 1..1000"),
+    ({"timing": events.Timing(down_ms=-1)}, "--down-ms must be 0..60000, got -1"),
+    ({"timing": events.Timing(down_ms=10**8)}, "--down-ms must be 0..60000"),
+    ({"steady_ms": -5}, "--steady-ms must be 0..60000"),
+    ({"event": "network-change", "timing": events.Timing(down_ms=100, settle_ms=200)},
+     "--settle-ms must not exceed --down-ms"),
+    ({"build": ""}, "build name '' must be"),
+    ({"build": "a/b"}, "build name 'a/b' must be"),
+    ({"build": "rc1\n"}, "build name 'rc1\\n' must be"),
+]
+
+
+@pytest.mark.parametrize("kw,message", BAD_OPTIONS, ids=[m.split()[0] + str(i) for i, (_, m) in enumerate(BAD_OPTIONS)])
+def test_bad_run_options_are_refused_before_anything_is_made(tmp_path, kw, message):
+    kw = {"event": "reconnect", "policy": "strong", "out": str(tmp_path / "b" / "s"), **kw}
+    with pytest.raises(KsauditError, match=re.escape(message)):
+        runner._check(runner.RunOptions(**kw))
+    assert not (tmp_path / "b").exists()
+
+
+def test_output_that_is_a_file_or_under_a_file_is_one_line_not_an_internal_error(tmp_path):
+    (tmp_path / "f").write_text("evidence")
+    for out, message in ((tmp_path / "f", "exists and is not a directory"),
+                         (tmp_path / "f" / "s", "is not a writable directory")):
+        proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "reconnect",
+                               "--policy", "strong", "-o", str(out)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "internal error" not in proc.stderr
+    assert (tmp_path / "f").read_text() == "evidence"
+
+
+@pytest.mark.parametrize("event", lab.EVENTS)
+@pytest.mark.parametrize("policy", lab.POLICIES)
+def test_cli_passes_every_event_policy_and_flag_to_the_runner(monkeypatch, capsys, tmp_path, event, policy):
+    seen = []
+
+    def fake_run(opts):
+        seen.append(opts)
+        doc = {"policy": opts.policy, "event": opts.event, "trial_count": opts.trials,
+               "trials": [{"leaked_probes": 2}] * opts.trials}
+        return runner.RunResult(opts.out, "FAIL", doc)
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    out = str(tmp_path / "b" / "s")
+    assert cli.main(["lab", "run", "--event", event, "--policy", policy, "--allow-lan", "--ipv6",
+                     "--probe-interval-ms", "25", "--trials", "3", "--build", "2026.9", "-o", out]) == 0
+    (opts,) = seen
+    assert (opts.event, opts.policy, opts.out, opts.build) == (event, policy, out, "2026.9")
+    assert opts.allow_lan and opts.ipv6 and opts.probes
+    assert (opts.probe_interval_ms, opts.trials) == (25.0, 3)
+    assert f"{policy} / {event}, 3 trial(s), 6 probe(s)" in capsys.readouterr().out
+
+
+def test_cleanup_as_non_root_refuses_instead_of_claiming_removals(monkeypatch, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["lab", "cleanup"]) == 2
+    assert "needs root" in capsys.readouterr().err
+
+
+def test_lab_tests_skip_with_the_reason_when_not_root(tmp_path):
+    """What a developer without root sees: every lab run skipped, saying why."""
+    (tmp_path / "as_non_root.py").write_text("import os\nos.geteuid = lambda: 1000\n")
+    here = os.path.dirname(__file__)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "as_non_root", "-p", "no:cacheprovider",
+                           "-q", "-rs", os.path.join(here, "test_lab_runs.py"),
+                           os.path.join(here, "test_lab_signals.py")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "passed" not in proc.stdout.splitlines()[-1] and "skipped" in proc.stdout.splitlines()[-1]
+    assert "lab tests need root (network namespaces, nftables, /dev/net/tun)" in proc.stdout

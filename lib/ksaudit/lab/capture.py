@@ -4,7 +4,6 @@
 "N packets dropped by kernel" line is still read and recorded (``captures[].dropped``).
 """
 
-import os
 import re
 import signal
 
@@ -19,7 +18,7 @@ _CAPTURED = re.compile(r"^(\d+) packets? captured", re.M)
 class Capture:
     """One running tcpdump; ``stop()`` returns (captured, dropped)."""
 
-    def __init__(self, procs, name, ns, iface, pcap_path, stderr_path, any_iface=False):
+    def __init__(self, procs, name, ns, iface, pcap_path, stderr_path):
         self.procs, self.name, self.stderr_path = procs, name, stderr_path
         argv = ["tcpdump", "-i", iface, "-n", "-Z", "root", "--time-stamp-precision", "nano",
                 "--immediate-mode", "-s", "2048", "-B", "16384", "-w", pcap_path]
@@ -48,9 +47,3 @@ class Capture:
             raise KsauditError(f"lab: tcpdump gave no drop count ({self.stderr_path}): {text[-200:]!r}")
         return (int(captured.group(1)) if captured else None), int(dropped.group(1))
 
-
-def remove_stderr(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -1,7 +1,7 @@
 """``ksaudit lab``: run the kill-switch lab, clean up leftovers, regenerate the samples."""
 
+import os
 import re
-
 
 from ksaudit.errors import KsauditError
 from ksaudit.lab import EVENTS, POLICIES
@@ -21,10 +21,11 @@ def add_arguments(parser):
     p.add_argument("--allow-lan", action="store_true",
                    help="LAN escape valve: LAN printer probes and a LAN DNS resolver")
     p.add_argument("--ipv6", action="store_true", help="IPv6 on the LAN and IPv6 probes")
-    p.add_argument("--probe-interval-ms", type=float, default=10.0)
+    p.add_argument("--probe-interval-ms", type=float, default=10.0,
+                   help="probe every N ms, 1..1000 (default 10)")
     p.add_argument("--no-probes", action="store_true",
                    help="attempt no traffic (an INCONCLUSIVE run: a silent device proves nothing)")
-    p.add_argument("--trials", type=int, default=1, help="episodes of the event in one run")
+    p.add_argument("--trials", type=int, default=1, help="episodes of the event in one run, 1..20")
     p.add_argument("--down-ms", type=int, default=1000, help="how long the cause lasts")
     p.add_argument("--settle-ms", type=int, default=300,
                    help="client's wait after the network returns, before reconnecting")
@@ -51,11 +52,6 @@ def run(args):
         from ksaudit.lab import samples
         return samples.regenerate(args.output or samples.DEFAULT_DIR, only=args.only)
     from ksaudit.lab import events, runner
-    for name in ("trials", "down_ms", "settle_ms", "reconnect_gap_ms", "steady_ms"):
-        if getattr(args, name) < (1 if name == "trials" else 0):
-            raise KsauditError(f"lab: --{name.replace('_', '-')} must not be negative")
-    if args.settle_ms > args.down_ms and args.event == "network-change":
-        raise KsauditError("lab: --settle-ms must not exceed --down-ms for network-change")
     timing = events.Timing(down_ms=args.down_ms, settle_ms=args.settle_ms,
                            reconnect_gap_ms=args.reconnect_gap_ms)
     opts = runner.RunOptions(event=args.event, policy=args.policy, out=args.output, build=args.build,
@@ -73,6 +69,8 @@ def run(args):
 
 def _cleanup(args):
     from ksaudit.lab import topology
+    if not args.dry_run and os.geteuid() != 0:
+        raise KsauditError("lab cleanup: needs root to remove namespaces (--dry-run only lists them)")
     if args.run_id is not None and not re.fullmatch(r"[0-9a-f]{6}", args.run_id):
         raise KsauditError(f"lab cleanup: --run-id must be 6 hex digits, got {args.run_id!r}")
     found = (topology.leftovers(args.run_id) if args.dry_run

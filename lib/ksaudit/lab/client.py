@@ -37,7 +37,6 @@ class Client:
         self.tunnel_is_up = False
         self.resolver_file = os.path.join(workdir, "resolver")
         self.addr = topo.DEV_ADDR
-        self.restarts = 0
 
     # --- bookkeeping -------------------------------------------------------------
     def record(self, change, detail="", at=None):

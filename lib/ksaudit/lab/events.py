@@ -41,21 +41,23 @@ def _reconnect(client, timing, why):
     if client.policy == "weak-reconnect":
         client.release_firewall("reconnecting")
     _sleep_ms(timing.settle_ms)
+    return _tunnel_back(client, why, "tunnel up again")
+
+
+def _tunnel_back(client, why, firewall_why):
+    """Tunnel up (fresh handshake, routes), then the firewall if the policy dropped it:
+    the tunnel comes up before any firewall is re-engaged.  Returns restored_ns."""
     restored = client.tunnel_up(why)
     if not client.firewall_on:
-        client.engage_firewall("tunnel up again")
+        client.engage_firewall(firewall_why)
     return restored
 
 
 def process_kill(client, timing):
     down = client.kill_process()
     _sleep_ms(timing.down_ms)                 # the supervisor's restart delay
-    client.restarts += 1
     client.start_process()
-    restored = client.tunnel_up("client process restarted")
-    if not client.firewall_on:
-        client.engage_firewall("client process restarted")
-    return down, restored
+    return down, _tunnel_back(client, "client process restarted", "client process restarted")
 
 
 def wifi_yank(client, timing):
@@ -99,10 +101,7 @@ def reconnect(client, timing):
         client.release_firewall("reconnecting")
     down = client.tunnel_down("reconnecting")
     _sleep_ms(timing.reconnect_gap_ms)
-    restored = client.tunnel_up("reconnected")
-    if not client.firewall_on:
-        client.engage_firewall("tunnel up again")
-    return down, restored
+    return down, _tunnel_back(client, "reconnected", "tunnel up again")
 
 
 def flapping(client, timing):

@@ -7,7 +7,6 @@ time, a little earlier), or ``_SOURCE_MONOTONIC_TIMESTAMP`` for kernel lines.
 """
 
 import json
-import os
 import time
 
 HOSTNAME = "ksaudit-lab-device"
@@ -105,6 +104,3 @@ def now():
     """(realtime ns, monotonic ns) read back to back."""
     return time.time_ns(), time.monotonic_ns()
 
-
-def ensure_dir(path):
-    os.makedirs(path, exist_ok=True)

@@ -45,10 +45,6 @@ class Procs:
         for name in list(self._procs):
             self.stop(name, timeout_s=2.0)
 
-    @property
-    def pids(self):
-        return {name: p.pid for name, p in self._procs.items()}
-
 
 def stop_proc(proc, sig=signal.SIGTERM, timeout_s=3.0):
     """Stop one Popen: ``sig``, bounded wait, then SIGKILL (also SIGCONT in case it is stopped)."""

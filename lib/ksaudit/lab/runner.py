@@ -28,7 +28,10 @@ PROBE_START_TIMEOUT_S = 10.0
 
 
 class LabInterrupted(KeyboardInterrupt):
-    """SIGTERM during a run: unwinds like Ctrl-C so every ``finally`` cleans up."""
+    """SIGTERM or SIGHUP during a run: unwinds like Ctrl-C so every ``finally`` cleans up."""
+
+
+_UNWIND_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,15 @@ class RunResult:
     truth: dict
 
 
-def _on_sigterm(signum, frame):
+def _unwind(signum, frame):
     raise LabInterrupted()
 
 
+MAX_PHASE_MS = 60_000        # longest --down-ms / --settle-ms / --reconnect-gap-ms / --steady-ms
+
+
 def _check(opts):
+    """Every option a user can get wrong, as one-line KsauditErrors (before anything is made)."""
     if opts.event not in ev.EVENTS:
         raise KsauditError(f"lab: unknown event {opts.event!r} (one of {', '.join(ev.EVENTS)})")
     from ksaudit.lab.firewall import FIREWALL_POLICIES
@@ -70,8 +77,38 @@ def _check(opts):
         raise KsauditError(f"lab: --trials must be 1..20, got {opts.trials}")
     if not 1 <= opts.probe_interval_ms <= 1000:
         raise KsauditError(f"lab: --probe-interval-ms must be 1..1000, got {opts.probe_interval_ms}")
-    if os.path.exists(opts.out) and os.listdir(opts.out):
+    phases = {**opts.timing.__dict__, "steady_ms": opts.steady_ms}
+    for name, ms in phases.items():
+        if not 0 <= ms <= MAX_PHASE_MS:
+            raise KsauditError(f"lab: --{name.replace('_', '-')} must be 0..{MAX_PHASE_MS}, got {ms}")
+    if opts.event == "network-change" and opts.timing.settle_ms > opts.timing.down_ms:
+        raise KsauditError("lab: --settle-ms must not exceed --down-ms for network-change")
+    out = os.path.abspath(opts.out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise KsauditError(f"lab: {opts.out} exists and is not a directory")
+    if os.path.isdir(out) and os.listdir(out):
         raise KsauditError(f"lab: {opts.out} exists and is not empty (evidence is never overwritten)")
+    parent = os.path.dirname(out)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise KsauditError(f"lab: cannot create {opts.out}: {parent} is not a writable directory")
+    build = _build_name(opts)
+    if not build.strip() or "/" in build or not build.isprintable():
+        raise KsauditError(f"lab: build name {build!r} must be a non-empty printable name without '/' "
+                           "(give --build, or -o captures/<build>/<scenario>)")
+
+
+def _build_name(opts):
+    """--build, else the output directory's parent name (captures/<build>/<scenario>)."""
+    return opts.build if opts.build is not None else os.path.basename(os.path.dirname(os.path.abspath(opts.out)))
+
+
+def _max_run_s(opts):
+    """A bound on the run's length: the probe generator and the sink stop on their own then."""
+    t = opts.timing
+    per_trial_ms = t.down_ms + t.settle_ms + t.reconnect_gap_ms + 6 * t.flap_ms + opts.steady_ms
+    return 120 + opts.trials * (per_trial_ms / 1000 + 30) + opts.steady_ms / 1000
 
 
 def run(opts):
@@ -87,15 +124,19 @@ def run(opts):
     out = os.path.abspath(opts.out)
     names = topo.new_names()
     partial = f"{out}.partial-{names.run_id}"
-    os.makedirs(os.path.join(partial, "logs"))
-    work = tempfile.mkdtemp(prefix=f"{topo.PREFIX}{names.run_id}-")
-    with open(os.path.join(work, topo.PARTIAL_NOTE), "w") as fh:   # for `lab cleanup` after SIGKILL
-        fh.write(partial + "\n")
+    work = None
     procs = Procs()
     main = threading.current_thread() is threading.main_thread()   # signals: main thread only
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+    old_handlers = {s: signal.signal(s, _unwind) for s in _UNWIND_SIGNALS} if main else {}
     ok = False
     try:
+        try:
+            os.makedirs(os.path.join(partial, "logs"))
+            work = tempfile.mkdtemp(prefix=f"{topo.PREFIX}{names.run_id}-")
+            with open(os.path.join(work, topo.PARTIAL_NOTE), "w") as fh:   # for `lab cleanup` after SIGKILL
+                fh.write(partial + "\n")
+        except OSError as exc:
+            raise KsauditError(f"lab: cannot create {exc.filename}: {exc.strerror}")
         doc, scenario = _run_inside(opts, names, procs, partial, work)
         with open(os.path.join(partial, "scenario.yaml"), "w") as fh:
             yaml.safe_dump(scenario, fh, sort_keys=False, default_flow_style=None)
@@ -106,18 +147,21 @@ def run(opts):
         ok = True
         return RunResult(out, doc["expected_verdict"], doc)
     finally:
-        # a second Ctrl-C / SIGTERM must not cut the cleanup short
+        # a second Ctrl-C / SIGTERM / SIGHUP must not cut the cleanup short
         if main:
             old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for s in _UNWIND_SIGNALS:
+                signal.signal(s, signal.SIG_IGN)
         try:
             procs.stop_all()
             topo.destroy(names)
         finally:
             if main:
                 signal.signal(signal.SIGINT, old_int)
-                signal.signal(signal.SIGTERM, old_term)
-        shutil.rmtree(work, ignore_errors=True)
+                for s, handler in old_handlers.items():
+                    signal.signal(s, handler)
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
         if not ok:
             shutil.rmtree(partial, ignore_errors=True)
 
@@ -136,7 +180,7 @@ def _run_inside(opts, names, procs, partial, work):
                         wg_log, srv_pub)
         wg.start_daemon(procs, "wg-server", names.vpn, names.wg_server, srv_log)
         wg.configure_server(names.vpn, names.wg_server, srv_priv, client.pub, work)
-        _start_sink(procs, names, work)
+        _start_sink(procs, names, work, _max_run_s(opts))
         # the client connects: strong loads its firewall before the tunnel exists
         if opts.policy == "strong":
             client.engage_firewall("loaded before connecting")
@@ -183,7 +227,7 @@ def _run_inside(opts, names, procs, partial, work):
     sink_records = truth.read_jsonl(os.path.join(work, "sink.jsonl"))
     shutil.copy(os.path.join(work, "sink.jsonl"), os.path.join(partial, "lab-sink.jsonl"))
     probe_records = truth.read_jsonl(probe_log)
-    build = opts.build or os.path.basename(os.path.dirname(os.path.abspath(opts.out)))
+    build = _build_name(opts)
     scenario_name = os.path.basename(os.path.abspath(opts.out))
     meta = {"build": build, "scenario": scenario_name, "policy": opts.policy, "event": opts.event,
             "allow_lan": opts.allow_lan, "ipv6": opts.ipv6, "probes": opts.probes,
@@ -236,14 +280,14 @@ def _scenario_yaml(opts, build, names, client, captures, addresses):
     }
 
 
-def _start_sink(procs, names, work):
+def _start_sink(procs, names, work, max_s):
     ready = os.path.join(work, "sink.ready")
     listen = [f"udp:{topo.SINK_ADDR}:{topo.SINK_PORT}", f"udp:{topo.PRINTER_ADDR}:{topo.PRINTER_PORT}",
               f"dns:{topo.LAN_RESOLVER}:53", f"dns:{topo.TUNNEL_RESOLVER}:53"]
     if os.path.exists(f"/var/run/netns/{names.rtr}") and _has_v6(names):
         listen.append(f"udp:[{topo.SINK6_ADDR}]:{topo.SINK_PORT}")
     argv = [sys.executable, "-m", "ksaudit.lab.sink", "--out", os.path.join(work, "sink.jsonl"),
-            "--ready-file", ready, "--max-s", "600"] + [a for spec in listen for a in ("--listen", spec)]
+            "--ready-file", ready, "--max-s", str(round(max_s))] + [a for spec in listen for a in ("--listen", spec)]
     err = open(os.path.join(work, "sink.err"), "w")
     proc = procs.start("sink", argv, ns=names.rtr, stderr=err, env=_py_env())
     wait_for(lambda: os.path.exists(ready) or proc.poll() is not None, 10.0, "the sink to bind")
@@ -257,7 +301,7 @@ def _has_v6(names):
 
 def _start_probes(procs, names, opts, client, probe_log):
     argv = [sys.executable, "-m", "ksaudit.lab.probe", "--log", probe_log,
-            "--interval-ms", str(opts.probe_interval_ms), "--max-s", "600",
+            "--interval-ms", str(opts.probe_interval_ms), "--max-s", str(round(_max_run_s(opts))),
             "--dst", f"{topo.SINK_ADDR}:{topo.SINK_PORT}"]
     if opts.ipv6:
         argv += ["--dst", f"[{topo.SINK6_ADDR}]:{topo.SINK_PORT}"]

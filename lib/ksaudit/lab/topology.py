@@ -146,9 +146,9 @@ def create(names, ipv6=True):
     # VPN server NAT: tunnelled traffic leaves with the server's upstream address
     sh(["nft", "-f", "-"], ns=vpn, input_text=(
         "table ip ksaudit_nat {\n chain post {\n  type nat hook postrouting priority 100\n"
-        f"  ip saddr 10.64.0.0/24 oifname \"eth0\" masquerade\n }}\n}}\n"
+        "  ip saddr 10.64.0.0/24 oifname \"eth0\" masquerade\n }\n}\n"
         "table ip6 ksaudit_nat {\n chain post {\n  type nat hook postrouting priority 100\n"
-        f"  ip6 saddr fd00:64::/64 oifname \"eth0\" masquerade\n }}\n}}\n"))
+        "  ip6 saddr fd00:64::/64 oifname \"eth0\" masquerade\n }\n}\n"))
     wlan_up(names, DEV_ADDR, ipv6)
 
 
