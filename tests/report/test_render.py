@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from ksaudit.errors import KsauditError
@@ -47,6 +48,29 @@ def test_writes_every_output(rendered):
     paths = [i["path"] for i in doc["scenarios"][0]["inputs"]]
     assert paths == ["alpha/device.pcap", "alpha/scenario.yaml", "alpha/standin.json"]
     assert not (out.parent / ".b1.partial").exists() and not (out.parent / ".b1.old").exists()
+
+
+def test_published_notebooks_name_final_paths_not_the_staging_directory(rendered):
+    """Rendering runs in a hidden .<build>.partial directory; the .ipynb files a reader
+    gets show the parameters as they are after the move (and no scratch file)."""
+    build, out, _, snap = rendered
+    for name in ("alpha.ipynb", "beta.ipynb", "index.ipynb"):
+        assert b".partial" not in snap[name] and b".scratch" not in snap[name], name
+    index = nbformat.reads(snap["index.ipynb"].decode(), as_version=4)
+    expected = {"reports_dir": str(out), "reports_root": str(out.parent), "build": "b1"}
+    assert index.metadata.papermill.parameters == expected
+    injected = next(c for c in index.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f'reports_dir = "{out}"' in injected.source
+    alpha = nbformat.reads(snap["alpha.ipynb"].decode(), as_version=4)
+    assert alpha.metadata.papermill.parameters == {"scenario_dir": str(build / "alpha"),
+                                                   "analysis_json": ""}
+
+
+def test_an_unwritable_output_is_one_clear_error(tmp_path, standin_notebooks, scenario_maker):
+    build = scenario_maker(tmp_path / "captures" / "b6", "one", "PASS").parent
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(KsauditError, match="afile/b6: cannot write the output here"):
+        _render(build, tmp_path / "afile" / "b6", standin_notebooks)
 
 
 def test_exit_code_is_fail_when_any_scenario_fails(rendered):

@@ -134,6 +134,36 @@ def normalize(nb):
     return nb
 
 
+def publish_parameters(nb, parameters):
+    """Show `parameters` as the ones the executed notebook ran with.
+
+    A render executes with staging paths (the hidden ``.<build>.partial`` directory);
+    the published notebook must name the final ones.  Rewrites papermill's
+    ``injected-parameters`` cell and its metadata the way papermill writes them; the
+    outputs are untouched.  Returns a copy.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        An executed notebook with an ``injected-parameters`` cell.
+    parameters : dict
+        The parameters to show (str / int values).
+
+    Returns
+    -------
+    nbformat.NotebookNode
+    """
+    from papermill.translators import translate_parameters
+
+    nb = copy.deepcopy(nb)
+    cells = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    if cells:
+        language = nb.metadata.get("kernelspec", {}).get("language", "python")
+        cells[0]["source"] = translate_parameters(KERNEL_NAME, language, parameters, "Parameters")
+    nb.metadata.setdefault("papermill", {})["parameters"] = dict(parameters)
+    return nb
+
+
 def write_notebook(nb, path):
     """Write `nb` as .ipynb (nbformat's stable, key-sorted JSON)."""
     Path(path).write_text(nbformat.writes(nb), encoding="utf-8")

@@ -109,7 +109,10 @@ def render_scenario(task):
     else:
         html = execute.to_html(nb, f"{name}: {entry['verdict']}")
     if nb is not None:
-        execute.write_notebook(nb, work / f"{name}.ipynb")
+        # the analysis document was a staging file (it is published in summary.json):
+        # the notebook shows the parameters a reader can re-run it with
+        published = dict(params, analysis_json="")
+        execute.write_notebook(execute.publish_parameters(nb, published), work / f"{name}.ipynb")
     (work / f"{name}.html").write_text(html, encoding="utf-8")
     return entry
 
@@ -223,9 +226,12 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
     names = [p.name for p in scenarios] if scenarios != [captures] else [captures.name]
     cwd = Path.cwd().resolve()
     work = out.with_name(f".{out.name}.partial")
-    if work.exists():
-        shutil.rmtree(work)  # a previous render died half-way
-    work.mkdir(parents=True)
+    try:
+        if work.exists():
+            shutil.rmtree(work)  # a previous render died half-way
+        work.mkdir(parents=True)
+    except OSError as exc:
+        raise KsauditError(f"{out}: cannot write the output here: {exc.strerror or exc}") from None
     build_root = captures if scenarios != [captures] else captures.parent
     try:
         tasks = [{"name": n, "scenario_dir": str(p), "work_dir": str(work), "cwd": str(cwd),
@@ -249,7 +255,11 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
                                    captures_label=_display_path(captures, cwd)), encoding="utf-8")
         shutil.rmtree(work / SCRATCH, ignore_errors=True)
         hashing.write_sums(work)
-        _swap_into_place(work, out)
+        try:
+            _swap_into_place(work, out)
+        except OSError as exc:
+            raise KsauditError(f"{out}: cannot move the rendered build into place: "
+                               f"{exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -265,6 +275,7 @@ def _render_index(work, out, build, notebook, cwd, doc):
 
     params = {"reports_dir": _display_path(work, cwd),
               "reports_root": _display_path(out.parent, cwd), "build": build}
+    published = dict(params, reports_dir=_display_path(out, cwd))  # where it is moved to
     try:
         nb = execute.execute_notebook(notebook, params, cwd=cwd,
                                       partial_path=work / SCRATCH / "index.partial.ipynb")
@@ -276,7 +287,7 @@ def _render_index(work, out, build, notebook, cwd, doc):
         (work / "index.html").write_text(summ.error_page(f"{build}: build summary", str(exc)),
                                          encoding="utf-8")
         return
-    execute.write_notebook(nb, work / "index.ipynb")
+    execute.write_notebook(execute.publish_parameters(nb, published), work / "index.ipynb")
     (work / "index.html").write_text(execute.to_html(nb, f"{build}: {doc['verdict']}"),
                                      encoding="utf-8")
 
