@@ -121,3 +121,27 @@ def test_journald_export_cut_binary_field(write):
     df = read_events(write("j.export", data))
     assert len(df) == 1
     assert "runs past" in df.attrs["files"][0]["malformed_examples"][0]["reason"]
+
+
+def test_rfc3164_repeated_and_skipped_dst_hours_widen_and_flag(write):
+    # Europe/Berlin 2026: 02:00-03:00 is repeated on Oct 25, skipped on Mar 29
+    text = ("Oct 25 01:59:59 h a: before\n"
+            "Oct 25 02:30:00 h a: repeated\n"
+            "Oct 25 03:00:00 h a: after\n")
+    df = read_events(write("syslog", text), timezone="Europe/Berlin", year=2026)
+    assert df["ambiguous"].tolist() == [False, True, False]
+    assert (df["t_hi_ns"] - df["t_lo_ns"]).tolist() == [NS, 3601 * NS, NS]
+    assert df["ts_ns"].iloc[1] == 1_792_888_200 * NS    # 02:30 CEST, the earlier reading
+    assert df.attrs["files"][0]["ambiguous"] == 1
+    gap = read_events(write("gap", "Mar 29 02:30:00 h a: skipped\n"),
+                      timezone="Europe/Berlin", year=2026)
+    assert gap["ambiguous"].tolist() == [True]
+    assert (gap["t_hi_ns"] - gap["t_lo_ns"]).tolist() == [3601 * NS]
+
+
+def test_garbled_networkmanager_stamp_keeps_the_carrier_time(write):
+    text = ("Nov 25 08:01:02 h NetworkManager[5]: <info>  [99999999999.1234] manager: "
+            "NetworkManager state is now DISCONNECTED\n")
+    df = read_events(write("syslog", text), timezone="UTC", year=2026)
+    assert df["ts_ns"].tolist() == [1_795_593_662 * NS]
+    assert df["raw_ts"].tolist() == ["Nov 25 08:01:02"] and df["quantum_ns"].tolist() == [NS]

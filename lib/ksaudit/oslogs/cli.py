@@ -41,7 +41,7 @@ def run(args):
     for fact in df.attrs["files"]:
         print(f"{fact['file']}: format {fact['format']} ({fact['chosen_by']}), "
               f"{fact['events']} events, {fact['malformed']} malformed"
-              + (f", {fact['ambiguous']} in a repeated DST hour" if fact["ambiguous"] else ""),
+              + (f", {fact['ambiguous']} in a repeated or skipped DST hour" if fact["ambiguous"] else ""),
               file=sys.stderr)
         for ex in fact["malformed_examples"]:
             print(f"  line {ex['line']}: {ex['reason']}: {ex['text'][:100]}", file=sys.stderr)

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ksaudit.oslogs import timeutil
 from ksaudit.oslogs.base import matched_lines, sniff_lines
 
 NAME = "networkmanager"
@@ -60,7 +61,11 @@ def stamp_frame(cols, messages=None):
     frac_text = parts.field("frac")
     width = pc.utf8_length(frac_text).to_numpy(zero_copy_only=False).astype("int64")
     frac = pc.cast(pc.utf8_rpad(frac_text, 9, "0"), pa.int64()).to_numpy(zero_copy_only=False)
-    raw_text = pc.binary_join_element_wise(parts.field("sec"), frac_text, ".")
+    raw_text = pc.binary_join_element_wise(parts.field("sec"), frac_text, ".").to_numpy(
+        zero_copy_only=False)
+    usable = sec < timeutil.MAX_NS // 10**9       # a garbled stamp must not wrap int64
+    if not usable.all():
+        rows, sec, frac, width, raw_text = (a[usable] for a in (rows, sec, frac, width, raw_text))
 
     def column(name, default, dtype):
         if name in cols:
@@ -73,7 +78,7 @@ def stamp_frame(cols, messages=None):
     tz_source = column("tz_source", "explicit", object)
     ts[rows] = sec * 10**9 + frac
     quantum[rows] = 10 ** (9 - width)
-    raw_ts[rows] = raw_text.to_numpy(zero_copy_only=False)
+    raw_ts[rows] = raw_text
     tz_source[rows] = "assumed-utc"
     cols.update(ts_ns=ts, quantum_ns=quantum, raw_ts=raw_ts, tz_source=tz_source)
     if "ts_hi_ns" in cols:
