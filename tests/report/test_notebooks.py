@@ -51,6 +51,17 @@ def test_leak_report_runs_with_its_defaults():
 
 
 @needs_samples
+def test_build_summary_runs_with_its_defaults():
+    """No parameters: reports/2026.11.0-lab when rendered, else (a fresh clone, CI) the
+    bundled sample build analysed on the spot."""
+    nb = execute.execute_notebook(NOTEBOOKS_DIR / "build_summary.ipynb", {})
+    text = _outputs_text(nb)
+    assert 'class="ks-verdict ks-FAIL"' in text and "2026.11.0-lab" in text
+    for name in sorted(p.name for p in SAMPLES.iterdir() if (p / "scenario.yaml").is_file()):
+        assert f'href="{name}.html"' in text, name
+
+
+@needs_samples
 def test_explore_capture_zooms_a_scenario_to_microseconds():
     nb = execute.execute_notebook(NOTEBOOKS_DIR / "explore_capture.ipynb",
                                   {"zoom_start_us": -3000, "zoom_end_us": 5000})

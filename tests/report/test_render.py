@@ -115,6 +115,7 @@ def test_cli_render_verify_and_a_failed_render_replacing_a_pass(tmp_path, standi
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 3, proc.stderr
     assert "two  INCONCLUSIVE" in proc.stdout and "Traceback" not in proc.stderr
+    assert "render b3" in proc.stderr and "3/3" in proc.stderr  # progress: 2 scenarios + summary
 
     def verify(*extra):
         return subprocess.run([sys.executable, "-m", "ksaudit.cli", "verify", str(out), *extra],
