@@ -13,8 +13,8 @@ _spec = importlib.util.spec_from_file_location(
 pcapgen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pcapgen)
 
-FIELDS = ["frame.number", "frame.time_epoch", "frame.len", "frame.cap_len", "ip.src", "ip.dst",
-          "ip.proto", "ipv6.src", "ipv6.dst", "arp.src.proto_ipv4", "arp.dst.proto_ipv4",
+FIELDS = ["frame.number", "frame.time_epoch", "frame.len", "frame.cap_len", "ip.version",
+          "ip.src", "ip.dst", "ip.proto", "ipv6.version", "ipv6.nxt", "ipv6.src", "ipv6.dst", "arp.src.proto_ipv4", "arp.dst.proto_ipv4",
           "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport", "sctp.srcport",
           "sctp.dstport", "tcp.flags", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
           "ieee8021ad.id", "vlan.id"]
@@ -69,9 +69,15 @@ def assert_matches_tshark(path, df, records=0):
         src = t["ip.src"] or t["ipv6.src"] or t["arp.src.proto_ipv4"]
         dst = t["ip.dst"] or t["ipv6.dst"] or t["arp.dst.proto_ipv4"]
         assert (src, dst) == (r["src"], r["dst"]), where
-        expect_ver = 4 if t["ip.src"] else 6 if t["ipv6.src"] else 0
+        expect_ver = (int(t["ip.version"]) if t["ip.version"] in ("4", "6")
+                      else 6 if t["ipv6.version"] == "6" else 0)
         assert r["ip_version"] == expect_ver, where
-        assert r["arp"] == bool(t["arp.src.proto_ipv4"]), where
+        if expect_ver == 6 and not t["ipv6.dst"] and t["ipv6.nxt"]:   # cut before any extension
+            assert r["proto"] == int(t["ipv6.nxt"]), where
+        if t["arp.src.proto_ipv4"]:          # (a cut ARP is still ARP by its ethertype)
+            assert r["arp"], where
+        elif r["arp"]:
+            assert (r["src"], r["dst"]) == ("", ""), where
         if t["ip.proto"]:
             assert r["proto"] == int(t["ip.proto"]), where
         elif expect_ver == 0:

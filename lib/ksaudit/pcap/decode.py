@@ -109,9 +109,11 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
             if end - p >= 14:
                 et = u16(buf, p + 12, True)
                 q = p + 14
-                while (et == 0x8100 or et == 0x88A8 or et == 0x9100) and q + 4 <= end:
+                while (et == 0x8100 or et == 0x88A8 or et == 0x9100) and q + 2 <= end:
                     if vl < 0:
                         vl = u16(buf, q, True) & 0xFFF
+                    if q + 4 > end:
+                        break
                     et = u16(buf, q + 2, True)
                     q += 4
                 if et < 1536:
@@ -152,9 +154,11 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                     et = ET_IPV6
                 l3 = p + 4
         if (lt == SLL or lt == SLL2) and l3 >= 0:
-            while (et == 0x8100 or et == 0x88A8) and l3 + 4 <= end:
+            while (et == 0x8100 or et == 0x88A8) and l3 + 2 <= end:
                 if vl < 0:
                     vl = u16(buf, l3, True) & 0xFFF
+                if l3 + 4 > end:
+                    break
                 et = u16(buf, l3 + 2, True)
                 l3 += 4
 
@@ -173,59 +177,71 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
         psent = -1
         l4 = -1
         lim = end
-        if et == ET_IPV4 and l3 >= 0 and l3 + 20 <= end and (buf[l3] >> 4) == 4:
-            ihl = (buf[l3] & 15) * 4
+        # Headers cut by the snap length yield what Wireshark shows: each field only
+        # when its bytes (and those Wireshark reads before it) were captured.
+        nib = buf[l3] >> 4 if l3 >= 0 and l3 < end else 0
+        avail = end - l3
+        if et == ET_IPV4 and nib == 4:
             ver = 4
-            pr = buf[l3 + 9]
-            sc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 12, True)), 4, tab_hi, tab_lo,
-                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
-            dc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 16, True)), 4, tab_hi, tab_lo,
-                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
-            fo = u16(buf, l3 + 6, True)
-            frag = (fo & 0x3FFF) != 0
-            tot = u16(buf, l3 + 2, True)
-            if tot >= ihl and l3 + tot < lim:
-                lim = l3 + tot
-            if ihl >= 20 and (fo & 0x1FFF) == 0:
-                l4 = l3 + ihl
-        elif et == ET_IPV6 and l3 >= 0 and l3 + 40 <= end and (buf[l3] >> 4) == 6:
+            ihl = (buf[l3] & 15) * 4
+            tot = u16(buf, l3 + 2, True) if avail >= 4 else -1
+            if ihl >= 20 and avail >= 4 and (tot == 0 or tot >= ihl):   # else bogus
+                if tot > 0 and l3 + tot < lim:
+                    lim = l3 + tot
+                fo = u16(buf, l3 + 6, True) if avail >= 8 else 0
+                frag = (fo & 0x3FFF) != 0
+                if avail >= 10:
+                    pr = buf[l3 + 9]
+                if avail >= 16:
+                    sc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 12, True)), 4, tab_hi,
+                                tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+                if avail >= ihl:
+                    dc = intern(np.uint64(0), np.uint64(u32(buf, l3 + 16, True)), 4, tab_hi,
+                                tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+                    if (fo & 0x1FFF) == 0:
+                        l4 = l3 + ihl
+        elif (et == ET_IPV6 or et == ET_IPV4) and nib == 6:   # Wireshark's "ip" follows the nibble
             ver = 6
-            sc = intern(_be64(buf, l3 + 8), _be64(buf, l3 + 16), 6, tab_hi, tab_lo,
-                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
-            dc = intern(_be64(buf, l3 + 24), _be64(buf, l3 + 32), 6, tab_hi, tab_lo,
-                        tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
-            plen = u16(buf, l3 + 4, True)
-            if plen > 0 and l3 + 40 + plen < lim:
-                lim = l3 + 40 + plen
-            nh = buf[l3 + 6]
-            q = l3 + 40
-            first = True
-            for _ in range(32):
-                if nh == 0 or nh == 43 or nh == 60:
-                    if q + 2 > end:
+            if avail >= 7:
+                pr = buf[l3 + 6]
+            if avail >= 24:
+                sc = intern(_be64(buf, l3 + 8), _be64(buf, l3 + 16), 6, tab_hi, tab_lo,
+                            tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+            if avail >= 40:
+                dc = intern(_be64(buf, l3 + 24), _be64(buf, l3 + 32), 6, tab_hi, tab_lo,
+                            tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
+                plen = u16(buf, l3 + 4, True)
+                if plen > 0 and l3 + 40 + plen < lim:
+                    lim = l3 + 40 + plen
+                nh = buf[l3 + 6]
+                q = l3 + 40
+                first = True
+                for _ in range(32):
+                    if nh == 0 or nh == 43 or nh == 60:
+                        if q + 2 > end:
+                            break
+                        nxt = buf[q]
+                        q += (np.int64(buf[q + 1]) + 1) * 8
+                        nh = nxt
+                    elif nh == 44:
+                        if q + 8 > end:
+                            break
+                        frag = True
+                        if (u16(buf, q + 2, True) >> 3) != 0:
+                            first = False
+                        nh = buf[q]
+                        q += 8
+                    elif nh == 51:
+                        if q + 2 > end:
+                            break
+                        nxt = buf[q]
+                        q += (np.int64(buf[q + 1]) + 2) * 4
+                        nh = nxt
+                    else:
                         break
-                    nxt = buf[q]
-                    q += (np.int64(buf[q + 1]) + 1) * 8
-                    nh = nxt
-                elif nh == 44:
-                    if q + 8 > end:
-                        break
-                    frag = True
-                    if (u16(buf, q + 2, True) >> 3) != 0:
-                        first = False
-                    nh = buf[q]
-                    q += 8
-                elif nh == 51:
-                    if q + 2 > end:
-                        break
-                    nxt = buf[q]
-                    q += (np.int64(buf[q + 1]) + 2) * 4
-                    nh = nxt
-                else:
-                    break
-            pr = nh
-            if first and nh != 0 and nh != 43 and nh != 60 and nh != 44 and nh != 51:
-                l4 = q
+                pr = nh
+                if first and nh != 0 and nh != 43 and nh != 60 and nh != 44 and nh != 51:
+                    l4 = q
         elif et == ET_ARP and l3 >= 0:
             isarp = True
             if l3 + 8 <= end:
@@ -239,17 +255,27 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                                 uniq_kind, count)
 
         if l4 >= 0:
-            if pr == 6 or pr == 17 or pr == 132:
+            if pr == 6 or pr == 17:
                 if l4 + 4 <= end:
                     sp = u16(buf, l4, True)
                     dp = u16(buf, l4 + 2, True)
-                if pr == 6 and l4 + 14 <= end:
+                # TCP flags: Wireshark reads up to the window (16 bytes) and needs a sane offset
+                if pr == 6 and l4 + 16 <= end and (buf[l4 + 12] >> 4) >= 5:
                     fl = np.int64(buf[l4 + 13]) | ((np.int64(buf[l4 + 12]) & 1) << 8)
                 elif pr == 17 and l4 + 8 <= end:
                     pseq, psent = probe_fields(buf, l4 + 8, min(lim, end), magic)
-            elif pr == 1 or pr == 58:
-                if l4 + 2 <= end:
+            elif pr == 132:
+                if l4 + 12 <= end:          # the SCTP common header comes whole
+                    sp = u16(buf, l4, True)
+                    dp = u16(buf, l4 + 2, True)
+            elif pr == 1:
+                if l4 + 6 <= end:           # Wireshark's ICMP reads 6 bytes before any field
                     it = buf[l4]
+                    ic = buf[l4 + 1]
+            elif pr == 58:
+                if l4 + 1 <= end:
+                    it = buf[l4]
+                if l4 + 2 <= end:
                     ic = buf[l4 + 1]
 
         direction[i] = d
