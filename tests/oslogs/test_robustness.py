@@ -53,6 +53,14 @@ def test_empty_file_is_no_events_not_an_error(tmp_path, fmt):
     assert len(df) == 0 and df.attrs["files"][0]["events"] == 0
 
 
+@pytest.mark.parametrize("data", [b"", b"\n  \n\n"])
+def test_empty_file_with_auto_says_it_is_empty(tmp_path, data):
+    path = tmp_path / "empty.log"
+    path.write_bytes(data)
+    with pytest.raises(KsauditError, match="empty.log: is empty .*declare its format"):
+        read_events(path)
+
+
 @pytest.mark.parametrize("fmt,bad,good", [
     ("rfc5424", "<13>1 2999-11-25T08:01:02Z h app - - - far future\n",
      "<13>1 2026-11-25T08:01:02Z h app - - - x\n"),

@@ -58,6 +58,9 @@ def scores(head):
 
 def sniff_format(head, path="<input>"):
     """(name, score) of the best-matching format; KsauditError when none fits."""
+    if not head.strip():
+        raise KsauditError(f"{path}: is empty (no line to tell the log format from); "
+                           f"declare its format to read it as a log without events")
     ranked = scores(head)
     if not ranked or ranked[0][0] < MIN_SCORE:
         line = head.split(b"\n", 1)[0][:80]
