@@ -82,6 +82,12 @@ def scenario_maker():
 
 
 @pytest.fixture(scope="session")
+def notebook_maker():
+    """make_notebook(path, [(source, tags or None for markdown), ...]) -> path."""
+    return make_notebook
+
+
+@pytest.fixture(scope="session")
 def standin_notebooks(tmp_path_factory):
     d = tmp_path_factory.mktemp("standin-notebooks")
     return (make_notebook(d / "report.ipynb", STANDIN_REPORT),

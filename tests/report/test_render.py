@@ -197,3 +197,28 @@ def test_refuses_to_replace_a_directory_that_is_not_a_build(tmp_path, standin_no
         _render(build, home, standin_notebooks)
     assert (home / "thesis.tex").read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["captures", "home"]  # no partial left
+
+
+def test_a_failing_build_summary_makes_the_build_error(tmp_path, notebook_maker):
+    """The index notebook raising cannot leave a PASS build: ERROR, exit 3, an error page."""
+    broken = notebook_maker(tmp_path / "broken.ipynb", [
+        ('reports_dir: str = ""  # help: x\nreports_root: str = ""  # help: x\nbuild: str = ""  # help: x',
+         ["parameters"]),
+        ("raise RuntimeError('summary <broke>')", [])])
+    work, out = tmp_path / ".b7.partial", tmp_path / "b7"
+    (work / render.SCRATCH).mkdir(parents=True)
+    doc = summary.build_summary("b7", [{"name": "one", "verdict": "PASS", "error": None,
+                                        "report": "one.html", "notebook": "one.ipynb",
+                                        "inputs": [], "analysis": None}])
+    assert doc["exit_code"] == 0
+    render._render_index(work, out, "b7", broken, tmp_path, doc)
+    assert (doc["verdict"], doc["exit_code"]) == ("ERROR", 3)
+    assert doc["summary_error"] == "RuntimeError: summary <broke>"
+    assert json.loads((work / "summary.json").read_text())["verdict"] == "ERROR"
+    assert "summary &lt;broke&gt;" in (work / "index.html").read_text()
+
+
+def test_snippet_links_reports_under_base_url(rendered):
+    doc = json.loads(rendered[3]["summary.json"])
+    text = summary.changelog_snippet(doc, base_url="https://qa.example/b1/")
+    assert "[report](https://qa.example/b1/alpha.html)" in text
