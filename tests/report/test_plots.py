@@ -99,3 +99,14 @@ def test_many_episodes_get_a_bounded_number_of_zooms_leaks_first():
     from ksaudit.report import views
     assert "4 of 40 episodes zoomed" in views.zoom_note({"episodes": eps}, 4)
     assert views.zoom_note({"episodes": eps[:3]}, 3) == ""
+
+
+def test_trend_draws_no_point_for_an_unproven_build():
+    """INCONCLUSIVE / ERROR are gaps, not a 0 that would read as "no leak"."""
+    rows = [{"build": b, "scenario": "s", "verdict": v, "window_us": w}
+            for b, v, w in (("b1", "FAIL", 900), ("b2", "INCONCLUSIVE", None), ("b3", "PASS", None),
+                            ("b4", "ERROR", None))]
+    fig = plots.window_trend(rows)
+    ys = list(fig.axes[0].lines[0].get_ydata())
+    assert ys[0] == 900 and ys[2] == 0 and np.isnan(ys[1]) and np.isnan(ys[3])
+    assert _png(fig)

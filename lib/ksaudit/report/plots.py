@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, ScalarFormatter
+from matplotlib.ticker import MaxNLocator, ScalarFormatter, StrMethodFormatter
 
 from ksaudit.report.views import utc
 
@@ -259,9 +259,22 @@ def window_distribution(episodes):
     median = float(np.median([int(ep.get("window_us") or 0) for ep in leaked]))
     ax.axhline(median, color="#24292f", lw=1, ls=":", label=f"median of leaking trials {median:,.0f} µs")
     ax.set_xlabel("trial (episode)")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_ylabel("exposure window, µs")
     ax.legend(fontsize=8, frameon=False)
     return fig
+
+
+TREND_MARKERS = ("o", "s", "^", "D", "v")  # the colour cycle has 10 colours: change marker after
+
+
+def _trend_value(row):
+    """A trend point: the window when it FAILed, 0 when it PASSed, a gap (NaN) otherwise:
+    an INCONCLUSIVE or ERROR build proves no figure, so it must not be drawn as 0."""
+    verdict = row.get("verdict")
+    if verdict in ("INCONCLUSIVE", "ERROR"):
+        return float("nan")
+    return row["window_us"] or 0
 
 
 def window_trend(rows):
@@ -282,12 +295,14 @@ def window_trend(rows):
     builds = list(dict.fromkeys(r["build"] for r in rows))
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     ax = fig.add_subplot()
-    for scenario in sorted({r["scenario"] for r in rows}):
-        pts = [(builds.index(r["build"]), r["window_us"] or 0) for r in rows if r["scenario"] == scenario]
+    for i, scenario in enumerate(sorted({r["scenario"] for r in rows})):
+        pts = [(builds.index(r["build"]), _trend_value(r)) for r in rows if r["scenario"] == scenario]
         xs, ys = zip(*pts)
-        ax.plot(xs, ys, "o-", label=_text(scenario), markersize=4)
+        ax.plot(xs, ys, "-", marker=TREND_MARKERS[(i // 10) % len(TREND_MARKERS)],
+                label=_text(scenario), markersize=4)
     ax.set_xticks(range(len(builds)), [_text(b) for b in builds], rotation=20, ha="right")
-    ax.set_ylabel("worst exposure window, µs (0 = no leak)")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_ylabel("worst exposure window, µs\n(0 = no leak; gap = not proven)")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
