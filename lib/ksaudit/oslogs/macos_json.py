@@ -6,6 +6,7 @@ A cut-off array keeps every complete record and counts the rest malformed.
 
 import json
 
+from ksaudit.oslogs.base import open_lines
 from ksaudit.oslogs.macos_common import is_trailer, record_row
 
 NAME = "macos-json"
@@ -22,12 +23,8 @@ def sniff(head):
 
 def parse(path, ctx):
     """Yield one event per record of ``path``."""
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8", "replace")
-    except OSError as exc:
-        from ksaudit.errors import KsauditError
-        raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    with open_lines(path) as fh:
+        text = fh.read().decode("utf-8", "replace")
     decoder = json.JSONDecoder()
     if not text.strip():
         return

@@ -33,9 +33,8 @@ import pyarrow.compute as pc
 import yaml
 
 from ksaudit.errors import KsauditError
+from ksaudit.oslogs.base import kind_codes
 from ksaudit.schema import EVENT_KINDS
-
-KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
 
 RULES_FILE = Path(__file__).with_name("rules.yaml")
 _KEYS = {"name", "kind", "regex", "format", "source", "identifier", "iface_regex", "iface"}
@@ -192,9 +191,7 @@ def recognise(events, fmt_name, rules, messages=None):
                     iface[r] = name or fixed
             rest = pa.array(~hit)
             cand, msg, ident = cand[~hit], msg.filter(rest), ident.filter(rest)
-    codes = np.full(n, KIND_CODE["other"], dtype="int8")
-    for i in np.flatnonzero(kind != ""):
-        codes[i] = KIND_CODE[kind[i]]
+    codes = kind_codes(kind)
     kind[kind == ""] = "other"
     events["kind"] = kind
     if isinstance(events, dict):
