@@ -31,7 +31,7 @@ def main(argv=None):
     ap.add_argument("--down-ms", type=int, default=600)
     args = ap.parse_args(argv)
     timing = events.Timing(down_ms=args.down_ms, settle_ms=200, reconnect_gap_ms=400)
-    tmp = args.keep or tempfile.mkdtemp(prefix="ksaudit-lab-matrix-")
+    tmp = args.keep or tempfile.mkdtemp(prefix="ksaudit-labmatrix-")
     print("| policy | event | truth | analyze | reasons | leaked probes truth/analyze | agree |")
     print("|---|---|---|---|---|---|---|")
     disagreements = 0

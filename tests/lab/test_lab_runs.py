@@ -26,7 +26,10 @@ def host_state():
     def run(*argv):
         return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
     links = sorted(link["ifname"] for link in json.loads(run("ip", "-j", "link", "show") or "[]"))
-    return links, run("ip", "route", "show"), run("ip", "-6", "route", "show"), run("nft", "list", "ruleset")
+    sysctls = [open(f"/proc/sys/net/{key}").read() for key in
+               ("ipv4/ip_forward", "ipv6/conf/all/forwarding", "ipv6/conf/all/accept_dad")]
+    return (links, run("ip", "route", "show"), run("ip", "-6", "route", "show"),
+            run("nft", "list", "ruleset"), sysctls)
 
 
 def lab_run(tmp_path, event, policy, **kw):

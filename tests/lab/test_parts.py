@@ -174,3 +174,15 @@ def test_lab_tests_skip_with_the_reason_when_not_root(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "passed" not in proc.stdout.splitlines()[-1] and "skipped" in proc.stdout.splitlines()[-1]
     assert "lab tests need root (network namespaces, nftables, /dev/net/tun)" in proc.stdout
+
+
+def test_leftovers_are_only_names_of_the_labs_exact_shape(tmp_path, monkeypatch):
+    """`lab cleanup` deletes what it lists: a neighbour's /tmp/ksaudit-lab-matrix-* is not the lab's."""
+    from ksaudit.lab import topology
+    monkeypatch.setattr(topology.tempfile, "tempdir", str(tmp_path))
+    for name in ("ksaudit-lab-matrix-gl7bf3bf", "ksaudit-lab-a1b2c3-k9x_2q", "ksaudit-lab-a1b2c3"):
+        (tmp_path / name).mkdir()
+    assert topology.leftovers()["workdirs"] == [str(tmp_path / "ksaudit-lab-a1b2c3-k9x_2q")]
+    assert topology.leftovers("a1b2c4")["workdirs"] == []
+    topology.cleanup_all("a1b2c3")
+    assert sorted(os.listdir(tmp_path)) == ["ksaudit-lab-a1b2c3", "ksaudit-lab-matrix-gl7bf3bf"]

@@ -50,3 +50,12 @@ def test_truth_is_the_sinks_record(name):
     leaked = {seq for t in doc["trials"] for seq in t["outside_seqs"] + t["dns_lan_seqs"]}
     by_src = {r["seq"]: r["src"] for r in sink}
     assert all(by_src[seq] not in doc["vpn_exit_addresses"] for seq in leaked)
+
+
+def test_regenerating_into_a_file_is_refused_before_any_run(tmp_path):
+    from ksaudit.errors import KsauditError
+    target = tmp_path / "2026.1-lab"
+    target.write_text("not a build")
+    with pytest.raises(KsauditError, match="exists and is not a directory"):
+        samples.regenerate(str(target))
+    assert target.read_text() == "not a build" and sorted(os.listdir(tmp_path)) == ["2026.1-lab"]

@@ -62,6 +62,8 @@ def regenerate(out_dir=DEFAULT_DIR, only=(), attempts=2):
         raise KsauditError(f"lab samples: unknown sample(s) {', '.join(sorted(unknown))} "
                            f"(known: {', '.join(sorted(names))})")
     out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise KsauditError(f"lab samples: {out_dir} exists and is not a directory")
     build = os.path.basename(out_dir)
     staging = out_dir + ".regenerating"
     shutil.rmtree(staging, ignore_errors=True)

@@ -7,6 +7,7 @@ the host is ever touched.  Deleting a namespace deletes its veths.
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -208,13 +209,18 @@ def destroy(names):
 
 def leftovers(run_id=None):
     """What lab runs (or only run ``run_id``) left behind: namespaces, WireGuard sockets and
-    the runs' temporary work directories (keys, sink record), as a dict of lists."""
-    nss = sorted(n for n in _listdir("/var/run/netns") if n.startswith(PREFIX + (run_id or "")))
-    socks = sorted(s for s in _listdir(WG_SOCKET_DIR) if s.startswith(WG_PREFIX) and s.endswith(".sock")
-                   and (run_id is None or s[len(WG_PREFIX) + 1:-len(".sock")] == run_id))
+    the runs' temporary work directories (keys, sink record), as a dict of lists.  Only
+    names of the lab's exact shapes (``ksaudit-lab-<6 hex>-…``, ``wgks[cs]<6 hex>.sock``):
+    a neighbour's ``/tmp/ksaudit-lab-matrix-…`` is not the lab's to delete."""
+    rid = re.escape(run_id) if run_id else "[0-9a-f]{6}"
+    nss = sorted(n for n in _listdir("/var/run/netns")
+                 if re.fullmatch(f"{re.escape(PREFIX)}{rid}-(dev|rtr|vpn)", n))
+    socks = sorted(s for s in _listdir(WG_SOCKET_DIR)
+                   if re.fullmatch(f"{WG_PREFIX}[cs]{rid}\\.sock", s))
     tmp = tempfile.gettempdir()
-    work = sorted(os.path.join(tmp, d) for d in _listdir(tmp)
-                  if d.startswith(PREFIX + (run_id or "")) and os.path.isdir(os.path.join(tmp, d)))
+    work = sorted(os.path.join(tmp, d) for d in _listdir(tmp)       # tempfile.mkdtemp(prefix=...)
+                  if re.fullmatch(f"{re.escape(PREFIX)}{rid}-[a-z0-9_]+", d)
+                  and os.path.isdir(os.path.join(tmp, d)))
     return {"namespaces": nss, "sockets": socks, "workdirs": work}
 
 
