@@ -101,6 +101,11 @@ def write_sums(root):
     return hashes
 
 
+def is_sha256(value):
+    """True for 64 lower-case hex digits (how SHA256SUMS and summary.json record a hash)."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def read_sums(path):
     """Parse a SHA256SUMS file into `{relative path: hex}`.
 
@@ -115,8 +120,7 @@ def read_sums(path):
     sums = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         digest, sep, rel = line.partition("  ")
-        if not sep or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest) \
-                or not rel or rel.startswith("/") or ".." in Path(rel).parts:
+        if not sep or not is_sha256(digest) or not rel or rel.startswith("/") or ".." in Path(rel).parts:
             raise KsauditError(f"{path}:{lineno}: not a '<sha256>  <relative path>' line: {line[:80]!r}")
         sums[rel] = digest
     return sums

@@ -42,14 +42,38 @@ def verify_build(reports, captures=None):
         captures = Path(captures)
         if not captures.is_dir():
             raise KsauditError(f"{captures}: not a directory (expected CAPTURES/<build>)")
-        summary = load_json(reports / "summary.json")
-        expected = {item["path"]: item["sha256"]
-                    for s in summary.get("scenarios", []) for item in s.get("inputs", [])}
+        expected = recorded_inputs(reports / "summary.json")
         # files added to a scenario's evidence count too; other directories are not ours
         scenario_dirs = sorted({Path(p).parts[0] for p in expected})
         problems += _compare(captures, expected, captures, subdirs=scenario_dirs)
         checked += len(expected)
     return checked, problems
+
+
+def recorded_inputs(path):
+    """`{path relative to the build: sha256}` of every input recorded in a summary.json.
+
+    Raises KsauditError naming the file and the entry when the document is not one
+    `render_build` wrote (an edited summary.json must not crash or widen the check).
+    """
+    summary = load_json(path)
+    scenarios = summary.get("scenarios") if isinstance(summary, dict) else None
+    if not isinstance(scenarios, list):
+        raise KsauditError(f"{path}: not a ksaudit build summary (no scenarios list)")
+    expected = {}
+    for i, scenario in enumerate(scenarios, 1):
+        inputs = scenario.get("inputs") if isinstance(scenario, dict) else None
+        if not isinstance(inputs, list):
+            raise KsauditError(f"{path}: scenario {i}: no inputs list")
+        for j, item in enumerate(inputs, 1):
+            rel = item.get("path") if isinstance(item, dict) else None
+            digest = item.get("sha256") if isinstance(item, dict) else None
+            if not isinstance(rel, str) or not rel or rel.startswith("/") \
+                    or ".." in Path(rel).parts or not hashing.is_sha256(digest):
+                raise KsauditError(f"{path}: scenario {i}, input {j}: not a relative path "
+                                   f"with a SHA-256: {str(item)[:80]!r}")
+            expected[rel] = digest
+    return expected
 
 
 def _compare(root, expected, shown_root, exclude=(), subdirs=None):
