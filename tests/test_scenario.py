@@ -145,3 +145,15 @@ def test_any_value_anywhere_is_loaded_or_refused_cleanly(tmp_path, path, value):
         load_scenario(write(tmp_path, None, raw=text))
     except KsauditError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("doc, where", [
+    (dict(MINIMAL, captures=[{"file": "a.pcap"}, {"file": "./a.pcap", "vantage": "external"}]),
+     r"captures\[1\].file: './a.pcap' is already declared as captures\[0\].file"),
+    (dict(MINIMAL, logs=[{"file": "logs/j.json"}, {"file": "logs/j.json"}]),
+     r"logs\[1\].file: 'logs/j.json' is already declared as logs\[0\].file"),
+    (dict(MINIMAL, logs=[{"file": "device.pcapng"}]), r"logs\[0\].file: .* captures\[0\].file"),
+])
+def test_a_file_declared_twice_is_refused(tmp_path, doc, where):
+    with pytest.raises(KsauditError, match=where):
+        load_scenario(write(tmp_path, doc))

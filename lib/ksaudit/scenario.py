@@ -163,6 +163,15 @@ def _relpath(root: Path, value, where) -> str:
     return text
 
 
+def _once(seen: dict, value, where):
+    """Refuse a file declared twice (a copy-paste slip that would hide the file meant)."""
+    key = os.path.normpath(value) if isinstance(value, str) else value
+    if key in seen:
+        _fail(where, f"{value!r} is already declared as {seen[key]}")
+    if isinstance(value, str):
+        seen[key] = where
+
+
 _RULE = re.compile(r"(?P<proto>[a-z0-9]+)/(?P<pport>\d+|\*)|(?P<bare>[a-z0-9]+)", re.ASCII)
 _ENDPOINT = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)/(?P<proto>[a-z0-9]+)",
                        re.ASCII)
@@ -294,12 +303,13 @@ def load_scenario(directory) -> Scenario:
     caps = _list(doc.get("captures"), "captures")
     if not caps:
         _fail("captures", "at least one capture is required")
-    captures = []
+    captures, seen = [], {}
     for i, c in enumerate(caps):
         wh = f"captures[{i}]"
         c = _mapping(c, wh, ("file", "vantage", "clock", "dropped", "interface"))
         if "file" not in c:
             _fail(wh, "field 'file' is required")
+        _once(seen, c["file"], f"{wh}.file")
         captures.append(CaptureSpec(
             _relpath(root, c["file"], f"{wh}.file"),
             _str(c.get("vantage", "device"), f"{wh}.vantage", choices=VANTAGES),
@@ -314,6 +324,7 @@ def load_scenario(directory) -> Scenario:
         entry = _mapping(entry, wh, ("file", "format", "clock", "timezone"))
         if "file" not in entry:
             _fail(wh, "field 'file' is required")
+        _once(seen, entry["file"], f"{wh}.file")
         logs.append(LogSpec(
             _relpath(root, entry["file"], f"{wh}.file"),
             _str(entry.get("format", "auto"), f"{wh}.format"),

@@ -389,3 +389,84 @@ def test_networkmanager_lines_of_an_oddly_named_tunnel_are_tunnel_events(builder
     kinds = a.events.loc[a.events["iface"] == "acme0", "kind"].astype(str).tolist()
     assert kinds == ["tunnel_down", "tunnel_up"]
     assert a.verdict.status == "PASS", a.verdict.reasons
+
+
+# ---------------------------------------------------------------- review additions
+
+def test_every_declared_capture_must_cover_the_episode(builder):
+    # the device capture stops before the episode; the external one covers it: the
+    # external vantage cannot vouch for what only the device sees (LAN DNS, other links)
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    wlan = [(ts, p) for ts, p in builder.frames if p.ifindex == WLAN]
+    builder.write(pcap="router.pcap", frames=[(ts + 40_000, p) for ts, p in wlan])
+    both = [{"file": "device.pcap"}, {"file": "router.pcap", "vantage": "external"}]
+    a = analyze(builder.write(frames=[f for f in builder.frames if f[0] < T0 + 900 * MS],
+                              captures=both))
+    assert a.verdict.status == "INCONCLUSIVE", a.verdict.reasons
+    (gap,) = [r for r in a.episodes[0].reasons if r.code == "capture_gap"]
+    assert gap.message.startswith("device.pcap does not cover")
+    b = analyze(builder.write(frames=[], captures=both))  # a valid capture holding no frame
+    assert b.verdict.status == "INCONCLUSIVE"
+    assert "capture_gap" in {r.code for r in b.episodes[0].reasons}
+
+
+def test_packet_only_episode_beside_a_logged_one_is_not_a_pass(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if (500 <= t < 800 or 2000 <= t < 2300)
+                       else "up")
+    builder.down_up(500, 800)                            # the logs tell of the first only
+    a = analyze(builder.write())
+    assert [e.verdict for e in a.episodes] == ["PASS", "INCONCLUSIVE"]
+    assert [r.code for r in a.episodes[1].reasons] == ["no_tunnel_down"]
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert [(r.code, r.episode) for r in a.verdict.reasons] == [("no_tunnel_down", 2)]
+
+
+def test_a_declared_log_holding_no_event_counts_as_missing(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    root = builder.write(logs=[{"file": "logs/journal.json"}, {"file": "logs/probes.jsonl"},
+                               {"file": "logs/wireguard-go.log", "format": "wireguard-go"}])
+    (root / "logs/wireguard-go.log").write_bytes(b"")
+    a = analyze(root)
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert [(r.code, r.message) for r in a.verdict.reasons] == [
+        ("log_missing", "declared log logs/wireguard-go.log holds no event (empty file)")]
+
+
+def test_link_upkeep_with_extension_headers_and_options_is_allowed(builder):
+    from scapy.layers.igmp import IGMP
+    from scapy.layers.inet6 import ICMPv6MLReport2, ICMPv6ND_RS, IPv6, IPv6ExtHdrHopByHop, RouterAlert
+    from scapy.packet import Raw
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    builder.frame(T0 + 1100 * MS, IPv6(src="fe80::2", dst="ff02::16") /
+                  IPv6ExtHdrHopByHop(options=[RouterAlert()]) / ICMPv6MLReport2())   # MLDv2
+    builder.frame(T0 + 1101 * MS, IPv6(src="fe80::2", dst="ff02::2") / ICMPv6ND_RS())
+    builder.frame(T0 + 1102 * MS, IP(src=DEV4, dst="224.0.0.22", options=[b"\x94\x04\x00\x00"]) /
+                  IGMP(type=0x22))                                                   # IGMPv3
+    builder.frame(T0 + 1103 * MS, IPv6(src="fe80::2", dst="ff02::1:2") /
+                  UDP(sport=546, dport=547) / Raw(b"\x01abc"))                       # DHCPv6
+    a = analyze(builder.write())
+    assert a.verdict.status == "PASS", a.verdict.reasons
+    assert a.classification["link_upkeep"] == 4 and a.classification["leak"] == 0
+
+
+def test_evidence_names_sni_and_http_host(builder):
+    from scapy.layers.tls.all import TLS, TLSClientHello
+    from scapy.layers.tls.extensions import ServerName, TLS_Ext_ServerName
+    from scapy.packet import Raw
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    hello = TLS(msg=[TLSClientHello(ext=[TLS_Ext_ServerName(
+        servernames=[ServerName(servername=b"sni.example.com")])])])
+    builder.frame(T0 + 1100 * MS, IP(src=DEV4, dst="203.0.113.7") /
+                  TCP(sport=50001, dport=443, flags="PA", seq=1) / hello)
+    builder.frame(T0 + 1200 * MS, IP(src=DEV4, dst="203.0.113.8") /
+                  TCP(sport=50002, dport=80, flags="PA", seq=1) /
+                  Raw(b"GET / HTTP/1.1\r\nHost: host.example.org\r\n\r\n"))
+    a = analyze(builder.write())
+    (ep,) = a.episodes
+    assert [(e["tls_sni"], e["http_host"]) for e in ep.evidence] == [
+        ("sni.example.com", ""), ("", "host.example.org")]
+    assert a.to_dict()["episodes"][0]["evidence"][0]["frame"] == ep.evidence[0]["frame"]

@@ -47,6 +47,7 @@ def test_events_take_the_packet_gap_and_note_disagreement():
 
 def test_packet_only_episode_without_events_is_not_a_pass(builder):
     builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.log(100, "Started Session 4 of User lab.", ident="systemd")
     a = analyze(builder.write())
     (ep,) = a.episodes
     assert ep.start_evidence[0].startswith("tunnel traffic ended device.pcap#")
@@ -56,6 +57,7 @@ def test_packet_only_episode_without_events_is_not_a_pass(builder):
 
 def test_packet_only_episode_with_leak_fails(builder):
     builder.probes_run(0, 3000, window(1000, 1500))
+    builder.log(100, "Started Session 4 of User lab.", ident="systemd")
     a = analyze(builder.write())
     assert a.verdict.status == "FAIL" and a.episodes[0].leaked_frames == 50
     assert {r.code for r in a.verdict.reasons} == {"leak", "no_tunnel_down"}

@@ -143,6 +143,9 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                          "by the capture tool"))
     for f in missing_logs:
         glob.append(("log_missing", f"declared log {f} is missing"))
+    for f in log_facts:
+        if not f["missing"] and not f["events"]:
+            glob.append(("log_missing", f"declared log {f['file']} holds no event (empty file)"))
     packets = _empty_packets() if all(c.missing for c in caps) else combine(caps)
     vantages = [c.vantage for c in caps]
     tb = align_all(sc, caps, packets, events)
@@ -166,9 +169,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     tol_ns = sc.tolerance_us * 1000
     spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns)
     scen_reasons = [Reason(c, m) for c, m in glob]
-    if not any(s.from_events for s in spans):
-        scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"
-                                   + (" (packet evidence alone shows an episode)" if spans else "")))
+    if not spans:       # a packet-only episode carries its own no_tunnel_down reason
+        scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
     facts = [c.facts for c in caps]
     lasts = [f["last_ns"] for f in facts if f["last_ns"] is not None]
     cutoff = max(lasts) if lasts else 0

@@ -216,19 +216,31 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
     if span.end_ns is None:
         reasons.append(Reason("capture_gap", "the tunnel was not restored before the "
                               "captures ended: the episode is not covered to its end", ep_id))
-    elif not any(c["first_ns"] is not None and c["first_ns"] <= span.start_lo_ns
-                 and c["last_ns"] >= span.end_hi_ns for c in captures):
-        reasons.append(Reason("capture_gap", "no capture covers the whole episode (a capture "
-                              "proves coverage from its first to its last frame only)", ep_id))
-    for c in captures:
-        if c["truncated"] and (c["truncated_at_ns"] is None or c["truncated_at_ns"] <= end):
-            reasons.append(Reason("truncated_capture", f"{c['file']} is truncated inside or "
-                                  "before the end of this episode", ep_id))
+    cut = [c for c in captures if c["truncated"]
+           and (c["truncated_at_ns"] is None or c["truncated_at_ns"] <= end)]
+    if span.end_ns is not None:
+        # every declared capture must cover the episode: a vantage point that saw only
+        # part of it (or nothing) cannot vouch for the rest, and the others do not see
+        # what it sees (e.g. DNS to a LAN resolver never passes an external vantage)
+        short = [c["file"] for c in captures if not c["missing"] and c not in cut
+                 and not (c["first_ns"] is not None and c["first_ns"] <= span.start_lo_ns
+                          and c["last_ns"] >= span.end_hi_ns)]
+        if short:
+            verb = "does" if len(short) == 1 else "do"
+            reasons.append(Reason("capture_gap", f"{', '.join(short)} {verb} not cover the "
+                                  "whole episode (a capture proves coverage from its first to "
+                                  "its last frame only)", ep_id))
+    for c in cut:
+        reasons.append(Reason("truncated_capture", f"{c['file']} is truncated inside or "
+                              "before the end of this episode", ep_id))
     for label, width in (("start", span.start_width_ns), ("end", span.end_width_ns)):
         if width > tolerance_ns:
             reasons.append(Reason("clock_uncertainty", f"the {label} event is uncertain by "
                                   f"{width // 1000} us, more than the tolerance "
                                   f"{tolerance_ns // 1000} us", ep_id))
+    if not span.from_events:
+        reasons.append(Reason("no_tunnel_down", "no log event marks this episode (tunnel traffic "
+                              "stopped and resumed, but the logs do not say so)", ep_id))
     if pr["attempted"] == 0 and not frames and not rframes:
         reasons.append(Reason("no_traffic_attempted", "no probe or other traffic was attempted "
                               "during the episode: a silent device proves nothing", ep_id))
