@@ -159,6 +159,24 @@ def test_failure_mid_run_removes_everything(lab, tmp_path, monkeypatch):
     assert not out.exists() and list((tmp_path / "b").iterdir()) == []
 
 
+def test_failure_while_connecting_removes_everything(lab, tmp_path, monkeypatch):
+    """A failure during set-up (server, sink and client process up; no captures yet)."""
+    from ksaudit.lab import client as client_mod
+    seen = {}
+
+    def no_handshake(ns, ifname, server_pub, timeout_s=0):
+        seen["run_id"] = ifname[len(topology.WG_PREFIX) + 1:]
+        raise KsauditError(f"lab: timed out after 5.0s waiting for WireGuard handshake on {ifname}")
+
+    monkeypatch.setattr(client_mod.wg, "handshake", no_handshake)
+    out = tmp_path / "b" / "s"
+    with pytest.raises(KsauditError, match="handshake"):
+        runner.run(runner.RunOptions(event="reconnect", policy="strong", out=str(out), ipv6=True,
+                                     allow_lan=True, timing=FAST, steady_ms=100))
+    assert_nothing_left(seen["run_id"])
+    assert list((tmp_path / "b").iterdir()) == []
+
+
 def test_existing_output_is_never_overwritten(lab, tmp_path):
     out = tmp_path / "b" / "s"
     out.mkdir(parents=True)

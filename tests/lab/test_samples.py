@@ -24,6 +24,9 @@ def test_every_sample_is_there_with_its_intended_verdict():
             assert yaml.safe_load(fh)["build"] == samples.BUILD
         verdicts.add(s.expect)
     assert verdicts == {"PASS", "FAIL", "INCONCLUSIVE"}
+    with open(os.path.join(ROOT, "none-wifi-yank-lan-dns", "lab-truth.json")) as fh:
+        lan = json.load(fh)["trials"][0]          # allow_lan: the printer is fine, LAN DNS is a leak
+    assert lan["lan_seqs"] and lan["dns_lan_seqs"] and lan["leaked"]
     fail_policies = {s.policy for s in samples.SAMPLES if s.expect == "FAIL"}
     assert fail_policies >= {"none", "app-level", "weak-reconnect", "fail-open-sleep", "ipv4-only"}
 
