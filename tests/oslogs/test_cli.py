@@ -74,3 +74,11 @@ def test_bad_inputs_one_line_exit_2(write, jline, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("ksaudit: error:") and message in err[0], err
+
+
+def test_year_from_mtime_is_said(write, capsys):
+    import os
+    path = write("syslog", "Nov 25 08:01:02 host kernel: PM: suspend entry (deep)\n")
+    os.utime(path, (1_795_600_000, 1_795_600_000))      # 2026-11-25
+    assert main(["events", str(path), "--timezone", "UTC"]) == 0
+    assert "  note: year from the file's mtime: last line in 2026" in capsys.readouterr().err

@@ -92,3 +92,20 @@ def test_real_system_log_from_corpus():
     steps = df[df["kind"] == "clock_step"]
     assert len(steps) == 28 and set(steps["ident"]) == {"Microsoft-Windows-Kernel-General"}
     assert (df["quantum_ns"] == 100).all()
+
+
+def test_check_length_finds_cut_files():
+    head = b"ElfFile\x00" + b"\x00" * 34 + (4).to_bytes(2, "little") + b"\x00" * 4050
+    assert evtx_log.check_length(head, 4096 + 4 * 65536) is None
+    assert evtx_log.check_length(head, 4096 + 17 * 65536) is None     # dirty: header counts fewer
+    assert "counts 4 chunks, it holds 3" in evtx_log.check_length(head, 4096 + 3 * 65536)
+    assert "ends 100 bytes into chunk 2" in evtx_log.check_length(head, 4096 + 2 * 65536 + 100)
+    assert "not even its 4096-byte header" in evtx_log.check_length(head[:50], 50)
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="needs ../shared/corpus (not part of the project)")
+def test_cut_real_file_is_reported_not_silent(write):
+    df = read_events(write("cut.evtx", CORPUS.read_bytes()[:200_000]))
+    fact = df.attrs["files"][0]
+    assert 0 < fact["events"] < 1160 and fact["malformed"] == 1
+    assert fact["malformed_examples"][0]["reason"].startswith("EVTX file cut short: it ends")

@@ -43,6 +43,8 @@ def run(args):
               f"{fact['events']} events, {fact['malformed']} malformed"
               + (f", {fact['ambiguous']} in a repeated or skipped DST hour" if fact["ambiguous"] else ""),
               file=sys.stderr)
+        for note in fact.get("notes", ()):
+            print(f"  note: {note}", file=sys.stderr)
         for ex in fact["malformed_examples"]:
             print(f"  line {ex['line']}: {ex['reason']}: {ex['text'][:100]}", file=sys.stderr)
     if args.output:

@@ -11,9 +11,12 @@ event at those times (EventData times come out truncated to µs: quantum 1 µs).
 """
 
 import json
+import os
 import re
+import struct
 
 from ksaudit.errors import KsauditError
+from ksaudit.oslogs.base import read_head
 from ksaudit.oslogs.timeutil import iso_to_ns
 
 NAME = "evtx"
@@ -92,8 +95,34 @@ def map_record(rec):
     return [{**base, "ts_ns": ts, "quantum_ns": quantum, "raw_ts": rec.get("timestamp", "")}]
 
 
+HEADER_BYTES = 4096
+CHUNK_BYTES = 65536
+
+
+def check_length(head, size):
+    """Why an EVTX file of ``size`` bytes starting with ``head`` is cut short, or None.
+
+    A file ends after its 4 KiB header and whole 64 KiB chunks; it holds at least
+    the chunks its header counts (a dirty file's header may count fewer, never more).
+    """
+    if len(head) < 44 or size < HEADER_BYTES:
+        return f"EVTX file cut short: {size} bytes, not even its {HEADER_BYTES}-byte header"
+    (counted,) = struct.unpack_from("<H", head, 42)
+    whole, part = divmod(size - HEADER_BYTES, CHUNK_BYTES)
+    if part:
+        return (f"EVTX file cut short: it ends {part} bytes into chunk {whole} "
+                f"(that chunk's records are lost)")
+    if whole < counted:
+        return f"EVTX file cut short: its header counts {counted} chunks, it holds {whole}"
+    return None
+
+
 def parse(path, ctx):
-    """Yield the events of the EVTX file ``path``."""
+    """Yield the events of the EVTX file ``path`` (a cut-short file counts one malformed
+    entry, line 0, saying so)."""
+    cut = check_length(read_head(path, HEADER_BYTES), os.path.getsize(path))
+    if cut:
+        ctx.bad(0, f"{os.path.getsize(path)} bytes", cut)
     try:
         import evtx
         parser = evtx.PyEvtxParser(str(path))
