@@ -470,3 +470,17 @@ def test_evidence_names_sni_and_http_host(builder):
     assert [(e["tls_sni"], e["http_host"]) for e in ep.evidence] == [
         ("sni.example.com", ""), ("", "host.example.org")]
     assert a.to_dict()["episodes"][0]["evidence"][0]["frame"] == ep.evidence[0]["frame"]
+
+
+def test_misspelt_tunnel_interface_and_endpoint_fail_closed_and_say_why(builder):
+    builder.probes_run(0, 2000, lambda t: "block" if 1000 <= t < 1200 else "up")
+    builder.down_up(1000, 1200)
+    a = analyze(builder.write(**{"device.tunnel_interfaces": ["wg1"],
+                                 "vpn.endpoints": ["198.51.100.3:51820/udp"]}))
+    assert a.verdict.status == "FAIL" and a.classification["inside_tunnel"] == 0
+    assert "device.tunnel_interfaces wg1 appears in no device capture (interfaces seen: wg0, " \
+           "wlan0)" in a.notes
+    assert any(n.startswith("no frame went to or came from a declared vpn.endpoints") and
+               "198.51.100.3:51820/udp" in n for n in a.notes)
+    b = analyze(builder.write())
+    assert not any("appears in no" in n or "no frame went" in n for n in b.notes)

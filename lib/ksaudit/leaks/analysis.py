@@ -203,7 +203,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
               "allow": [a.text for a in sc.allow], "max_evidence": max_evidence,
               "deep_dissection": deep, "probe_interval_ns": interval,
               "gap_threshold_ns": threshold, "reference_clock": tb.reference}
-    notes = [device.statement, *tb.notes]
+    notes = [device.statement, *tb.notes, *_declaration_notes(sc, facts, classification)]
     for f in facts:
         unnamed = [i for i in f["interfaces"] if i.startswith("#")]
         if f["vantage"] == "device" and unnamed:
@@ -213,6 +213,22 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     return Analysis(sc, verdict, tuple(episodes), steady_state, packets, events, leaks,
                     tb.alignment, device, classification, tuple(facts), tuple(log_facts),
                     tuple(inputs), params, tuple(notes))
+
+
+def _declaration_notes(sc, facts, classification) -> list:
+    """Declarations the evidence never shows: a misspelt tunnel interface or endpoint
+    turns the tunnel's own traffic into leaks (fail closed), so say why."""
+    seen = {i for f in facts if f["vantage"] == "device" for i in f["interfaces"]}
+    notes = []
+    absent = [n for n in sc.tunnel_interfaces if n not in seen]
+    if seen and absent:
+        verb = "appears" if len(absent) == 1 else "appear"
+        notes.append(f"device.tunnel_interfaces {', '.join(absent)} {verb} in no device "
+                     f"capture (interfaces seen: {', '.join(sorted(seen))})")
+    if sum(f["packets"] for f in facts) and not classification.get("tunnel_transport"):
+        notes.append("no frame went to or came from a declared vpn.endpoints address, port and "
+                     f"protocol ({', '.join(e.text for e in sc.endpoints)})")
+    return notes
 
 
 def _tunnel_gaps(packets, caps, codes, dev_v, threshold) -> list:
