@@ -59,3 +59,16 @@ def test_bad_input_is_one_line_exit_2(builder, tmp_path):
     (root / "device.pcap").write_bytes(b"this is not a capture at all" * 10)
     proc = run(root)
     assert proc.returncode == 2 and "device.pcap" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_outputs_are_one_line_exit_2(builder, tmp_path):
+    builder.probes_run(0, 2000, lambda t: "block" if 1000 <= t < 1200 else "up")
+    builder.down_up(1000, 1200)
+    root = builder.write()
+    for flag in ("--json", "--leaks"):
+        proc = run(root, flag, tmp_path / "no" / "such" / "dir" / "out")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "cannot write: None" not in proc.stderr
+    empty = tmp_path / "empty.parquet"                  # PASS: an empty table, same columns
+    assert run(root, "--quiet", "--leaks", empty).returncode == 0
+    assert len(pd.read_parquet(empty)) == 0 and "rule" in pd.read_parquet(empty).columns

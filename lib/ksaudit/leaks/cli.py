@@ -51,7 +51,7 @@ def run(args) -> int:
                 with open(args.json, "w", encoding="utf-8") as fh:
                     fh.write(text)
             except OSError as exc:
-                raise KsauditError(f"{args.json}: cannot write: {exc.strerror}") from None
+                raise KsauditError(f"{args.json}: cannot write: {exc.strerror or exc}") from None
     if args.leaks:
         table = a.leaks.copy()
         table["capture"] = [a.captures[int(i)]["file"] for i in table["capture"]]
@@ -60,7 +60,7 @@ def run(args) -> int:
         try:
             table.to_parquet(args.leaks, index=False)
         except OSError as exc:
-            raise KsauditError(f"{args.leaks}: cannot write: {exc.strerror}") from None
+            raise KsauditError(f"{args.leaks}: cannot write: {exc.strerror or exc}") from None
     if args.json != "-":
         print(a.verdict.status if args.quiet else _summary(a))
     return a.verdict.exit_code
