@@ -1,6 +1,7 @@
 """Report sections from analysis documents: content, and hostile text escaped."""
 
 import copy
+import re
 
 from ksaudit.report import buildviews, views
 from ksaudit.report.html import table
@@ -116,3 +117,17 @@ def test_explicit_timestamp_is_the_only_wall_clock(monkeypatch):
     doc = build_summary("b1", [], generated=stamp)
     assert doc["generated"] == stamp and f"Generated {stamp}." in changelog_snippet(doc)
     assert "generated" not in build_summary("b1", []) and "Generated" not in changelog_snippet(build_summary("b1", []))
+
+
+def test_leak_table_keeps_frames_with_deep_evidence_when_cut():
+    """A DNS query leaked late in a long leak is still listed when the table is cut."""
+    doc = copy.deepcopy(DOC)
+    row = doc["leaks"]["rows"][1]
+    doc["leaks"]["rows"] = [dict(row, frame=100 + i, ts_ns=row["ts_ns"] + i) for i in range(60)]
+    doc["leaks"]["total"] = doc["leaks"]["shown"] = 60
+    doc["episodes"][0]["evidence"] = [{"capture": "device.pcap", "frame": 150,
+                                       "dns_query": "late.example", "summary": "DNS"}]
+    html = str(views.leak_table(doc, max_rows=5))
+    frames = re.findall(r"<td>device\.pcap#(\d+)</td>", html)
+    assert frames == ["100", "101", "102", "103", "150"]  # time order, the DNS frame kept
+    assert "late.example" in html and "5 of 60 leaked frames shown" in html

@@ -144,6 +144,23 @@ def zoom_note(doc, shown):
                 "window first; every episode is in the table above.</p>")
 
 
+def _rows_to_show(rows, deep, max_rows):
+    """At most `max_rows` leak rows in their own (time) order: every row whose frame has
+    a DNS name, SNI or Host first, so a long leak cannot push the telling ones out."""
+    if len(rows) <= max_rows:
+        return rows
+    def telling(r):
+        ev = deep.get((r.get("capture"), r.get("frame"))) or {}
+        return bool(ev.get("dns_query") or ev.get("tls_sni") or ev.get("http_host"))
+    chosen = {i for i, r in enumerate(rows) if telling(r)}
+    chosen = set(sorted(chosen)[:max_rows])
+    for i in range(len(rows)):
+        if len(chosen) >= max_rows:
+            break
+        chosen.add(i)
+    return [rows[i] for i in sorted(chosen)]
+
+
 def leak_table(doc, max_rows=200):
     """The leaked frames with their deep evidence (DNS name, TLS SNI, HTTP Host).
 
@@ -165,7 +182,7 @@ def leak_table(doc, max_rows=200):
             deep[(ev.get("capture"), ev.get("frame"))] = ev
     starts = {ep.get("id"): ep.get("start_ns") for ep in doc.get("episodes") or []}
     rows = []
-    for r in (leaks.get("rows") or [])[:max_rows]:
+    for r in _rows_to_show(leaks.get("rows") or [], deep, max_rows):
         ev = deep.get((r.get("capture"), r.get("frame")), {})
         proto = PROTOCOLS.get(r.get("proto"), f"proto {r.get('proto')}")
         ports = "" if r.get("sport") in (None, -1) else f" {r['sport']} → {r.get('dport')}"
@@ -181,8 +198,9 @@ def leak_table(doc, max_rows=200):
                   rows, numeric=["µs after down", "Bytes"], row_classes=["ks-leak"] * len(rows),
                   empty="no leaked frames")
     total = leaks.get("total", len(leaks.get("rows") or []))
-    note = (f'<p class="ks-note">{len(rows):,} of {int(total):,} leaked frames shown; the '
-            f"analysis document (summary.json) lists {int(leaks.get('shown', len(rows))):,}.</p>"
+    note = (f'<p class="ks-note">{len(rows):,} of {int(total):,} leaked frames shown (those with '
+            f"a DNS name, TLS SNI or HTTP Host first, then the earliest); the analysis document "
+            f"(summary.json) lists {int(leaks.get('shown', len(rows))):,}.</p>"
             if total and total > len(rows) else "")
     return Html(shown + note)
 
