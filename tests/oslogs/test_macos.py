@@ -73,3 +73,19 @@ def test_legacy_system_log(write):
     assert df.attrs["files"][0]["format"] == "macos-system-log"
     assert df["kind"].tolist() == ["link_up", "sleep"]
     assert df["iface"].tolist() == ["en1", ""]
+
+
+PREAMBLE = ('Filtering the log data using "subsystem == \\"com.apple.networkextension\\""\n'
+            "Skipping info and debug messages, pass --info and/or --debug to include.\n")
+
+
+def test_log_show_preamble_before_json_records(write):
+    ndjson = PREAMBLE + "".join(json.dumps(r) + "\n" for r in RECORDS) + '{"count":2,"finished":1}\n'
+    array = PREAMBLE + json.dumps(RECORDS + [{"count": 2, "finished": 1}], indent=2)
+    for name, text, fmt, lines in (("a.ndjson", ndjson, "macos-ndjson", [3, 4]),
+                                   ("a.json", array, "macos-json", [4, 14])):
+        df = read_events(write(name, text))
+        fact = df.attrs["files"][0]
+        assert (fact["format"], fact["chosen_by"], fact["malformed"]) == (fmt, "auto", 0)
+        assert df["kind"].tolist() == ["network_change", "tunnel_down"]
+        assert df["line"].tolist() == lines

@@ -140,11 +140,11 @@ def matched_lines(path, ctx, line_re, what, skip=b"\x00"):
         yield n, m
 
 
-def json_lines(path, ctx):
+def json_lines(path, ctx, skip=None):
     """Yield ``(line_number, line, value)`` for each non-blank line of ``path`` that
-    is JSON (any value: callers check its shape); other lines are counted as
-    malformed ("not a JSON object")."""
-    for n, line in numbered_lines(path):
+    is JSON (any value: callers check its shape); other lines (except those starting
+    with ``skip``) are counted as malformed ("not a JSON object")."""
+    for n, line in numbered_lines(path, skip):
         try:
             value = json.loads(line)
         except ValueError:

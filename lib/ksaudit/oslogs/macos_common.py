@@ -5,6 +5,9 @@ import re
 
 from ksaudit.oslogs.timeutil import iso_to_ns
 
+# what `log show` may print before the records (with a --predicate, or without --info)
+PREAMBLE = (b"Filtering the log data", b"Skipping info and debug")
+
 STAMP = re.compile(r"^((\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([+-]\d\d:?\d\d|Z))$")
 
 
@@ -36,3 +39,11 @@ def record_row(rec, line):
 def is_trailer(rec):
     """The closing ``{"count": N, "finished": 1}`` record of ndjson/json output."""
     return isinstance(rec, dict) and "finished" in rec and "timestamp" not in rec
+
+
+def skip_preamble(head):
+    """``head`` without the leading ``PREAMBLE`` lines (and blank lines)."""
+    text = head.lstrip()
+    while text.startswith(PREAMBLE):
+        text = text.split(b"\n", 1)[1].lstrip() if b"\n" in text else b""
+    return text

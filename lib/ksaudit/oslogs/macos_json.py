@@ -5,17 +5,19 @@ A cut-off array keeps every complete record and counts the rest malformed.
 """
 
 import json
+import re
 
 from ksaudit.oslogs.base import open_lines
-from ksaudit.oslogs.macos_common import is_trailer, record_row
+from ksaudit.oslogs.macos_common import PREAMBLE, is_trailer, record_row, skip_preamble
 
 NAME = "macos-json"
 DESCRIPTION = "macOS log show --style json (a JSON array)"
+_LEAD = re.compile(r"\s*(?:(?:%s)[^\n]*(?:\n\s*|$))*" % "|".join(p.decode() for p in PREAMBLE))
 
 
 def sniff(head):
     """Score 0..1 that ``head`` is macOS json."""
-    text = head.lstrip()
+    text = skip_preamble(head)
     if text.startswith(b"[") and b'"eventMessage"' in text[:4000] and b'"timestamp"' in text[:4000]:
         return 0.95
     return 0.0
@@ -28,7 +30,7 @@ def parse(path, ctx):
     decoder = json.JSONDecoder()
     if not text.strip():
         return
-    pos = len(text) - len(text.lstrip())
+    pos = _LEAD.match(text).end()
     if not text.startswith("[", pos):
         ctx.bad(1, text[:80], "not a JSON array")
         return

@@ -6,7 +6,7 @@ the output ends with a ``{"count": N, "finished": 1}`` record (not an event).
 """
 
 from ksaudit.oslogs.base import json_lines
-from ksaudit.oslogs.macos_common import is_trailer, record_row
+from ksaudit.oslogs.macos_common import PREAMBLE, is_trailer, record_row, skip_preamble
 
 NAME = "macos-ndjson"
 DESCRIPTION = "macOS log show --style ndjson"
@@ -14,7 +14,7 @@ DESCRIPTION = "macOS log show --style ndjson"
 
 def sniff(head):
     """Score 0..1 that ``head`` is macOS ndjson."""
-    first = head.lstrip().split(b"\n", 1)[0]
+    first = skip_preamble(head).split(b"\n", 1)[0]
     if first.startswith(b"{") and b'"eventMessage"' in first and b'"timestamp"' in first:
         return 0.95
     return 0.0
@@ -22,7 +22,7 @@ def sniff(head):
 
 def parse(path, ctx):
     """Yield one event per record of ``path``."""
-    for n, line, rec in json_lines(path, ctx):
+    for n, line, rec in json_lines(path, ctx, skip=PREAMBLE):
         if is_trailer(rec):
             continue
         if not isinstance(rec, dict):
