@@ -189,6 +189,8 @@ def test_bad_inputs():
         align(make_events([T0]), clocks={"phone": {"ofset_ns": 1}})
     with pytest.raises(KsauditError, match="anchors need"):
         align(make_events([T0]), anchors=[{"clock": "device", "src": 1}])
+    with pytest.raises(KsauditError, match="anchors of clock 'device': src_ns and ref_ns must"):
+        align(make_events([T0]), anchors=[{"clock": "device", "src_ns": "soon", "ref_ns": 1}])
 
 
 def test_public_api_and_to_dict_ints():

@@ -243,8 +243,12 @@ def _anchor_pool(ev, clock_of, packets, probe_clock, extra):
             if col not in extra:
                 raise KsauditError(f"align: anchors need columns clock, src_ns, ref_ns (missing {col})")
         for clock, grp in extra.groupby("clock", sort=True):
-            x = grp["src_ns"].to_numpy(dtype="int64")
-            y = grp["ref_ns"].to_numpy(dtype="int64")
+            try:
+                x = grp["src_ns"].to_numpy(dtype="int64")
+                y = grp["ref_ns"].to_numpy(dtype="int64")
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise KsauditError(f"align: anchors of clock {clock!r}: src_ns and ref_ns must "
+                                   f"be integer ns ({exc})") from exc
             if clock in pool:
                 px, py, src = pool[clock]
                 pool[clock] = (np.concatenate([px, x]), np.concatenate([py, y]), src + " + given anchors")
