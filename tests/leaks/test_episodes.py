@@ -118,3 +118,20 @@ def test_flapping_link_is_one_episode_until_the_tunnel_is_back(builder):
     assert ep.start_evidence[0].startswith("link_down ") and ep.end_ns == T0 + 2000 * MS
     assert sum(e.startswith("link_down") for e in ep.during_evidence) == 2
     assert a.verdict.status == "PASS", a.verdict.reasons
+
+
+def test_handshakes_and_link_local_chatter_do_not_end_a_packet_gap(builder):
+    # the tunnel interface comes back (router solicitation) and the client handshakes
+    # 45 ms before data flows through the tunnel again; the leaks in between belong
+    # to the episode, not to the steady state
+    from scapy.layers.inet6 import ICMPv6ND_RS, IPv6
+    from leak_builder import ENDPOINT, WG
+    builder.probes_run(0, 3000, window(1000, 1500))
+    builder.log(100, "Started Session 4 of User lab.", ident="systemd")
+    builder.frame(T0 + 1455 * MS, IPv6(src="fe80::2", dst="ff02::2") / ICMPv6ND_RS(), ifindex=WG)
+    builder.udp(T0 + 1458 * MS, DEV4, ENDPOINT[0], 51000, ENDPOINT[1], b"\x01" + b"\0" * 147)
+    a = analyze(builder.write())
+    (ep,) = a.episodes
+    assert ep.leaked_frames == 50 and a.steady_state["leaked_frames"] == 0
+    assert ep.end_hi_ns == T0 + 1500 * MS + 5_000            # the first probe inside wg0 again
+    assert any(e.startswith("WireGuard handshake initiation") for e in ep.end_evidence)

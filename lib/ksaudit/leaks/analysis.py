@@ -165,7 +165,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
 
     codes = rule.codes
     threshold = gap_threshold_ns(interval)
-    gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold)
+    hs_sizes = _handshake_sizes(packets, caps, codes)
+    gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, hs_sizes >= 0)
     tol_ns = sc.tolerance_us * 1000
     spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns)
     scen_reasons = [Reason(c, m) for c, m in glob]
@@ -174,7 +175,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     facts = [c.facts for c in caps]
     lasts = [f["last_ns"] for f in facts if f["last_ns"] is not None]
     cutoff = max(lasts) if lasts else 0
-    spans = with_handshakes(spans, *_handshakes(packets, caps, codes), cutoff)
+    spans = with_handshakes(spans, *_handshakes(packets, caps, hs_sizes), cutoff)
     packets["episode"] = assign_episodes(packets["ts_ns"].to_numpy(), spans, cutoff)
     is_leak = (codes == cl.RULES.index("leak")) | (codes == cl.RULES.index("leak_reply"))
     leaks = packets.loc[is_leak].sort_values(["ts_ns", "capture", "frame"], kind="stable")
@@ -231,9 +232,16 @@ def _declaration_notes(sc, facts, classification) -> list:
     return notes
 
 
-def _tunnel_gaps(packets, caps, codes, dev_v, threshold) -> list:
-    """Gaps in tunnel-side traffic (device vantage points when there are any)."""
-    tun = (codes == cl.RULES.index("inside_tunnel")) | (codes == cl.RULES.index("tunnel_transport"))
+def _tunnel_gaps(packets, caps, codes, dev_v, threshold, handshake) -> list:
+    """Gaps in tunnel-side traffic (device vantage points when there are any).
+
+    Frames that do not show a working tunnel do not end a gap: WireGuard handshakes
+    (sent while reconnecting; listed as end evidence instead) and link-local or
+    multicast chatter on a tunnel interface that has just come back (router
+    solicitations, MLD) before any route through it exists."""
+    inside = codes == cl.RULES.index("inside_tunnel")
+    tun = (inside & ~cl.cat_test(packets["dst"], _local_or_multicast)) | \
+        ((codes == cl.RULES.index("tunnel_transport")) & ~handshake)
     if dev_v.any():
         tun &= dev_v
     if threshold is None or not tun.any():
@@ -246,17 +254,24 @@ def _tunnel_gaps(packets, caps, codes, dev_v, threshold) -> list:
                        threshold)
 
 
+def _local_or_multicast(text) -> bool:
+    a = cl._addr(text)
+    return a is not None and (a.is_link_local or a.is_multicast)
+
+
 # link-layer header bytes per LINKTYPE (Ethernet 14, SLL 16, SLL2 20, raw 0, null 4)
 _LINK_HEADER = {1: 14, 113: 16, 276: 20, 101: 0, 228: 0, 229: 0, 12: 0, 14: 0, 0: 4, 108: 4}
 
 
-def _handshakes(packets, caps, codes):
-    """(ts, kinds, refs) of tunnel-transport frames whose UDP payload has the size of a
-    WireGuard handshake message, sorted by time (captures with one known link type)."""
+def _handshake_sizes(packets, caps, codes) -> np.ndarray:
+    """Per frame: the UDP payload size if it is a tunnel-transport frame whose payload
+    has the size of a WireGuard handshake message, else -1 (captures with one known
+    link type)."""
+    out = np.full(len(packets), -1, np.int64)
     rows = np.flatnonzero((codes == cl.RULES.index("tunnel_transport"))
                           & (packets["proto"].to_numpy() == 17))
     if not len(rows):
-        return np.array([], np.int64), [], []
+        return out
     hdr = np.array([_LINK_HEADER.get(c.facts["link_types"][0], -10 ** 6)
                     if len(c.facts["link_types"]) == 1 else -10 ** 6 for c in caps])
     cap = packets["capture"].to_numpy()[rows]
@@ -265,12 +280,19 @@ def _handshakes(packets, caps, codes):
     payload = (packets["length"].to_numpy()[rows].astype(np.int64) - hdr[cap] - 4 * vlan
                - np.where(ipv == 6, 40, 20) - 8)
     keep = np.isin(payload, list(WG_HANDSHAKE))
-    rows, payload = rows[keep], payload[keep]
+    out[rows[keep]] = payload[keep]
+    return out
+
+
+def _handshakes(packets, caps, sizes):
+    """(ts, kinds, refs) of the handshake frames (`_handshake_sizes`), sorted by time."""
+    rows = np.flatnonzero(sizes >= 0)
     ts = packets["ts_ns"].to_numpy()[rows]
     order = np.argsort(ts, kind="stable")
-    frames = packets["frame"].to_numpy()
-    return (ts[order], [WG_HANDSHAKE[int(p)] for p in payload[order]],
-            [f"{caps[int(packets['capture'].iat[r])].file}#{int(frames[r])}" for r in rows[order]])
+    rows = rows[order]
+    frames, capn = packets["frame"].to_numpy(), packets["capture"].to_numpy()
+    return (ts[order], [WG_HANDSHAKE[int(sizes[r])] for r in rows],
+            [f"{caps[int(capn[r])].file}#{int(frames[r])}" for r in rows])
 
 
 def _steady_state(leaks, evidence) -> dict:
