@@ -145,3 +145,31 @@ def test_garbled_networkmanager_stamp_keeps_the_carrier_time(write):
     df = read_events(write("syslog", text), timezone="UTC", year=2026)
     assert df["ts_ns"].tolist() == [1_795_593_662 * NS]
     assert df["raw_ts"].tolist() == ["Nov 25 08:01:02"] and df["quantum_ns"].tolist() == [NS]
+
+
+def test_journald_export_realtime_monotonic_jump_is_a_clock_step(write):
+    t = 1_795_587_593_463_073
+    entries = [(t, 1_000_000, "1"), (t + 1_000, 1_001_000, "1"),
+               (t + 5_001_000, 1_002_000, "1"),     # +5 s jump within boot 1
+               (t + 5_002_000, 10, "2")]            # a new boot is not a step
+    data = b"".join(_export_entry({"__REALTIME_TIMESTAMP": rt, "__MONOTONIC_TIMESTAMP": mono,
+                                   "_BOOT_ID": boot * 32, "MESSAGE": f"m{i}"})
+                    for i, (rt, mono, boot) in enumerate(entries))
+    df = read_events(write("j.export", data))
+    steps = df[df["kind"] == "clock_step"]
+    assert steps["line"].tolist() == [3]
+    assert "+4999.000 ms" in steps["message"].iloc[0]
+    assert len(df) == 5
+
+
+@pytest.mark.parametrize("fmt", ["journald-json", "journald-export"])
+def test_monotonic_beyond_int64_ns_is_unknown_not_wrapped(write, fmt):
+    t, huge = 1_795_587_593_463_073, "9" * 16
+    if fmt == "journald-json":
+        data = ('{"__REALTIME_TIMESTAMP": "%d", "__MONOTONIC_TIMESTAMP": "%s", "MESSAGE": "x"}\n'
+                % (t, huge)).encode()
+    else:
+        data = _export_entry({"__REALTIME_TIMESTAMP": t, "__MONOTONIC_TIMESTAMP": huge,
+                              "MESSAGE": "x"})
+    df = read_events(write("j", data), format=fmt)
+    assert df["mono_ns"].tolist() == [-1] and df["ts_ns"].tolist() == [t * 1000]

@@ -8,8 +8,11 @@ in ``journald-json``.
 
 import struct
 
+import numpy as np
+
 from ksaudit.oslogs.base import read_head
-from ksaudit.oslogs.journald_json import QUANTUM_NS, StepDetector, step_event
+from ksaudit.oslogs.journald_json import QUANTUM_NS, clock_steps
+from ksaudit.oslogs.timeutil import MAX_NS
 
 NAME = "journald-export"
 DESCRIPTION = "journalctl -o export (Journal Export Format, binary fields too)"
@@ -77,22 +80,29 @@ def parse(path, ctx):
     except OSError:
         read_head(path)  # raises the project error
         raise
-    steps = StepDetector()
+    lines, rts, monos, boots = [], [], [], []
     for record, f in _entries(data, ctx):
         stamp = f.get(b"_SOURCE_REALTIME_TIMESTAMP") or f.get(b"__REALTIME_TIMESTAMP")
         if stamp is None or not stamp.isdigit():
             ctx.bad(record, b"", "entry without a numeric __REALTIME_TIMESTAMP")
             continue
         boot = f.get(b"_BOOT_ID", b"").decode("ascii", "replace")
-        mono = f.get(b"__MONOTONIC_TIMESTAMP", b"")
-        mono_ns = int(mono) * 1000 if mono.isdigit() else -1
-        rt = f.get(b"__REALTIME_TIMESTAMP", b"")
-        if mono_ns >= 0 and rt.isdigit():
-            jump = steps.check(boot, int(rt), mono_ns // 1000)
-            if jump:
-                yield step_event(record, int(rt), jump, boot, mono_ns // 1000)
+        mono_us = _us(f.get(b"__MONOTONIC_TIMESTAMP", b""))
         ident = f.get(b"SYSLOG_IDENTIFIER") or f.get(b"_COMM") or b""
+        lines.append(record)
+        rts.append(_us(f.get(b"__REALTIME_TIMESTAMP", b"")))
+        monos.append(mono_us)
+        boots.append(boot)
         yield {"ts_ns": int(stamp) * 1000, "raw_ts": stamp.decode(), "quantum_ns": QUANTUM_NS,
-               "line": record, "tz_source": "assumed-utc", "boot_id": boot, "mono_ns": mono_ns,
+               "line": record, "tz_source": "assumed-utc", "boot_id": boot,
+               "mono_ns": mono_us * 1000 if mono_us >= 0 else -1,
                "ident": ident.decode("utf-8", "replace"),
                "message": f.get(b"MESSAGE", b"").decode("utf-8", "replace")}
+    yield from clock_steps(np.array(lines, "int64"), np.array(rts, "int64"),
+                           np.array(monos, "int64"), np.array(boots, object))
+
+
+def _us(text):
+    """A µs field (bytes) -> int, or -1 when it is not a number an int64 ns can hold."""
+    value = int(text) if text.isdigit() else -1
+    return value if value < MAX_NS // 1000 else -1

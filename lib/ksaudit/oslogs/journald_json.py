@@ -50,24 +50,6 @@ def message_text(value):
     return "" if value is None else str(value)
 
 
-class StepDetector:
-    """Finds realtime − monotonic jumps within each boot (µs inputs)."""
-
-    def __init__(self):
-        self.last = {}
-
-    def check(self, boot, rt_us, mono_us):
-        """Jump in ns since the previous entry of the same boot, or 0."""
-        delta = rt_us - mono_us
-        prev = self.last.get(boot)
-        self.last[boot] = (delta, mono_us)
-        if prev is None:
-            return 0
-        jump_ns = (delta - prev[0]) * 1000
-        allowed = STEP_MIN_NS + abs(mono_us - prev[1]) * STEP_PPM // 1000
-        return jump_ns if abs(jump_ns) > allowed else 0
-
-
 def step_event(line, rt_us, jump_ns, boot, mono_us):
     """The synthetic clock_step event for a realtime − monotonic jump."""
     return {"ts_ns": rt_us * 1000, "raw_ts": str(rt_us), "quantum_ns": QUANTUM_NS,
@@ -92,13 +74,14 @@ def parse(path, ctx):
     def number(key):
         i = k[key]
         ok = (vtype[:, i] == fastscan.V_STRING) | (vtype[:, i] == fastscan.V_OTHER)
-        return np.where(ok, fastscan.parse_uint(data, vs[:, i], ve[:, i]), -1)
+        value = np.where(ok, fastscan.parse_uint(data, vs[:, i], ve[:, i]), -1)
+        return np.where(value < timeutil.MAX_NS // 1000, value, -1)   # µs an int64 ns holds
 
     rt, src_rt, mono = number("__REALTIME_TIMESTAMP"), number("_SOURCE_REALTIME_TIMESTAMP"), \
         number("__MONOTONIC_TIMESTAMP")
     use_src = src_rt > 0
     ts_us = np.where(use_src, src_rt, rt)
-    good = (status == fastscan.OK) & (ts_us >= 0) & (ts_us < timeutil.MAX_NS // 1000)
+    good = (status == fastscan.OK) & (ts_us >= 0)
     for i in np.flatnonzero((status != fastscan.BLANK) & ~good)[:10000]:
         _explain(ctx, i + 1, bytes(data[starts[i]:ends[i]]))
     extra = (np.count_nonzero((status != fastscan.BLANK) & ~good) - 10000)
@@ -121,7 +104,7 @@ def parse(path, ctx):
     if len(rows) == n:
         batch.message_arrow = msg_arrow
     yield batch
-    yield from _steps(rows + 1, rt_r, mono_r, boot)
+    yield from clock_steps(rows + 1, rt_r, mono_r, boot)
 
 
 def _text(data, rows, slot, vs, ve, vtype, esc, arrow=False, repeated=False):
@@ -147,8 +130,19 @@ def _text(data, rows, slot, vs, ve, vtype, esc, arrow=False, repeated=False):
     return values
 
 
-def _steps(lines, rt_us, mono_us, boot):
-    """clock_step rows where realtime − monotonic jumps within one boot."""
+def clock_steps(lines, rt_us, mono_us, boot):
+    """clock_step rows where realtime − monotonic jumps within one boot.
+
+    Parameters
+    ----------
+    lines : int64 array (line or record numbers)
+    rt_us, mono_us : int64 arrays (µs; -1 where unknown)
+    boot : object array of boot ids
+
+    Returns
+    -------
+    generator of event rows (``step_event``)
+    """
     have = np.flatnonzero((rt_us >= 0) & (mono_us >= 0))
     if len(have) < 2:
         return
