@@ -29,3 +29,12 @@ def test_probe_rejects_float_times(write):
     path = write("probe.jsonl", '{"ts_ns": 1.5e18, "seq": 1, "result": "sent"}\n')
     with pytest.raises(KsauditError, match="no line parses as ksaudit-probe"):
         read_events(path, format="ksaudit-probe")
+
+
+def test_probe_seq_beyond_int64_is_malformed(write):
+    text = ('{"ts_ns": 1795586466000000000, "seq": 99999999999999999999, "result": "sent"}\n'
+            '{"ts_ns": 1795586466000000001, "seq": 2, "result": "sent"}\n')
+    df = read_events(write("probe.jsonl", text))
+    fact = df.attrs["files"][0]
+    assert df["probe_seq"].tolist() == [2] and fact["malformed"] == 1
+    assert fact["malformed_examples"][0]["line"] == 1

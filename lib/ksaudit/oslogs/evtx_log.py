@@ -82,6 +82,8 @@ def map_record(rec):
     body = "; ".join(f"{k}={_flat(v)}" for k, v in fields.items())
     message = f"EventID {event_id}: {body}".rstrip()
     line = int(rec.get("event_record_id") or system.get("EventRecordID") or 0)
+    if not 0 <= line < 2**63:
+        raise ValueError(f"EventRecordID {line} out of range")
     base = {"line": line, "ident": provider, "message": message, "tz_source": "explicit"}
     if provider == POWER_TROUBLESHOOTER and event_id == 1:
         rows = []

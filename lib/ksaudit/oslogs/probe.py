@@ -31,7 +31,7 @@ def parse(path, ctx):
             ctx.bad(n, line, "needs ts_ns, seq and result")
             continue
         if not (isinstance(ts, int) and isinstance(seq, int) and not isinstance(ts, bool)
-                and isinstance(result, str) and ts > 0 and seq >= 0):
+                and isinstance(result, str) and ts > 0 and 0 <= seq < 2**63):
             ctx.bad(n, line, "ts_ns and seq must be non-negative integers, result a string")
             continue
         dst = str(rec.get("dst", ""))
