@@ -484,3 +484,43 @@ def test_misspelt_tunnel_interface_and_endpoint_fail_closed_and_say_why(builder)
                "198.51.100.3:51820/udp" in n for n in a.notes)
     b = analyze(builder.write())
     assert not any("appears in no" in n or "no frame went" in n for n in b.notes)
+
+
+def _to_pcapng_with_drops(pcap_path, ifdrop):
+    """Rewrite a ns SLL2 pcap as pcapng (one interface, ns resolution) ending with an
+    Interface Statistics Block whose isb_ifdrop is `ifdrop`, as dumpcap writes it."""
+    data = pcap_path.read_bytes()
+
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        n = len(body) + 12
+        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+    out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + b"\0" * 4),
+           block(1, struct.pack("<HHI", 276, 0, 0) + struct.pack("<HHB3x", 9, 1, 9)
+                 + b"\0" * 4)]
+    pos, last = 24, 0
+    while pos + 16 <= len(data):
+        sec, nsec, incl, orig = struct.unpack_from("<IIII", data, pos)
+        last = sec * 10 ** 9 + nsec
+        out.append(block(6, struct.pack("<IIIII", 0, last >> 32, last & 0xFFFFFFFF, incl, orig)
+                         + data[pos + 16:pos + 16 + incl]))
+        pos += 16 + incl
+    out.append(block(5, struct.pack("<III", 0, last >> 32, last & 0xFFFFFFFF)
+                     + struct.pack("<HHQ", 5, 8, ifdrop) + b"\0" * 4))
+    target = pcap_path.with_suffix(".pcapng")
+    target.write_bytes(b"".join(out))
+    return target
+
+
+def test_drop_counter_inside_a_pcapng_is_inconclusive(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    root = builder.write(captures=[{"file": "device.pcapng"}])
+    for drops, status in ((0, "PASS"), (7, "INCONCLUSIVE")):
+        _to_pcapng_with_drops(root / "device.pcap", drops)
+        a = analyze(root)
+        assert a.verdict.status == status, a.verdict.reasons
+        assert a.captures[0]["dropped_in_file"] == drops and a.captures[0]["dropped_declared"] is None
+    assert [r.code for r in a.verdict.reasons] == ["dropped_packets"]
+    assert "7 packets dropped" in a.verdict.reasons[0].message
