@@ -43,3 +43,21 @@ def test_an_edited_summary_is_one_clear_error(tmp_path, summary, message):
     reports, captures = _build(tmp_path, summary)
     with pytest.raises(KsauditError, match=f"summary.json: .*{message}"):
         verify.verify_build(reports, captures)
+
+
+def test_a_build_of_one_scenario_verifies_against_that_scenario_directory(tmp_path):
+    """`ksaudit render CAPTURES/<build>/<scenario>` is a build of one scenario; verify
+    takes the same directory as --captures."""
+    reports, captures = tmp_path / "reports" / "one", tmp_path / "captures" / "b" / "one"
+    captures.mkdir(parents=True)
+    (captures / "scenario.yaml").write_text("build: b\n")
+    (captures / "a.pcap").write_bytes(b"pcap")
+    inputs = [{"path": f"one/{n}", "sha256": hashing.sha256_file(captures / n)}
+              for n in ("a.pcap", "scenario.yaml")]
+    reports.mkdir(parents=True)
+    (reports / "summary.json").write_text(json.dumps({"scenarios": [{"inputs": inputs}]}))
+    hashing.write_sums(reports)
+    assert verify.verify_build(reports, captures) == (3, [])
+    (captures / "a.pcap").write_bytes(b"pcaq")
+    _, problems = verify.verify_build(reports, captures)
+    assert [(p.kind, p.path) for p in problems] == [("CHANGED", str(captures / "a.pcap"))]

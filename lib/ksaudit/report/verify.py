@@ -43,6 +43,8 @@ def verify_build(reports, captures=None):
         if not captures.is_dir():
             raise KsauditError(f"{captures}: not a directory (expected CAPTURES/<build>)")
         expected = recorded_inputs(reports / "summary.json")
+        if (captures / "scenario.yaml").is_file():
+            captures = captures.parent  # a build of one scenario: paths start with its name
         # files added to a scenario's evidence count too; other directories are not ours
         scenario_dirs = sorted({Path(p).parts[0] for p in expected})
         problems += _compare(captures, expected, captures, subdirs=scenario_dirs)
