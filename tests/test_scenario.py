@@ -157,3 +157,14 @@ def test_any_value_anywhere_is_loaded_or_refused_cleanly(tmp_path, path, value):
 def test_a_file_declared_twice_is_refused(tmp_path, doc, where):
     with pytest.raises(KsauditError, match=where):
         load_scenario(write(tmp_path, doc))
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
+    raw = ('build: "x"\nvpn: {endpoints: ["198.51.100.2:51820/udp"]}\npolicy:\n'
+           '  allow_lan: false\n  allow_lan: true\ncaptures: [{file: a.pcap}]\n')
+    with pytest.raises(KsauditError, match=r"scenario.yaml:5: .*'allow_lan' given twice"):
+        load_scenario(write(tmp_path, None, raw=raw))
+    raw = ('build: "x"\nvpn: {endpoints: ["198.51.100.2:51820/udp"]}\n'
+           'captures: [&c {file: a.pcap, vantage: device}, {<<: *c, file: b.pcap}]\n')
+    sc = load_scenario(write(tmp_path, None, raw=raw))
+    assert [c.file for c in sc.captures] == ["a.pcap", "b.pcap"]

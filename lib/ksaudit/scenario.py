@@ -223,6 +223,28 @@ def parse_endpoint(text, where, *, rule=False) -> Endpoint:
 
 # ---------------------------------------------------------------- loader
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last
+    one silently: a second ``allow_lan: true`` would quietly override the first)."""
+
+
+def _no_duplicate_keys(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":      # '<<: *anchor' may be overridden
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (str, int, float, bool)) or key is None:
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                              lambda loader, node: _no_duplicate_keys(loader, node))
+
 _TOP = ("build", "platform", "scenario", "description", "device", "vpn", "policy",
         "captures", "logs", "clocks", "rules")
 
@@ -247,7 +269,7 @@ def load_scenario(directory) -> Scenario:
         raise KsauditError(f"{root}: not a scenario directory")
     try:
         with open(path, "rb") as fh:
-            doc = yaml.safe_load(fh)
+            doc = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except FileNotFoundError:
         raise KsauditError(f"{path}: missing (every scenario directory needs one)") from None
     except yaml.YAMLError as exc:
