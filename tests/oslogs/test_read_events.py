@@ -93,3 +93,12 @@ def test_lab_journal_lines_are_recognised(tmp_path):
                    ("sleep", ""), ("wake", ""), ("link_up", "wlan0")]
     nm = df.iloc[0]
     assert nm.raw_ts == "1795587593.4630" and nm.quantum_ns == 100_000
+
+
+def test_timezone_that_is_not_text_is_refused(write):
+    import datetime
+    path = write("syslog", "Nov 25 08:01:02 host app[1]: x\n")
+    with pytest.raises(KsauditError, match="timezone must be a zone name or offset text, not 120"):
+        read_events(path, timezone=120, year=2026)      # YAML reads +2:00 as 120
+    df = read_events(path, timezone=datetime.timezone.utc, year=2026)
+    assert df["ts_ns"].tolist() == [1_795_593_662 * 10**9]

@@ -6,7 +6,7 @@ a wall time inside a skipped hour does too (it cannot have been written by a
 correct clock, so neither reading is preferred).
 """
 
-from datetime import datetime, timedelta, timezone as _tz
+from datetime import datetime, timedelta, timezone as _tz, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,8 +27,11 @@ def get_zone(name):
     """
     if name is None or name == "":
         return None
+    if isinstance(name, tzinfo):
+        return name
     if not isinstance(name, str):
-        return name  # already a tzinfo
+        raise KsauditError(f"timezone must be a zone name or offset text, not {name!r} "
+                           f"(in YAML, quote offsets: '+02:00')")
     text = name.strip()
     if text.upper() in ("UTC", "Z", "GMT"):
         return _tz.utc
