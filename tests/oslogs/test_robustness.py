@@ -81,9 +81,10 @@ def test_times_beyond_int64_ns_are_malformed_lines_not_wrapped(tmp_path, fmt, ba
     assert 1_700_000_000 * 10**9 < df["ts_ns"].iloc[0] < 1_900_000_000 * 10**9
 
 
-@pytest.mark.parametrize("year", [0, 99999])
-def test_year_outside_the_int64_range_is_refused(tmp_path, year):
+@pytest.mark.parametrize("year,message", [(0, "year 0 is outside"), (99999, "year 99999 is outside"),
+                                          ("next", "year must be a whole number, not 'next'")])
+def test_year_outside_the_int64_range_or_not_a_number_is_refused(tmp_path, year, message):
     path = tmp_path / "log"
     path.write_text("Nov 25 08:01:02 host app[1]: x\n")
-    with pytest.raises(KsauditError, match=f"year {year} is outside"):
+    with pytest.raises(KsauditError, match=message):
         read_events(path, timezone="UTC", year=year)

@@ -53,7 +53,10 @@ class ParseContext:
         self.format = fmt
         self.timezone = timezone
         self.zone = timeutil.get_zone(timezone)
-        self.year = None if year is None else int(year)
+        try:
+            self.year = None if year is None else int(year)
+        except (TypeError, ValueError) as exc:
+            raise KsauditError(f"{self.file}: year must be a whole number, not {year!r}") from exc
         if self.year is not None and not timeutil.MIN_YEAR <= self.year <= timeutil.MAX_YEAR:
             raise KsauditError(f"{self.file}: year {self.year} is outside "
                                f"{timeutil.MIN_YEAR}-{timeutil.MAX_YEAR}")
