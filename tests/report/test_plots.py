@@ -57,6 +57,11 @@ def test_zoom_axis_is_microseconds_from_tunnel_down():
     lo, hi = ax.get_xlim()
     assert (lo, hi) == (-1000.0, 1000.0 + (episode["first_leak_ns"] - episode["start_ns"]) / 1e3)
     assert "µs" in ax.get_xlabel()
+    _png(fig)  # draws, so the tick labels exist
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert any("," in t for t in labels) and "0" in labels  # thousands separators, no offset
+    assert plots.us_tick(1367500.0, (1367000, 1372000)) == "1,367,500"
+    assert plots.us_tick(0.25, (-1.0, 1.0)) == "0.250"
 
 
 def test_figures_are_byte_identical_across_calls():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, ScalarFormatter, StrMethodFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, StrMethodFormatter
 
 from ksaudit.report.views import utc
 
@@ -175,6 +175,11 @@ def timeline(packets, events, episodes, title=None, capture_names=None):
     return fig
 
 
+def us_tick(x_us, xlim):
+    """A µs tick label with thousands separators, with ns digits when the axis spans < 20 µs."""
+    return f"{x_us:,.0f}" if abs(xlim[1] - xlim[0]) >= 20 else f"{x_us:,.3f}"
+
+
 def episode_zoom(packets, events, episode, margin_us=2000, capture_names=None):
     """One episode on microsecond axes: the tunnel-down edge and the restore edge.
 
@@ -221,9 +226,7 @@ def episode_zoom(packets, events, episode, margin_us=2000, capture_names=None):
             ax.axvspan((first - start) / 1e3, (last - start) / 1e3, color=COLORS["leak"], alpha=0.08,
                        lw=0, label=f"exposure window {int(episode.get('window_us') or 0):,} µs")
         ax.set_xlim((lo - start) / 1e3, (hi - start) / 1e3)
-        fmt = ScalarFormatter(useOffset=False)
-        fmt.set_scientific(False)
-        ax.xaxis.set_major_formatter(fmt)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos, ax=ax: us_tick(x, ax.get_xlim())))
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5 if len(panels) > 1 else 9))
         ax.set_xlabel("µs from tunnel-down")
     fig.suptitle(f"Episode {episode.get('id')}: {episode.get('verdict', '')}, tunnel down at "
