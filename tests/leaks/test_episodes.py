@@ -135,3 +135,17 @@ def test_handshakes_and_link_local_chatter_do_not_end_a_packet_gap(builder):
     assert ep.leaked_frames == 50 and a.steady_state["leaked_frames"] == 0
     assert ep.end_hi_ns == T0 + 1500 * MS + 5_000            # the first probe inside wg0 again
     assert any(e.startswith("WireGuard handshake initiation") for e in ep.end_evidence)
+
+
+def test_link_down_of_an_undeclared_interface_opens_no_episode(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.log(200, "docker0: Link is Down", ident="kernel")       # not the device's uplink
+    builder.log(1200, "veth7: Link is Down", ident="kernel")
+    builder.down_up(1000, 1500)
+    a = analyze(builder.write())
+    (ep,) = a.episodes
+    assert ep.start_ns == T0 + 1000 * MS and ep.start_evidence[0].startswith("tunnel_down ")
+    assert any(e.startswith("link_down ") and "veth7" in e for e in ep.during_evidence)
+    assert a.verdict.status == "PASS", a.verdict.reasons
+    assert a.events.loc[a.events["kind"].astype(str) == "link_down", "iface"].tolist() == \
+        ["docker0", "veth7"]

@@ -168,7 +168,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     hs_sizes = _handshake_sizes(packets, caps, codes)
     gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, hs_sizes >= 0)
     tol_ns = sc.tolerance_us * 1000
-    spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns)
+    spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns,
+                        interfaces=sc.physical_interfaces + sc.tunnel_interfaces)
     scen_reasons = [Reason(c, m) for c, m in glob]
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))

@@ -98,14 +98,24 @@ def _describe(ev, files) -> str:
     return f"{ev.kind} {where}:{ev.line} \"{msg}\""
 
 
-def event_spans(events: pd.DataFrame, files: dict) -> list:
-    """Group aligned events into raw episodes: list of dicts (internal)."""
+def event_spans(events: pd.DataFrame, files: dict, interfaces=None) -> list:
+    """Group aligned events into raw episodes: list of dicts (internal).
+
+    With `interfaces` (the scenario's declared physical and tunnel interfaces), a
+    ``link_down`` naming another interface (a docker bridge, a second NIC) does not
+    open an episode; it is listed as during-evidence when it falls inside one."""
     if events is None or events.empty:
         return []
     ev = events[events["kind"].astype(str).isin(START_KINDS + END_KINDS + DURING_KINDS)]
     ev = ev.sort_values(["ts_ns", "file", "line"], kind="stable")
     rows = list(ev.itertuples(index=False))
     kinds = [str(r.kind) for r in rows]
+    if interfaces and "iface" in ev:
+        known = set(interfaces)
+        for k, r in enumerate(rows):
+            name = r.iface if isinstance(r.iface, str) else ""
+            if kinds[k] == "link_down" and name and name not in known:
+                kinds[k] = "link_down_other"
     spans, cur, used = [], None, set()
 
     def same_moment(i, group):
@@ -142,7 +152,7 @@ def event_spans(events: pd.DataFrame, files: dict) -> list:
     return spans
 
 
-def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns):
+def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfaces=None):
     """Merge event episodes and packet gaps into a sorted list of `Span`.
 
     Parameters
@@ -155,11 +165,13 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns):
         From `packet_gaps` (empty without probes).
     probe_interval_ns : int or None
     tolerance_ns : int
+    interfaces : iterable of str, optional
+        Declared physical and tunnel interfaces (see `event_spans`).
     """
     interval = int(probe_interval_ns or 0)
     used = set()
     out = []
-    for sp in event_spans(events, files):
+    for sp in event_spans(events, files, interfaces):
         s, e = sp["start"], sp["end"]
         s_ns, e_ns = int(s.ts_ns), (int(e.ts_ns) if e is not None else None)
         mine = [i for i, g in enumerate(gaps)
