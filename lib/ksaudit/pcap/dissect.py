@@ -1,48 +1,34 @@
 """Deep dissection of chosen frames only: the human-readable evidence of a leak.
 
-scapy walks the records, decodes only the wanted frames and stops after the last
-one (DNS, TLS ClientHello SNI, HTTP Host); tshark then fills what scapy cannot
-(QUIC Initial SNI, a ClientHello split across TCP segments).  Text comes back
+The compiled record walk (``seek``) finds the wanted frames' bytes and stops after
+the last one; scapy decodes only those (DNS, TLS ClientHello SNI, HTTP Host);
+tshark (``tshark_view``) then fills what scapy cannot (QUIC Initial SNI, a
+ClientHello split across TCP segments).  Text comes back
 unescaped (escaping is the report's job), control characters replaced, capped.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import struct
-import subprocess
-import tempfile
 
 import pandas as pd
 
 from ksaudit.errors import KsauditError
+from ksaudit.pcap.seek import locate_frames
+from ksaudit.pcap.text import NAME_CAP, TEXT_CAP, clean_text
+from ksaudit.pcap.tshark_view import merge, run_tshark
 
 COLUMNS = ("frame", "summary", "dns_query", "dns_answers", "tls_sni",
            "http_host", "quic_sni", "truncated", "tool")
 NOT_IN_CAPTURE = "frame not in capture"
-NAME_CAP = 253          # longest DNS name / host name kept
-TEXT_CAP = 1000         # longest summary / answer list kept
 _MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d",
            b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a", b"\x1f\x8b"}
 _DNS_PORTS = {53, 5353, 5355}
+_MAX_BYTES = 1 << 18    # bytes kept per frame (lifts scapy's 64 KiB read cap: GRO frames)
 _HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ",
                  b"CONNECT ", b"PATCH ", b"TRACE ")
-_TSHARK_FIELDS = ("frame.protocols", "dns.qry.name", "dns.a", "dns.aaaa",
-                  "dns.cname", "tls.handshake.extensions_server_name", "http.host")
-_TEXT_FIELDS = ("dns_query", "dns_answers", "tls_sni", "http_host", "quic_sni")
-_LABELS = {"dns_query": "DNS", "tls_sni": "TLS SNI", "quic_sni": "QUIC SNI", "http_host": "HTTP Host"}
-
-
-def clean_text(value, cap: int = NAME_CAP) -> str:
-    """`value` as text: UTF-8 (bad bytes replaced), control characters as
-    ``\\xNN``, at most `cap` characters (a cut ends in an ellipsis)."""
-    if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", "replace")
-    out = "".join(c if c.isprintable() or c == " " else f"\\x{ord(c) & 0xff:02x}"
-                  if ord(c) < 0x100 else "\ufffd" for c in str(value))
-    return out if len(out) <= cap else out[:cap - 1] + "\u2026"
 
 
 def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "frames",
@@ -95,13 +81,13 @@ def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "fram
         note = "tshark unavailable, scapy only"
     elif records:
         try:
-            seen = _run_tshark(exe, path, records, context, timeout_s)
+            seen = run_tshark(exe, path, records, context, timeout_s)
         except KsauditError as exc:
             note = clean_text(str(exc), 200)
         else:
             for frame, fields in seen.items():
                 if frame in rows:
-                    _merge(rows[frame], fields)
+                    merge(rows[frame], fields)
     for row in rows.values():   # "scapy" or "scapy+tshark", plus why tshark did not help
         row["tool"] = "+".join(sorted(row.pop("_by"), key="scapy tshark".find))
         row["tool"] += f" ({note})" if note else ""
@@ -130,8 +116,6 @@ def _empty_row(frame: int, summary: str) -> dict:
 
 def _read_records(path: str, wanted: list[int]) -> dict:
     """frame -> (bytes, linktype, wirelen) for the wanted frames the file holds."""
-    from scapy.error import Scapy_Exception
-    from scapy.utils import RawPcapReader
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -139,9 +123,28 @@ def _read_records(path: str, wanted: list[int]) -> dict:
         raise KsauditError(f"{path}: cannot read capture: {exc.strerror or exc}") from None
     if magic not in _MAGICS and magic[:2] != b"\x1f\x8b":
         raise KsauditError(f"{path}: not a pcap or pcapng file (magic {magic.hex() or 'empty'})")
+    wanted = [f for f in wanted if f >= 1]
+    if not wanted:
+        return {}
+    try:   # the compiled record walk seeks straight to the wanted frames
+        found = locate_frames(path, wanted, max_bytes=_MAX_BYTES)
+    except KsauditError:   # gzip, modified pcap, a damaged header: scapy's walk decides
+        return _scapy_records(path, wanted)
+    records = {f: (r.data, r.linktype, r.wirelen) for f, r in found.records.items()}
+    # scapy's walk for the rest: numbered non-packet pcapng blocks (it names them) and
+    # frames past a damaged tail (it keeps a cut last record, the walk does not)
+    rest = [f for f in wanted if f not in records
+            and (f <= found.last_frame or not found.clean_end)]
+    if rest:
+        records.update(_scapy_records(path, rest))
+    return records
+
+
+def _scapy_records(path: str, wanted: list[int]) -> dict:
+    """As _read_records, with scapy's own record walk up to the last wanted frame."""
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapReader
     records = {}
-    if not wanted or wanted[-1] < 1:
-        return records
     want, last = set(wanted), wanted[-1]
     try:
         reader = RawPcapReader(path)
@@ -154,7 +157,7 @@ def _read_records(path: str, wanted: list[int]) -> dict:
             reader.blocktypes[kind] = lambda block, size, name=name: (f"pcapng {name}, not a packet", None)
     try:   # _read_packet: scapy's own record walk; size lifts its 64 KiB cap (GRO frames)
         for frame in range(1, last + 1):
-            data, meta = reader._read_packet(size=1 << 18)
+            data, meta = reader._read_packet(size=_MAX_BYTES)
             if frame in want and meta is None:
                 records[frame] = (data, None, None)
             elif frame in want:
@@ -349,89 +352,3 @@ def _http(row: dict, payload: bytes) -> str:
             break
     target = clean_text(request[1] if len(request) > 1 else b"", 200)
     return f"HTTP {clean_text(request[0], 10)} {row['http_host']} {target}".replace("  ", " ")
-
-
-# ---------------------------------------------------------------- tshark view
-
-def _run_tshark(exe: str, path: str, records: dict, context: str, timeout_s: float) -> dict:
-    """frame -> {field: text} as tshark sees the requested frames."""
-    cmd = [exe, "-n", "-T", "json", "-o", "tcp.desegment_tcp_streams:TRUE"]
-    for field in ("frame.number", *_TSHARK_FIELDS):
-        cmd += ["-e", field]
-    order = sorted(f for f, rec in records.items() if not isinstance(rec[0], str))
-    if not order:
-        return {}
-    with tempfile.TemporaryDirectory(prefix="ksaudit-dissect-") as tmp:
-        if context == "file":
-            cmd += ["-r", path, "-c", str(order[-1]),
-                    "-Y", "frame.number in {" + ", ".join(map(str, order)) + "}"]
-        else:
-            small = os.path.join(tmp, "frames.pcapng")
-            _write_pcapng(small, [records[f] for f in order])
-            cmd += ["-r", small]
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            raise KsauditError(f"tshark timed out after {timeout_s:g} s, scapy only") from None
-        except OSError as exc:
-            raise KsauditError(f"tshark failed to start ({exc.strerror}), scapy only") from None
-    text = done.stdout.decode("utf-8", "replace").strip()
-    lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines()
-             if ln.strip() and "Running as user" not in ln]
-    why = f"exit {done.returncode}: {lines[0] if lines else 'no message'}"
-    try:
-        packets = json.loads(text or "[]")
-    except ValueError:
-        try:   # a capture cut short can leave the closing bracket out
-            packets = json.loads(text.rstrip(",\n ") + "]")
-        except ValueError:
-            raise KsauditError(f"tshark failed ({why}; unreadable output), scapy only") from None
-    if not packets and done.returncode != 0:
-        raise KsauditError(f"tshark failed ({why}), scapy only")
-    out = {}
-    for pkt in packets:
-        layers = pkt.get("_source", {}).get("layers", {})
-        number = int(layers.get("frame.number", ["0"])[0])
-        frame = number if context == "file" else (order[number - 1] if 0 < number <= len(order) else 0)
-        if frame:
-            out[frame] = _tshark_fields(layers)
-    return out
-
-
-def _tshark_fields(layers: dict) -> dict:
-    def get(name, cap=NAME_CAP):
-        return "; ".join(clean_text(v, cap) for v in layers.get(name, []) if v)
-    sni = get("tls.handshake.extensions_server_name")
-    quic = "quic" in get("frame.protocols", TEXT_CAP).split(":")
-    answers = [f"{kind} {a}" for kind in ("A", "AAAA", "CNAME")
-               for a in layers.get(f"dns.{kind.lower()}", [])]
-    return {"dns_query": clean_text(get("dns.qry.name"), TEXT_CAP),
-            "dns_answers": clean_text("; ".join(answers), TEXT_CAP),
-            "tls_sni": "" if quic else sni, "quic_sni": sni if quic else "",
-            "http_host": get("http.host")}
-
-
-def _merge(row: dict, fields: dict) -> None:
-    """Fill the row's empty fields from tshark's view; scapy's values stand."""
-    for name in _TEXT_FIELDS:
-        if fields.get(name) and not row[name]:
-            row[name] = fields[name]
-            row["_by"].add("tshark")
-            if name in _LABELS:
-                row["summary"] = clean_text(f"{row['summary']} {_LABELS[name]} {fields[name]}", TEXT_CAP)
-
-
-def _write_pcapng(path: str, records: list) -> None:
-    """A minimal pcapng: one interface per link type, one EPB per record."""
-    interfaces: dict = {}
-    blocks = [struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)]
-    for data, linktype, wirelen in records:
-        if linktype not in interfaces:
-            interfaces[linktype] = len(interfaces)
-            blocks.append(struct.pack("<IIHHII", 1, 20, int(linktype or 0) & 0xFFFF, 0, 0, 20))
-        pad = b"\0" * (-len(data) % 4)
-        size = 32 + len(data) + len(pad)
-        blocks.append(struct.pack("<IIIIIII", 6, size, interfaces[linktype], 0, 0, len(data),
-                                  max(wirelen or 0, len(data))) + data + pad + struct.pack("<I", size))
-    with open(path, "wb") as fh:
-        fh.write(b"".join(blocks))
