@@ -7,7 +7,7 @@ import pytest
 from scapy.all import IP, UDP, Ether, IPv6
 
 from ksaudit.errors import KsauditError
-from ksaudit.pcap import CaptureWarning, iter_packet_chunks, read_packets
+from ksaudit.pcap import CaptureWarning, concat_chunks, iter_packet_chunks, read_packets
 
 
 def mixed_pcapng(gen, frames):
@@ -63,3 +63,28 @@ def test_bad_rows(tmp_path, gen, frames, rows):
     path.write_bytes(mixed_pcapng(gen, frames))
     with pytest.raises(KsauditError, match="rows"):
         next(iter_packet_chunks(path, rows=rows))
+
+
+@pytest.mark.parametrize("rows", [1, 7, 1000])
+def test_concat_chunks_keeps_categories(tmp_path, gen, frames, rows):
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(mixed_pcapng(gen, frames))
+    whole = read_packets(path)
+    joined = concat_chunks(iter_packet_chunks(path, rows=rows))
+    for col in ("iface", "direction", "src", "dst"):
+        assert isinstance(joined[col].dtype, pd.CategoricalDtype), col
+    pd.testing.assert_frame_equal(joined, whole)
+    assert joined.attrs == whole.attrs
+    with pytest.raises(KsauditError, match="no chunks"):
+        concat_chunks([])
+
+
+def test_last_chunk_learns_of_a_truncation_found_after_it(tmp_path, gen, frames):
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(mixed_pcapng(gen, frames)[:-7])     # 39 complete frames, then a cut block
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)
+        chunks = list(iter_packet_chunks(path, rows=39))   # the cut is found on the next call
+        whole = read_packets(path)
+    assert len(chunks) == 1 and chunks[-1].attrs["truncated"] is True
+    assert chunks[-1].attrs == whole.attrs

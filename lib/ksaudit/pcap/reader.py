@@ -186,9 +186,13 @@ def iter_packet_chunks(path, rows=1_000_000, ifindex=None):
     -------
     iterator of pandas.DataFrame
         The same columns as ``read_packets``; ``frame`` continues across chunks and
-        address codes are stable (each chunk's categories extend the previous ones),
-        so ``pd.concat`` of all chunks equals ``read_packets`` in values.
-        Each chunk's ``attrs`` holds the facts known so far.
+        address codes are stable (each chunk's categories extend the previous ones).
+        Join chunks with ``concat_chunks``: plain ``pd.concat`` turns a categorical
+        column whose categories differ between chunks (src, dst, ...) into text.
+        Each chunk's ``attrs`` holds the facts known so far; once the iterator is
+        exhausted the last chunk's ``attrs`` hold the whole file's (a truncation
+        found only after the last full chunk included).  A capture without frames
+        yields no chunk.
     """
     if not isinstance(rows, (int, np.integer)) or rows < 1:
         raise KsauditError(f"rows must be a positive integer, not {rows!r}")
@@ -196,13 +200,53 @@ def iter_packet_chunks(path, rows=1_000_000, ifindex=None):
     sc = Scanner(path)
     tally = _Tally()
     addresses = AddressTable()
+    last = None
     while (rec := sc.records(int(rows))) is not None:
         tally.add(rec["ts_ns"])
         df = build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), addresses, names)
         info = _info(sc, tally)
         df.attrs.update(info.to_dict())
+        last = df
         yield df
-    _warn(_info(sc, tally))
+    info = _info(sc, tally)
+    if last is not None:
+        last.attrs.update(info.to_dict())
+    _warn(info)
+
+
+def concat_chunks(chunks):
+    """Join chunks of ``iter_packet_chunks`` into one packet table, dtypes kept.
+
+    Parameters
+    ----------
+    chunks : iterable of pandas.DataFrame
+        Chunks of one capture, in order (all of them, or a consecutive run).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pd.concat`` of the chunks with a fresh index, every categorical column
+        still categorical (categories: the union, in order of first appearance)
+        and ``attrs`` of the last chunk; for all chunks of a file it equals
+        ``read_packets`` of that file.
+
+    Raises
+    ------
+    KsauditError
+        No chunks were given.
+    """
+    chunks = list(chunks)
+    if not chunks:
+        raise KsauditError("concat_chunks: no chunks to join (a capture without frames "
+                           "yields none; use read_packets for its empty table)")
+    cats = {}
+    for col, dtype in chunks[0].dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            union = dict.fromkeys(v for c in chunks for v in c[col].cat.categories)
+            cats[col] = pd.CategoricalDtype(list(union))
+    joined = pd.concat([c.astype(cats) if cats else c for c in chunks], ignore_index=True)
+    joined.attrs = dict(chunks[-1].attrs)
+    return joined
 
 
 def _empty():
@@ -210,5 +254,5 @@ def _empty():
     return new_records(0)
 
 
-__all__ = ["CaptureInfo", "CaptureWarning", "Interface", "capture_info", "iter_packet_chunks",
-           "read_packets"]
+__all__ = ["CaptureInfo", "CaptureWarning", "Interface", "capture_info", "concat_chunks",
+           "iter_packet_chunks", "read_packets"]
