@@ -213,12 +213,12 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
         reasons.insert(0, Reason("leak", f"{rframes} reply frame(s) to leaked traffic seen "
                                  "outside the tunnel (the leaked frames themselves were not "
                                  "captured)", ep_id))
+    cut = [c for c in captures if c["truncated"]
+           and (c["truncated_at_ns"] is None or c["truncated_at_ns"] <= end)]
     if span.end_ns is None:
         reasons.append(Reason("capture_gap", "the tunnel was not restored before the "
                               "captures ended: the episode is not covered to its end", ep_id))
-    cut = [c for c in captures if c["truncated"]
-           and (c["truncated_at_ns"] is None or c["truncated_at_ns"] <= end)]
-    if span.end_ns is not None:
+    else:
         # every declared capture must cover the episode: a vantage point that saw only
         # part of it (or nothing) cannot vouch for the rest, and the others do not see
         # what it sees (e.g. DNS to a LAN resolver never passes an external vantage)
