@@ -9,6 +9,7 @@ from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
+from ksaudit.errors import KsauditError
 from ksaudit.pcap import dissect as dissect_mod
 from ksaudit.pcap.dissect import dissect
 from ksaudit.pcap.seek import locate_frames
@@ -104,3 +105,14 @@ def test_frame_numbers_below_one_walk_nothing(gen, tmp_path):
     path.write_bytes(gen.pcap([(0, FRAMES[0])]) + struct.pack("<I", 7))
     got = locate_frames(path, [0, -5])
     assert got.records == {} and got.last_frame == 0
+
+
+def test_frame_numbers_beyond_any_file(gen, tmp_path):
+    path = tmp_path / "x.pcap"
+    path.write_bytes(gen.pcap([(0, FRAMES[0])]))
+    assert locate_frames(path, [10**30, 1 << 63, 1]).records.keys() == {1}
+    table = dissect(path, [2**63 - 1, 1], tshark=None)
+    assert table["summary"].tolist()[1] == dissect_mod.NOT_IN_CAPTURE
+    assert table["dns_query"].tolist()[0] == "f0.example.com"
+    with pytest.raises(KsauditError, match="x.pcap: dissect: frame number 1000000000000000000000000000000 is out of range"):
+        dissect(path, [10**30, 1])

@@ -66,7 +66,7 @@ def dissect(path, frames, *, tshark: str | None = "tshark", context: str = "fram
     ------
     KsauditError
         The file is missing, unreadable or not a capture; a frame number is not
-        an integer; `context` is not "frames" or "file".
+        an integer or outside int64; `context` is not "frames" or "file".
     """
     path = os.fspath(path)
     if context not in ("frames", "file"):
@@ -102,6 +102,8 @@ def _normalize_frames(path, frames) -> list[int]:
     for f in [frames] if isinstance(frames, (int, str, bytes)) else frames:
         if isinstance(f, (bool, float)) or not hasattr(f, "__index__"):
             raise KsauditError(f"{path}: dissect: frame number {f!r} is not an integer")
+        if not -2**63 <= int(f) < 2**63:
+            raise KsauditError(f"{path}: dissect: frame number {int(f)} is out of range")
         out.add(int(f))
     return sorted(out)
 

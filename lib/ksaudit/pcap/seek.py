@@ -12,6 +12,7 @@ import numpy as np
 from ksaudit.pcap.scan import Scanner
 
 _BATCH = 1 << 18      # records per walk batch: bounds the scratch arrays (~10 MB)
+_LAST_POSSIBLE = 1 << 62   # no file holds a frame numbered higher (each takes >= 12 bytes)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def locate_frames(path, frames, max_bytes=1 << 18):
     KsauditError
         The file is missing, empty, or not a pcap/pcapng file.
     """
-    wanted = np.unique(np.asarray([int(f) for f in frames if int(f) >= 1], np.int64))
+    wanted = np.unique(np.asarray([f for f in map(int, frames) if 1 <= f <= _LAST_POSSIBLE],
+                                  np.int64))
     sc = Scanner(path)
     found = {}
     while len(wanted) and sc.fno < wanted[-1]:
