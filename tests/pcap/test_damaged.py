@@ -1,5 +1,6 @@
 """Damaged and non-capture files: keep every complete frame, say where, warn once."""
 
+import gzip
 import os
 import warnings
 
@@ -114,6 +115,7 @@ def test_isb_for_undeclared_interface_is_noted(tmp_path, gen):
     (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x4d\x3c", "not a readable pcapng"),
     (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\xde\xad\xbe\xef" + b"\0" * 16, "byte-order magic"),
     (b"\x34\xcd\xb2\xa1" + b"\0" * 40, "modified .Kuznetzov. pcap is not supported"),
+    (gzip.compress(b"\xd4\xc3\xb2\xa1" + b"\0" * 20), "gzip-compressed; decompress it"),
 ])
 def test_not_a_capture(tmp_path, content, reason):
     path = tmp_path / "bad.bin"

@@ -76,6 +76,9 @@ class Scanner:
         elif head in MODIFIED_PCAP_MAGIC:
             raise KsauditError(f"{self.path}: modified (Kuznetzov) pcap is not supported; "
                                "convert it with: editcap -F pcap IN OUT")
+        elif head[:2] == b"\x1f\x8b":
+            raise KsauditError(f"{self.path}: gzip-compressed; decompress it first "
+                               "(gunzip -k FILE), the packet table is read from a plain capture")
         else:
             raise KsauditError(f"{self.path}: not a pcap or pcapng capture "
                                f"(starts with bytes {head.hex(' ')})")
