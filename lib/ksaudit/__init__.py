@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "read_packets": "ksaudit.pcap",
     "iter_packet_chunks": "ksaudit.pcap",
+    "concat_chunks": "ksaudit.pcap",
     "capture_info": "ksaudit.pcap",
     "dissect": "ksaudit.pcap.dissect",
     "read_events": "ksaudit.oslogs",
