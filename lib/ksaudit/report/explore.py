@@ -150,16 +150,21 @@ def zoom(exploration, packets, start_us=-1, end_us=-1):
     -------
     matplotlib.figure.Figure
     """
-    from ksaudit.report import plots
-
     lo, hi = window(exploration.packets if not len(packets) else packets, exploration.origin_ns,
                     start_us, end_us)
-    lanes, _, _ = plots._lanes(packets, exploration.events, exploration.capture_names)
+    return _zoom_ns(exploration, packets, exploration.events, lo, hi)
+
+
+def _zoom_ns(exploration, packets, events, lo, hi):
+    """The zoom figure between two absolute ns times (no -1 sentinels)."""
+    from ksaudit.report import plots
+
+    lanes, _, _ = plots._lanes(packets, events, exploration.capture_names)
     fig, ax = plots._figure(len(lanes))
     span_us = (hi - lo) / 1e3
     scale = 1e3 if span_us <= 20_000 else 1e6 if span_us <= 20_000_000 else 1e9
     unit = {1e3: "µs", 1e6: "ms", 1e9: "s"}[scale]
-    plots._draw(ax, packets, exploration.events, exploration.origin_ns, scale, lo, hi,
+    plots._draw(ax, packets, events, exploration.origin_ns, scale, lo, hi,
                 exploration.capture_names)
     for ep in exploration.episodes:
         if ep.get("start_ns") is not None:
@@ -171,3 +176,183 @@ def zoom(exploration, packets, start_us=-1, end_us=-1):
     ax.set_xlabel(f"{unit} from the origin ({utc(exploration.origin_ns)})")
     plots._legend(ax)
     return fig
+
+
+# ---------------------------------------------------------------------------
+# The interactive explorer (JupyterLab): filter, lanes and a µs window, redrawn on change.
+
+MAX_MESSAGE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Explorer:
+    """The widgets `explorer` builds; display it (or ``.box``) in a notebook.
+
+    ``query`` (Text), ``window_us`` (IntRangeSlider, µs from the origin; its readout
+    takes typed values), ``lanes`` (SelectMultiple), ``zoom_in`` / ``zoom_out`` /
+    ``reset`` (Buttons) drive ``refresh()``, which redraws ``plot`` and ``rows``
+    (Outputs) and writes one line to ``message`` (HTML): the window, or what is
+    wrong with the filter.
+    """
+    exploration: Exploration
+    packets: object
+    query: object
+    window_us: object
+    lanes: object
+    zoom_in: object
+    zoom_out: object
+    reset: object
+    message: object
+    plot: object
+    rows: object
+    box: object
+    max_rows: int
+    packet_lanes: object
+    event_lanes: object
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = (f"ksaudit explorer of {self.exploration.source} "
+                                "(interactive in JupyterLab; the static views above show the same data)")
+        return bundle
+
+    def refresh(self, _change=None):
+        """Redraw the zoom figure and the frame rows for the widgets' current values."""
+        from ksaudit.report.html import esc
+
+        ex = self.exploration
+        lo_us, hi_us = self.window_us.value
+        hi_us = max(hi_us, lo_us + 1)  # a zero-width window still shows 1 µs
+        lo, hi = ex.origin_ns + lo_us * 1000, ex.origin_ns + hi_us * 1000
+        chosen = list(self.lanes.value)
+        packets = self.packets
+        if self.packet_lanes is not None:
+            packets = packets[self.packet_lanes.isin(chosen).to_numpy()]
+        events = ex.events
+        if self.event_lanes is not None:
+            events = events[self.event_lanes.isin(chosen).to_numpy()]
+        try:
+            packets = filter_packets(packets, self.query.value.strip())
+        except KsauditError as exc:
+            self.plot.outputs, self.rows.outputs = (), ()
+            self.message.value = f'<span class="ks-error" style="color:#d1242f">{esc(_one_line(exc))}</span>'
+            return
+        ts = packets["ts_ns"].to_numpy(np.int64)
+        shown = packets[(ts >= lo) & (ts <= hi)]
+        self.plot.outputs = (_figure_output(_zoom_ns(ex, packets, events, lo, hi),
+                                            f"zoom {lo_us:,} to {hi_us:,} µs"),)
+        self.rows.outputs = (_html_output(packet_rows(shown, ex.origin_ns, ex.capture_names,
+                                                      self.max_rows)),)
+        self.message.value = esc(f"{lo_us:,} to {hi_us:,} µs from the origin ({hi_us - lo_us:,} µs "
+                                 f"wide, from {utc(lo)}): {len(shown):,} of {len(packets):,} "
+                                 "matching frames in the window")
+
+    def _zoom_by(self, factor):
+        lo, hi = self.window_us.value
+        width = min(max(int((hi - lo) * factor), 1), self.window_us.max - self.window_us.min)
+        start = min(max((lo + hi) // 2 - width // 2, self.window_us.min), self.window_us.max - width)
+        self.window_us.value = (start, start + width)
+
+
+def _one_line(exc):
+    text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def _figure_output(fig, label):
+    """An Output entry holding `fig` as PNG (no Software stamp: same figure, same bytes)."""
+    import base64
+    import io
+
+    from ksaudit.report.notebook import FIGURE_DPI
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
+                     "text/plain": f"<Figure: {label}>"}}
+
+
+def _html_output(html):
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"text/html": str(html), "text/plain": "frames in the window (HTML table)"}}
+
+
+def _bounds_us(exploration, packets):
+    """Slider bounds: µs from the origin of the first and last frame or log event."""
+    ts = [packets["ts_ns"].to_numpy(np.int64)]
+    if exploration.events is not None and len(exploration.events):
+        ts.append(exploration.events["ts_ns"].to_numpy(np.int64))
+    ts = np.concatenate(ts)
+    if not len(ts):
+        return 0, 1
+    lo = (int(ts.min()) - exploration.origin_ns) // 1000
+    hi = -((exploration.origin_ns - int(ts.max())) // 1000)
+    return lo, max(hi, lo + 1)
+
+
+def explorer(exploration, packets=None, query="", start_us=-1, end_us=-1, max_rows=50):
+    """Interactive filter and zoom: a pandas query box, a µs window slider, a lane selector.
+
+    Every change redraws the zoom figure and the frame rows into ``ipywidgets.Output``
+    widgets; a filter that does not parse is one line in the message, never a traceback.
+
+    Parameters
+    ----------
+    exploration : Exploration
+        What `load` returned (its events, episodes, capture names and origin are used).
+    packets : pandas.DataFrame, optional
+        The packet table to explore; default ``exploration.packets``.
+    query : str
+        Initial pandas query ("" = every frame); the analyst edits it in the text box.
+    start_us, end_us : int
+        Initial window in µs from ``exploration.origin_ns``; -1 = the first / last
+        frame or log event.
+    max_rows : int
+        Most frames listed under the figure.
+
+    Returns
+    -------
+    Explorer
+        Display it in a notebook; its widgets can also be set from code.
+    """
+    import ipywidgets as w
+
+    from ksaudit.report import plots
+
+    packets = exploration.packets if packets is None else packets
+    for name, value in (("start_us", start_us), ("end_us", end_us), ("max_rows", max_rows)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise KsauditError(f"explorer {name}: expected an integer, got {value!r}")
+    if max_rows < 1:
+        raise KsauditError(f"explorer max_rows: expected a positive integer, got {max_rows}")
+    if start_us != -1 and end_us != -1 and end_us < start_us:
+        raise KsauditError(f"explorer window: end {end_us} µs is before start {start_us} µs")
+    lo, hi = _bounds_us(exploration, packets)
+    value = (lo if start_us == -1 else min(max(start_us, lo), hi),
+             hi if end_us == -1 else min(max(end_us, lo), hi))
+    lanes, packet_lanes, event_lanes = plots._lanes(packets, exploration.events,
+                                                    exploration.capture_names)
+    layout = w.Layout(width="95%")
+    ui = Explorer(
+        exploration, packets,
+        query=w.Text(value=query, description="filter", continuous_update=False, layout=layout,
+                     placeholder="pandas query, e.g. rule == 'leak' and dport == 53 (Enter applies)"),
+        window_us=w.IntRangeSlider(value=value, min=lo, max=hi, step=1, description="window µs",
+                                   continuous_update=False, layout=layout),
+        lanes=w.SelectMultiple(options=lanes, value=tuple(lanes), description="lanes",
+                               rows=min(max(len(lanes), 2), 8), layout=w.Layout(width="60%")),
+        zoom_in=w.Button(description="zoom in ×10"), zoom_out=w.Button(description="zoom out ×10"),
+        reset=w.Button(description="whole capture"), message=w.HTML(),
+        plot=w.Output(), rows=w.Output(), box=None, max_rows=max_rows,
+        packet_lanes=packet_lanes, event_lanes=event_lanes)
+    box = w.VBox([ui.query, ui.window_us, w.HBox([ui.zoom_in, ui.zoom_out, ui.reset]),
+                  ui.lanes, ui.message, ui.plot, ui.rows])
+    object.__setattr__(ui, "box", box)  # the box holds the widgets made just above
+    for widget in (ui.query, ui.window_us, ui.lanes):
+        widget.observe(ui.refresh, names="value")
+    ui.zoom_in.on_click(lambda _b: ui._zoom_by(0.1))
+    ui.zoom_out.on_click(lambda _b: ui._zoom_by(10))
+    ui.reset.on_click(lambda _b: setattr(ui.window_us, "value", (ui.window_us.min, ui.window_us.max)))
+    ui.refresh()
+    return ui
