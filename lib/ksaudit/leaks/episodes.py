@@ -55,8 +55,6 @@ class Span:
     during_evidence: tuple = ()
     notes: tuple = ()
     from_events: bool = True
-    start_by_event: bool = True        # start_ns is a log event's time
-    end_by_event: bool = True          # end_ns is a log event's time
     start_width_ns: int = 0            # uncertainty of the defining event (0 for packets)
     end_width_ns: int = 0
 
@@ -180,7 +178,6 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
         used.update(mine)
         start = (s_ns, min(int(s.t_lo_ns), sp["start_lo"]), int(s.t_hi_ns))
         start_ev, end_ev, notes = list(sp["start_ev"]), list(sp["end_ev"]), []
-        by_ev_start = by_ev_end = True
         end = (e_ns, int(e.t_lo_ns), int(e.t_hi_ns)) if e is not None else (None, None, None)
         if mine:
             g0, g1 = gaps[mine[0]], gaps[mine[-1]]
@@ -194,7 +191,6 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
             if e_ns is None:
                 end = (g1.end_ns, g1.end_ns - interval, g1.end_ns)
                 end_ev.insert(0, end_ev.pop())
-                by_ev_end = False
             else:
                 end = (e_ns, end[1], max(end[2], g1.end_ns))
                 if not g1.end_ns - interval - tolerance_ns <= e_ns <= g1.end_ns + tolerance_ns:
@@ -203,9 +199,9 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
                                  f"or take the tolerance of {tolerance_ns // 1000} us)")
         out.append(Span(start[0], start[1], start[2], end[0], end[1], end[2],
                         tuple(start_ev), tuple(end_ev), tuple(sp["during"]), tuple(notes),
-                        True, by_ev_start, by_ev_end and end[0] is not None,
-                        int(s.t_hi_ns) - int(s.t_lo_ns) if by_ev_start else 0,
-                        int(e.t_hi_ns) - int(e.t_lo_ns) if (e is not None and by_ev_end) else 0))
+                        True,
+                        int(s.t_hi_ns) - int(s.t_lo_ns),
+                        int(e.t_hi_ns) - int(e.t_lo_ns) if e is not None else 0))
     for i, g in enumerate(gaps):
         if i in used:
             continue
@@ -214,7 +210,7 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
                         (f"tunnel traffic ended {g.start_ref}",),
                         (f"tunnel traffic resumed {g.end_ref}",), (),
                         ("no log event marks this episode: found in packet evidence only",),
-                        False, False, False, 0, 0))
+                        False, 0, 0))
     out.sort(key=lambda sp: sp.start_lo_ns)
     return _merge_overlaps(out)
 
@@ -234,8 +230,8 @@ def _merge_overlaps(spans):
                     last.start_evidence, later.end_evidence,
                     last.during_evidence + sp.start_evidence + sp.during_evidence,
                     last.notes + sp.notes + ("merged two overlapping episodes",),
-                    last.from_events or sp.from_events, last.start_by_event,
-                    later.end_by_event, last.start_width_ns, later.end_width_ns)
+                    last.from_events or sp.from_events,
+                    last.start_width_ns, later.end_width_ns)
                 continue
         merged.append(sp)
     return merged
