@@ -18,7 +18,8 @@ from ksaudit.leaks.episodes import (WG_HANDSHAKE, build_spans, gap_threshold_ns,
                                     with_handshakes)
 from ksaudit.leaks.evidence import dissect_leaks
 from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
-from ksaudit.leaks.inputs import combine, load_captures, load_logs, sha256_file
+from ksaudit.digest import file_sha256
+from ksaudit.leaks.inputs import combine, load_captures, load_logs
 from ksaudit.leaks.timebase import align_all
 from ksaudit.leaks.verdict import Reason, decide
 from ksaudit.scenario import load_scenario
@@ -130,7 +131,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
         scenario.yaml invalid, or an input that exists but cannot be read.
     """
     sc = load_scenario(scenario_dir)
-    size, digest = sha256_file(sc.path("scenario.yaml"))
+    size, digest = file_sha256(sc.path("scenario.yaml"))
     inputs = [{"path": "scenario.yaml", "role": "scenario", "bytes": size, "sha256": digest}]
     caps = load_captures(sc, inputs)
     events, log_facts, missing_logs = load_logs(sc, inputs)

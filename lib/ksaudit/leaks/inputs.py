@@ -6,8 +6,6 @@ INCONCLUSIVE (the caller decides); an unreadable one is the project error.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ksaudit.digest import file_sha256
 from ksaudit.errors import KsauditError
 
 
@@ -28,21 +27,6 @@ class CaptureData:
     missing: bool
 
 
-def sha256_file(path) -> tuple:
-    """(size in bytes, hex SHA-256) of a file opened read-only."""
-    h = hashlib.sha256()
-    size = 0
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-                size += len(block)
-    except OSError as exc:
-        raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return size, h.hexdigest()
-
-
 def _exists(path) -> bool:
     try:
         return path.is_file()
@@ -51,7 +35,7 @@ def _exists(path) -> bool:
 
 
 def _input(sc, rel, role):
-    size, digest = sha256_file(sc.path(rel))
+    size, digest = file_sha256(sc.path(rel))
     return {"path": rel, "role": role, "bytes": size, "sha256": digest}
 
 

@@ -1,13 +1,12 @@
 """SHA-256 of files and the `SHA256SUMS` manifest (the format `sha256sum -c` reads)."""
 
-import hashlib
 import os
 from pathlib import Path
 
+from ksaudit.digest import file_sha256
 from ksaudit.errors import KsauditError
 
 SUMS_NAME = "SHA256SUMS"
-_CHUNK = 1 << 20
 
 
 def sha256_file(path):
@@ -23,14 +22,7 @@ def sha256_file(path):
     str
         64 lower-case hex digits.
     """
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(_CHUNK), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return digest.hexdigest()
+    return file_sha256(path)[1]
 
 
 def list_files(root, exclude=()):

@@ -84,9 +84,9 @@ def _compare(root, expected, shown_root, exclude=(), subdirs=None):
         path = root / rel
         if not path.is_file():
             problems.append(Problem("MISSING", str(shown_root / rel)))
-        elif hashing.sha256_file(path) != digest:
+        elif (actual := hashing.sha256_file(path)) != digest:
             problems.append(Problem("CHANGED", str(shown_root / rel),
-                                    f"sha256 {hashing.sha256_file(path)}, recorded {digest}"))
+                                    f"sha256 {actual}, recorded {digest}"))
     present = []
     for sub in (subdirs if subdirs is not None else [""]):
         if (root / sub).is_dir():
