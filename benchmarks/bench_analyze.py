@@ -104,7 +104,6 @@ def main(argv=None):
     leaks = build(args.dir, args.packets, args.down_at_s)
     print(f"built {args.packets} packets ({leaks} leaking) in {time.perf_counter() - t:.1f} s")
     import ksaudit
-    from ksaudit.leaks import analysis
     t = time.perf_counter()
     ksaudit.analyze(args.dir)                          # warm-up: numba compile / cache load
     print(f"warm-up run: {time.perf_counter() - t:.2f} s")

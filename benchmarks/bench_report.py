@@ -72,7 +72,7 @@ def main():
                                          progress=False)
             rows.append((f"12-scenario build, --jobs {args.jobs}, run {attempt}",
                          time.perf_counter() - t, load, result.summary["verdict"]))
-    print(f"| measurement | seconds | load avg (1/5 min) before | verdict |")
+    print("| measurement | seconds | load avg (1/5 min) before | verdict |")
     print("|---|---:|---|---|")
     for name, seconds, load, verdict in rows:
         print(f"| {name} | {seconds:.1f} | {load} | {verdict} |")

@@ -69,7 +69,7 @@ def make_notebook(path, cells):
 def make_scenario(build_dir, name, verdict="PASS", **spec):
     d = Path(build_dir) / name
     d.mkdir(parents=True, exist_ok=True)
-    (d / "scenario.yaml").write_text(f"build: test\nscenario: process-kill\n", encoding="utf-8")
+    (d / "scenario.yaml").write_text("build: test\nscenario: process-kill\n", encoding="utf-8")
     (d / "device.pcap").write_bytes(bytes(range(256)) * 4)
     (d / "standin.json").write_text(json.dumps({"verdict": verdict, **spec}), encoding="utf-8")
     return d
