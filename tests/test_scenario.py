@@ -28,6 +28,7 @@ def test_defaults_filled_in(tmp_path):
     ep = sc.endpoints[0]
     assert (str(ep.network), ep.port, ep.proto) == ("198.51.100.2/32", 51820, 17)
     assert sc.logs == () and sc.clocks == {} and sc.rules == ()
+    assert sc.processes is None and sc.to_dict()["vpn"]["processes"] is None
 
 
 def test_full_document(tmp_path):
@@ -49,6 +50,15 @@ def test_full_document(tmp_path):
     assert len(sc.rules) == 1
     d = sc.to_dict()
     assert d["name"] == "scn" and "/" not in d["name"]
+
+
+def test_vpn_processes(tmp_path):
+    doc = dict(MINIMAL, vpn=dict(MINIMAL["vpn"], processes=["wireguard-go", "Mullvad VPN",
+                                                            "mullvad-daemon.service"]))
+    sc = load_scenario(write(tmp_path, doc))
+    assert sc.processes == ("wireguard-go", "Mullvad VPN", "mullvad-daemon.service")
+    assert sc.to_dict()["vpn"] == {"endpoints": ["198.51.100.2:51820/udp"],
+                                   "processes": list(sc.processes)}
 
 
 @pytest.mark.parametrize("doc, field", [
@@ -75,6 +85,13 @@ def test_unknown_fields_name_the_field(tmp_path, doc, field):
     (dict(MINIMAL, policy={"allow": "udp/53"}), "policy.allow"),
     (dict(MINIMAL, vpn={"endpoints": []}), "vpn.endpoints"),
     (dict(MINIMAL, vpn={"endpoints": ["198.51.100.2"]}), r"vpn.endpoints\[0\]"),
+    (dict(MINIMAL, vpn=dict(MINIMAL["vpn"], processes="openvpn")), "vpn.processes: "),
+    (dict(MINIMAL, vpn=dict(MINIMAL["vpn"], processes=[])), "vpn.processes: "),
+    (dict(MINIMAL, vpn=dict(MINIMAL["vpn"], processes=None)), "vpn.processes: "),
+    (dict(MINIMAL, vpn=dict(MINIMAL["vpn"], processes=["openvpn", ""])), r"vpn.processes\[1\]"),
+    (dict(MINIMAL, vpn=dict(MINIMAL["vpn"], processes=[{"name": "x"}])),
+     r"vpn.processes\[0\]"),
+    (dict(MINIMAL, vpn=dict(MINIMAL["vpn"], procceses=["openvpn"])), "procceses"),
     (dict(MINIMAL, device={"addresses": ["not-an-ip"]}), r"device.addresses\[0\]"),
     (dict(MINIMAL, device={"tunnel_interfaces": "wg0"}), "device.tunnel_interfaces"),
     (dict(MINIMAL, captures=[]), "captures"),
@@ -122,7 +139,7 @@ _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8) | st.integers(), inner,
                                                  max_size=3)), max_leaves=6)
 _PATHS = [("build",), ("platform",), ("device",), ("device", "ifindex"), ("device", "addresses"),
-          ("vpn", "endpoints"), ("policy",), ("policy", "allow"), ("policy", "tolerance_us"),
+          ("vpn", "endpoints"), ("vpn", "processes"), ("policy",), ("policy", "allow"), ("policy", "tolerance_us"),
           ("captures",), ("logs",), ("clocks",), ("clocks", "device"), ("rules",),
           ("description",), ("unknown",)]
 

@@ -3,7 +3,15 @@
 Every field not given takes its default; an unknown field, a wrong type or a path
 that leaves the scenario directory is a `KsauditError` naming the field, because a
 typo must never silently weaken the check.  Beyond DESIGN.md's fields, ``rules``
-(extra log-recognition rules handed to `read_events`) is accepted.
+(extra log-recognition rules handed to `read_events`) is accepted, and so is
+``vpn.processes``: the VPN client's processes or units (``[wireguard-go, openvpn,
+mullvad-daemon.service]``; a list of non-empty strings, at least one).  When given,
+a ``process_exit`` / ``process_start`` log event is episode evidence only if it names
+one of them (its identifier, or the unit or process its message names, compared
+case-insensitively; a unit
+``X.service`` also answers to ``X``); other process events stay in the event table.
+Not given (``Scenario.processes`` is None): every process exit opens an episode, as
+it may be the VPN client's (fail safe).
 """
 
 from __future__ import annotations
@@ -71,6 +79,7 @@ class Scenario:
     logs: tuple = ()
     clocks: dict = field(default_factory=dict)
     rules: tuple = ()
+    processes: tuple | None = None     # vpn.processes; None = not declared (no filtering)
 
     @property
     def name(self) -> str:
@@ -88,7 +97,8 @@ class Scenario:
                        "physical_interfaces": list(self.physical_interfaces),
                        "addresses": list(self.addresses),
                        "ifindex": {str(k): v for k, v in sorted(self.ifindex.items())}},
-            "vpn": {"endpoints": [e.text for e in self.endpoints]},
+            "vpn": {"endpoints": [e.text for e in self.endpoints],
+                    "processes": None if self.processes is None else list(self.processes)},
             "policy": {"allow_lan": self.allow_lan, "allow": [a.text for a in self.allow],
                        "tolerance_us": self.tolerance_us},
         }
@@ -221,6 +231,23 @@ def parse_endpoint(text, where, *, rule=False) -> Endpoint:
                  "'[2001:db8::2]:51820/udp')")
 
 
+def _processes(vpn: dict):
+    """``vpn.processes`` as a tuple of names, or None when the field is not given."""
+    if "processes" not in vpn:
+        return None
+    items = vpn["processes"]
+    if not isinstance(items, list):
+        _fail("vpn.processes", "must be a list of process or unit names (e.g. [wireguard-go, "
+                               f"mullvad-daemon.service]), got {items!r}")
+    if not items:
+        _fail("vpn.processes", "must name at least one process or unit (leave the field out "
+                               "to count every process exit)")
+    for i, v in enumerate(items):
+        if not isinstance(v, str) or not v.strip():
+            _fail(f"vpn.processes[{i}]", f"must be a non-empty process or unit name, got {v!r}")
+    return tuple(v.strip() for v in items)
+
+
 # ---------------------------------------------------------------- loader
 
 class _StrictLoader(yaml.SafeLoader):
@@ -310,11 +337,12 @@ def load_scenario(directory) -> Scenario:
         out["ifindex"][_int(key, f"device.ifindex key {k!r}", minimum=0)] = \
             _str(v, f"device.ifindex[{k}]")
 
-    vpn = _mapping(doc.get("vpn"), "vpn", ("endpoints",))
+    vpn = _mapping(doc.get("vpn"), "vpn", ("endpoints", "processes"))
     eps = _list(vpn.get("endpoints"), "vpn.endpoints")
     if not eps:
         _fail("vpn.endpoints", "at least one VPN endpoint ('ADDR:PORT/PROTO') is required")
     out["endpoints"] = tuple(parse_endpoint(v, f"vpn.endpoints[{i}]") for i, v in enumerate(eps))
+    out["processes"] = _processes(vpn)
 
     pol = _mapping(doc.get("policy"), "policy", ("allow_lan", "allow", "tolerance_us"))
     out["allow_lan"] = _bool(pol.get("allow_lan", False), "policy.allow_lan")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ksaudit.leaks import classify as cl
-from ksaudit.leaks.episodes import (WG_HANDSHAKE, build_spans, gap_threshold_ns, packet_gaps,
-                                    with_handshakes)
+from ksaudit.leaks.episodes import (PROCESS_KINDS, WG_HANDSHAKE, build_spans, gap_threshold_ns,
+                                    packet_gaps, unclaimed_process_events, with_handshakes)
 from ksaudit.leaks.evidence import dissect_leaks
 from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
 from ksaudit.digest import file_sha256
@@ -170,7 +170,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, hs_sizes >= 0)
     tol_ns = sc.tolerance_us * 1000
     spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns,
-                        interfaces=sc.physical_interfaces + sc.tunnel_interfaces)
+                        interfaces=sc.physical_interfaces + sc.tunnel_interfaces,
+                        processes=sc.processes)
     scen_reasons = [Reason(c, m) for c, m in glob]
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
@@ -206,7 +207,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
               "allow": [a.text for a in sc.allow], "max_evidence": max_evidence,
               "deep_dissection": deep, "probe_interval_ns": interval,
               "gap_threshold_ns": threshold, "reference_clock": tb.reference}
-    notes = [device.statement, *tb.notes, *_declaration_notes(sc, facts, classification)]
+    notes = [device.statement, *tb.notes, *_declaration_notes(sc, facts, classification),
+             *_process_notes(sc, events)]
     for f in facts:
         unnamed = [i for i in f["interfaces"] if i.startswith("#")]
         if f["vantage"] == "device" and unnamed:
@@ -232,6 +234,23 @@ def _declaration_notes(sc, facts, classification) -> list:
         notes.append("no frame went to or came from a declared vpn.endpoints address, port and "
                      f"protocol ({', '.join(e.text for e in sc.endpoints)})")
     return notes
+
+
+def _process_notes(sc, events) -> list:
+    """Say whether process events were filtered by ``vpn.processes`` (only when the logs
+    hold any): unfiltered, an unrelated service's exit opens a spurious episode."""
+    proc = events[events["kind"].astype(str).isin(PROCESS_KINDS)]
+    if proc.empty:
+        return []
+    if sc.processes is None:
+        return [f"process exits were not filtered because vpn.processes is not declared: "
+                f"every process_exit ({int((proc['kind'].astype(str) == 'process_exit').sum())} "
+                "in the logs) opens a tunnel-down episode, whichever process it names"]
+    ignored = proc[unclaimed_process_events(proc, sc.processes)]
+    if ignored.empty:
+        return []
+    return [f"{len(ignored)} process event(s) name none of vpn.processes "
+            f"({', '.join(sc.processes)}) and are not episode evidence"]
 
 
 def _tunnel_gaps(packets, caps, codes, dev_v, threshold, handshake) -> list:

@@ -7,7 +7,10 @@ Event evidence: an episode opens at the first of ``tunnel_down``, ``link_down``,
 Several logs often report the same transition (NetworkManager at 100 us, the
 client at 1 us, wireguard-go at 1 s): start (end) events that begin inside the
 first one's interval are one moment, defined by the narrowest interval; the
-others are listed after it as corroborating evidence.
+others are listed after it as corroborating evidence.  With the scenario's
+``vpn.processes``, a ``process_exit``/``process_start`` that names none of them
+(`process_names`: the event's identifier, the units and leading process its message
+names) is no episode evidence at all; without it every process exit counts.
 
 Packet evidence: a gap in tunnel-side traffic (frames inside the tunnel and
 encapsulated traffic with the endpoint) longer than the gap threshold.  Packet
@@ -29,6 +32,7 @@ probe interval plus the tolerance, the episode carries a note.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -39,6 +43,9 @@ END_KINDS = ("tunnel_up",)
 DURING_KINDS = ("firewall_block", "firewall_release", "link_up", "wake", "network_change",
                 "process_start")
 MIN_GAP_NS = 50_000_000
+PROCESS_KINDS = ("process_exit", "process_start")
+_UNIT = re.compile(r"([\w@:.\\-]+?)\.(service|scope|socket|slice|target|mount|timer)\b")
+_LEADING = re.compile(r"^\s*([^\s:\[\]]+)(?:\[\d+\])?:")
 
 
 @dataclass(frozen=True)
@@ -96,15 +103,78 @@ def _describe(ev, files) -> str:
     return f"{ev.kind} {where}:{ev.line} \"{msg}\""
 
 
-def event_spans(events: pd.DataFrame, files: dict, interfaces=None) -> list:
+def _base_names(name: str) -> set:
+    """`name` and its short forms: ``/usr/sbin/openvpn`` -> ``openvpn``;
+    ``openvpn-client@mullvad.service`` -> ``openvpn-client@mullvad``, ``openvpn-client``."""
+    name = name.strip()
+    out = {name, name.rsplit("/", 1)[-1]}
+    for n in list(out):
+        m = _UNIT.fullmatch(n)
+        if m:
+            out.add(m.group(1))
+            out.add(m.group(1).split("@", 1)[0])
+    return {n.casefold() for n in out if n}
+
+
+def process_names(ident, message) -> set:
+    """The processes and units a log event names (casefolded, with their short forms).
+
+    Parameters
+    ----------
+    ident : str
+        The event's identifier column (syslog identifier / process / provider / tag).
+    message : str
+        The message: every systemd unit in it (``mullvad-daemon.service: Main process
+        exited`` names ``mullvad-daemon.service`` and ``mullvad-daemon``) and a leading
+        ``name:`` / ``name[pid]:`` count.
+
+    Returns
+    -------
+    set of str
+    """
+    names = set()
+    ident = ident if isinstance(ident, str) else ""
+    message = message if isinstance(message, str) else ""
+    if ident:
+        names |= _base_names(re.sub(r"\[\d+\]$", "", ident))
+    for m in _UNIT.finditer(message):
+        names |= _base_names(m.group(0))
+    m = _LEADING.match(message)
+    if m:
+        names |= _base_names(m.group(1))
+    return names
+
+
+def names_declared_process(ident, message, processes) -> bool:
+    """True when the event names one of `processes` (``vpn.processes``), short forms
+    included on both sides."""
+    declared = set().union(*(_base_names(p) for p in processes))
+    return bool(process_names(ident, message) & declared)
+
+
+def unclaimed_process_events(events: pd.DataFrame, processes) -> np.ndarray:
+    """Boolean mask over `events`: process events naming none of `processes`."""
+    proc = events["kind"].astype(str).isin(PROCESS_KINDS).to_numpy()
+    idents = events["ident"] if "ident" in events else pd.Series([""] * len(events))
+    out = np.zeros(len(events), dtype=bool)
+    for i in np.flatnonzero(proc):
+        out[i] = not names_declared_process(idents.iat[i], events["message"].iat[i], processes)
+    return out
+
+
+def event_spans(events: pd.DataFrame, files: dict, interfaces=None, processes=None) -> list:
     """Group aligned events into raw episodes: list of dicts (internal).
 
     With `interfaces` (the scenario's declared physical and tunnel interfaces), a
     ``link_down`` naming another interface (a docker bridge, a second NIC) does not
-    open an episode; it is listed as during-evidence when it falls inside one."""
+    open an episode; it is listed as during-evidence when it falls inside one.  With
+    `processes` (``vpn.processes``), a process event naming none of them is dropped:
+    neither opens an episode nor is listed as evidence."""
     if events is None or events.empty:
         return []
     ev = events[events["kind"].astype(str).isin(START_KINDS + END_KINDS + DURING_KINDS)]
+    if processes is not None:
+        ev = ev[~unclaimed_process_events(ev, processes)]
     ev = ev.sort_values(["ts_ns", "file", "line"], kind="stable")
     rows = list(ev.itertuples(index=False))
     kinds = [str(r.kind) for r in rows]
@@ -150,7 +220,8 @@ def event_spans(events: pd.DataFrame, files: dict, interfaces=None) -> list:
     return spans
 
 
-def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfaces=None):
+def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfaces=None,
+                processes=None):
     """Merge event episodes and packet gaps into a sorted list of `Span`.
 
     Parameters
@@ -165,11 +236,17 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
     tolerance_ns : int
     interfaces : iterable of str, optional
         Declared physical and tunnel interfaces (see `event_spans`).
+    processes : iterable of str, optional
+        ``vpn.processes``; None counts every process event (see `event_spans`).
+
+    Returns
+    -------
+    list of Span
     """
     interval = int(probe_interval_ns or 0)
     used = set()
     out = []
-    for sp in event_spans(events, files, interfaces):
+    for sp in event_spans(events, files, interfaces, processes):
         s, e = sp["start"], sp["end"]
         s_ns, e_ns = int(s.ts_ns), (int(e.ts_ns) if e is not None else None)
         mine = [i for i, g in enumerate(gaps)
