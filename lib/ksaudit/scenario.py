@@ -8,8 +8,8 @@ typo must never silently weaken the check.  Beyond DESIGN.md's fields, ``rules``
 mullvad-daemon.service]``; a list of non-empty strings, at least one).  When given,
 a ``process_exit`` / ``process_start`` log event is episode evidence only if it names
 one of them (its identifier, or the unit or process its message names, compared
-case-insensitively; a unit
-``X.service`` also answers to ``X``); other process events stay in the event table.
+case-insensitively; a unit ``X.service`` also answers to ``X``); other process
+events stay in the event table.
 Not given (``Scenario.processes`` is None): every process exit opens an episode, as
 it may be the VPN client's (fail safe).
 """
