@@ -10,18 +10,7 @@ SUMS_NAME = "SHA256SUMS"
 
 
 def sha256_file(path):
-    """Return the hex SHA-256 of the file at `path`.
-
-    Parameters
-    ----------
-    path : str or Path
-        A regular file.
-
-    Returns
-    -------
-    str
-        64 lower-case hex digits.
-    """
+    """Hex SHA-256 of a file (the digest `SHA256SUMS` lists)."""
     return file_sha256(path)[1]
 
 
