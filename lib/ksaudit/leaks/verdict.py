@@ -8,27 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ksaudit.reasons import FAIL_CODES, INCONCLUSIVE_CODES, Reason  # noqa: F401 (re-exported)
+
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
-
-FAIL_CODES = ("leak", "steady_state_leak")
-INCONCLUSIVE_CODES = ("capture_gap", "dropped_packets", "truncated_capture", "no_tunnel_down",
-                      "clock_uncertainty", "log_missing", "no_traffic_attempted",
-                      "device_addresses_unknown")
-
-
-@dataclass(frozen=True)
-class Reason:
-    """Why a verdict is not PASS; `episode` is the 1-based id or None (whole scenario)."""
-    code: str
-    message: str
-    episode: int | None = None
-
-    def __post_init__(self):
-        if self.code not in FAIL_CODES + INCONCLUSIVE_CODES:
-            raise ValueError(f"unknown reason code {self.code!r}")
-
-    def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "episode": self.episode}
 
 
 @dataclass(frozen=True)
