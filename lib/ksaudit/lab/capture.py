@@ -18,9 +18,11 @@ _CAPTURED = re.compile(r"^(\d+) packets? captured", re.M)
 class Capture:
     """One running tcpdump; ``stop()`` returns (captured, dropped)."""
 
-    def __init__(self, procs, name, ns, iface, pcap_path, stderr_path):
+    def __init__(self, procs, name, ns, iface, pcap_path, stderr_path, nano=True):
+        """``nano``: ns time stamps (the lab's); False is tcpdump's default, µs."""
         self.procs, self.name, self.stderr_path = procs, name, stderr_path
-        argv = ["tcpdump", "-i", iface, "-n", "-Z", "root", "--time-stamp-precision", "nano",
+        precision = ["--time-stamp-precision", "nano"] if nano else []
+        argv = ["tcpdump", "-i", iface, "-n", "-Z", "root", *precision,
                 "--immediate-mode", "-s", "2048", "-B", "16384", "-w", pcap_path]
         self._err = open(stderr_path, "w")
         self.proc = procs.start(name, argv, ns=ns, stderr=self._err)

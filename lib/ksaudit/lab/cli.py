@@ -34,6 +34,13 @@ def add_arguments(parser):
     p.add_argument("--steady-ms", type=int, default=400,
                    help="steady state before the first and after each episode")
     p.add_argument("--description", help="scenario.yaml description")
+    p.add_argument("--rig", choices=("lab", "foreign"), default="lab",
+                   help="whose harness writes the evidence: the lab's own (default), or "
+                        "'foreign': another rig's file names, syslog wording, wireguard-go "
+                        "daemonized with its banner, client stopped before the captures end, "
+                        "scenario.yaml as a user writes it (docs/lab.md)")
+    p.add_argument("--system-log", choices=("rfc3164", "short-iso-precise"), default="rfc3164",
+                   help="--rig foreign: the syslog file's format (default rfc3164)")
     c = sub.add_parser("cleanup", help="remove every lab namespace, process and socket left behind")
     c.add_argument("--dry-run", action="store_true", help="only list what is left behind")
     c.add_argument("--run-id", help="only the leftovers of this run (6 hex digits)")
@@ -57,7 +64,8 @@ def run(args):
     opts = runner.RunOptions(event=args.event, policy=args.policy, out=args.output, build=args.build,
                              allow_lan=args.allow_lan, ipv6=args.ipv6, probes=not args.no_probes,
                              probe_interval_ms=args.probe_interval_ms, trials=args.trials,
-                             timing=timing, steady_ms=args.steady_ms, description=args.description)
+                             timing=timing, steady_ms=args.steady_ms, description=args.description,
+                             rig=args.rig, system_log=args.system_log)
     result = runner.run(opts)
     t = result.truth
     leaked = sum(tr["leaked_probes"] for tr in t["trials"])

@@ -25,8 +25,10 @@ class Client:
     down, firewall released, link down) is stamped just before the command that makes
     it; a change that closes one (tunnel up, firewall engaged) just after."""
 
-    def __init__(self, names, procs, journal, policy, allow_lan, ipv6, workdir, wg_log, server_pub):
+    def __init__(self, names, procs, journal, policy, allow_lan, ipv6, workdir, wg_log, server_pub,
+                 detached=False, tz="UTC"):
         self.names, self.procs, self.journal = names, procs, journal
+        self.detached, self.tz = detached, tz    # the foreign rig: `wireguard-go IF` without -f
         self.policy, self.allow_lan, self.ipv6 = policy, allow_lan, ipv6
         self.workdir, self.wg_log, self.server_pub = workdir, wg_log, server_pub
         self.ns, self.ifname = names.dev, names.wg_client
@@ -61,7 +63,10 @@ class Client:
         """Start (or restart) wireguard-go and configure the interface (no routes yet)."""
         if self.policy == "app-level":       # the app's own rules come with the process
             self.engage_firewall("client process started")
-        wg.start_daemon(self.procs, "wg-client", self.ns, self.ifname, self.wg_log)
+        if self.detached:
+            wg.start_detached(self.procs, "wg-client", self.ns, self.ifname, self.wg_log, tz=self.tz)
+        else:
+            wg.start_daemon(self.procs, "wg-client", self.ns, self.ifname, self.wg_log)
         wg.configure_client(self.ns, self.ifname, self.priv, self.workdir)
         at = self.record("process_started", f"wireguard-go pid {self.procs.get('wg-client').pid}")
         self.journal.systemd(*at, "Started ksaudit-lab-client-wg.service - WireGuard data plane "
@@ -95,6 +100,19 @@ class Client:
                                        f"dev {self.ifname})", 3)
         self._set_resolver(topo.LAN_RESOLVER)
         return at[0]
+
+    def disconnect(self):
+        """How a test run ends on the foreign rig: the tunnel is taken down, wireguard-go is
+        stopped with SIGTERM (it logs "Device closing" and "Shutting down"), and every
+        policy but ``strong`` (lockdown stays) drops its firewall.  Returns the ns time."""
+        down = self.tunnel_down("disconnect requested")
+        proc = self.procs.get("wg-client")
+        at = self.record("process_stopped", f"SIGTERM wireguard-go pid {proc.pid}")
+        self.journal.agent(*at, f"supervisor: stopping wireguard-go[{proc.pid}]")
+        self.procs.stop("wg-client", timeout_s=5.0)
+        if self.policy != "strong":
+            self.release_firewall("disconnected")
+        return down
 
     def freeze_process(self, frozen):
         proc = self.procs.get("wg-client")

@@ -28,6 +28,11 @@ class Procs:
         self._procs[name] = proc
         return proc
 
+    def adopt(self, name, proc):
+        """Track a process started some other way (a `daemon.Detached`) under ``name``."""
+        self._procs[name] = proc
+        return proc
+
     def get(self, name):
         return self._procs.get(name)
 

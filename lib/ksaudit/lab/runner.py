@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 import yaml
 
 from ksaudit.errors import KsauditError
-from ksaudit.lab import events as ev, topology as topo, truth, wireguard as wg
+from ksaudit.lab import events as ev, foreign, topology as topo, truth, wireguard as wg
 from ksaudit.lab.capture import Capture
 from ksaudit.lab.client import Client
+from ksaudit.lab.daemon import set_subreaper
+from ksaudit.lab.foreign_log import STYLES, ForeignLog
 from ksaudit.lab.journal import Journal
 from ksaudit.lab.procs import Procs, wait_for
 
 PROBE_START_TIMEOUT_S = 10.0
+RIGS = ("lab", "foreign")     # whose harness writes the evidence (docs/lab.md "Another rig")
 
 
 class LabInterrupted(KeyboardInterrupt):
@@ -50,6 +53,8 @@ class RunOptions:
     timing: ev.Timing = field(default_factory=ev.Timing)
     steady_ms: int = 400           # steady state before the first and after each episode
     description: str | None = None
+    rig: str = "lab"               # "foreign": another harness's files, words and ending
+    system_log: str = "rfc3164"    # the foreign rig's syslog file format (foreign_log.STYLES)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ MAX_PHASE_MS = 60_000        # longest --down-ms / --settle-ms / --reconnect-gap
 
 def _check(opts):
     """Every option a user can get wrong, as one-line KsauditErrors (before anything is made)."""
+    if opts.rig not in RIGS:
+        raise KsauditError(f"lab: unknown rig {opts.rig!r} (one of {', '.join(RIGS)})")
+    if opts.system_log not in STYLES:
+        raise KsauditError(f"lab: --system-log must be one of {', '.join(STYLES)}, got {opts.system_log!r}")
     if opts.event not in ev.EVENTS:
         raise KsauditError(f"lab: unknown event {opts.event!r} (one of {', '.join(ev.EVENTS)})")
     from ksaudit.lab.firewall import FIREWALL_POLICIES
@@ -128,6 +137,8 @@ def run(opts):
     procs = Procs()
     main = threading.current_thread() is threading.main_thread()   # signals: main thread only
     old_handlers = {s: signal.signal(s, _unwind) for s in _UNWIND_SIGNALS} if main else {}
+    # the foreign rig's wireguard-go daemonizes: be its reaper so it is stopped and reaped by PID
+    reaper = opts.rig == "foreign" and set_subreaper(True)
     ok = False
     try:
         try:
@@ -139,7 +150,9 @@ def run(opts):
             raise KsauditError(f"lab: cannot create {exc.filename}: {exc.strerror}")
         doc, scenario = _run_inside(opts, names, procs, partial, work)
         with open(os.path.join(partial, "scenario.yaml"), "w") as fh:
-            yaml.safe_dump(scenario, fh, sort_keys=False, default_flow_style=None)
+            # a user writes block style (the lab's own files stay as they were)
+            yaml.safe_dump(scenario, fh, sort_keys=False, width=1000,
+                           default_flow_style=False if opts.rig == "foreign" else None)
         truth.write(doc, os.path.join(partial, "lab-truth.json"))
         if os.path.isdir(out):
             os.rmdir(out)
@@ -160,6 +173,8 @@ def run(opts):
                 signal.signal(signal.SIGINT, old_int)
                 for s, handler in old_handlers.items():
                     signal.signal(s, handler)
+        if reaper:
+            set_subreaper(False)
         if work:
             shutil.rmtree(work, ignore_errors=True)
         if not ok:
@@ -169,15 +184,22 @@ def run(opts):
 def _run_inside(opts, names, procs, partial, work):
     started_ns = time.time_ns()
     topo.create(names, ipv6=opts.ipv6)
+    other = opts.rig == "foreign"
+    files = ((foreign.DEVICE_PCAP, foreign.EXTERNAL_PCAP) if other else ("device.pcap", "external.pcap"))
     # VPN server
     srv_priv, srv_pub = wg.genkeys()
     srv_log = open(os.path.join(work, "wg-server.log"), "ab")
     wg_log_path = os.path.join(work, "wireguard-go.log")
     wg_log = open(wg_log_path, "ab")
-    journal = Journal(os.path.join(partial, "logs", "journal.json"), os.getpid())
+    if other:
+        journal = ForeignLog(os.path.join(partial, foreign.SYSTEM_LOGS[opts.system_log]), os.getpid(),
+                             style=opts.system_log, tz=foreign.TIMEZONE)
+    else:
+        journal = Journal(os.path.join(partial, "logs", "journal.json"), os.getpid())
+    teardown = []
     try:
         client = Client(names, procs, journal, opts.policy, opts.allow_lan, opts.ipv6, work,
-                        wg_log, srv_pub)
+                        wg_log, srv_pub, detached=other, tz=foreign.TIMEZONE if other else "UTC")
         wg.start_daemon(procs, "wg-server", names.vpn, names.wg_server, srv_log)
         wg.configure_server(names.vpn, names.wg_server, srv_priv, client.pub, work)
         _start_sink(procs, names, work, _max_run_s(opts))
@@ -193,10 +215,10 @@ def _run_inside(opts, names, procs, partial, work):
         if opts.probes:
             _start_probes(procs, names, opts, client, probe_log)
         # captures start in steady state (tunnel up, probes flowing), like a tester's would
-        caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, "device.pcap"),
-                        os.path.join(work, "tcpdump-device.err")),
-                Capture(procs, "cap-external", names.rtr, "lan0",
-                        os.path.join(partial, "external.pcap"), os.path.join(work, "tcpdump-ext.err"))]
+        caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, files[0]),
+                        os.path.join(work, "tcpdump-device.err"), nano=not other),
+                Capture(procs, "cap-external", names.rtr, "lan0", os.path.join(partial, files[1]),
+                        os.path.join(work, "tcpdump-ext.err"), nano=not other)]
         time.sleep(opts.steady_ms / 1000)
         trials = []
         fn = ev.EVENTS[opts.event]
@@ -208,11 +230,22 @@ def _run_inside(opts, names, procs, partial, work):
             time.sleep(opts.steady_ms / 1000)
         procs.stop("probe")
         time.sleep(0.1)                         # in-flight datagrams reach the sink
-        # the evidence ends with the captures: the client's log as it stood then (its
-        # shutdown lines at teardown would be a tunnel-down no capture covers)
-        _copy_prefix(wg_log_path, os.path.join(partial, "logs", "wireguard-go.log"))
+        if other:
+            # a real run's ending: probes stop, then the client is stopped while the
+            # captures still run; its whole log, shutdown lines included
+            time.sleep(foreign.STOP_PAUSE_S)
+            first = len(client.changes)
+            client.disconnect()
+            teardown = client.changes[first:]
+            time.sleep(foreign.CAPTURE_TAIL_S)
+            wg_log.flush()
+            shutil.copy(wg_log_path, os.path.join(partial, foreign.WG_LOG))
+        else:
+            # the evidence ends with the captures: the client's log as it stood then (its
+            # shutdown lines at teardown would be a tunnel-down no capture covers)
+            _copy_prefix(wg_log_path, os.path.join(partial, "logs", "wireguard-go.log"))
         captures = []
-        for cap, fname, vantage in zip(caps, ("device.pcap", "external.pcap"), ("device", "external")):
+        for cap, fname, vantage in zip(caps, files, ("device", "external")):
             captured, dropped = cap.stop()
             captures.append({"file": fname, "vantage": vantage, "captured": captured, "dropped": dropped})
         procs.stop("sink")
@@ -233,14 +266,16 @@ def _run_inside(opts, names, procs, partial, work):
             "allow_lan": opts.allow_lan, "ipv6": opts.ipv6, "probes": opts.probes,
             "probe_interval_ms": opts.probe_interval_ms,
             "timing": {**opts.timing.__dict__, "steady_ms": opts.steady_ms},
-            "run_id": names.run_id, "started_ns": started_ns, "ended_ns": time.time_ns()}
+            "run_id": names.run_id, "started_ns": started_ns, "ended_ns": time.time_ns(),
+            "rig": opts.rig, "teardown_changes": teardown}
     doc = truth.build(meta, trials, setup_changes, sink_records, probe_records,
                       [{k: c[k] for k in ("file", "vantage", "dropped")} for c in captures])
     addresses = sorted({c["detail"].split()[-1] for c in client.changes
                         if c["change"] in ("link_up", "address_changed")} | {topo.DEV_ADDR})
     if opts.ipv6:
         addresses.append(topo.DEV6_ADDR)
-    scenario = _scenario_yaml(opts, build, names, client, captures, addresses)
+    scenario = (foreign.scenario_yaml(opts, build, names, client) if other
+                else _scenario_yaml(opts, build, names, client, captures, addresses))
     return doc, scenario
 
 

@@ -107,6 +107,11 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
             "leak_destinations": sorted({dst for _, _, _, dst in leaks}),
         })
     verdict, reasons = _expected(out_trials, steady, captures, any_unprobed, meta["probes"])
+    # another rig's run (docs/lab.md "Another rig"): which, and how its client was stopped
+    span = [min(p["ts_ns"] for p in probe_records), max(p["ts_ns"] for p in probe_records)] \
+        if probe_records else None
+    rig = ({"rig": meta["rig"], "teardown_changes": meta.get("teardown_changes", []),
+            "probe_span_ns": span} if meta.get("rig", "lab") != "lab" else {})
     return {
         "format": FORMAT,
         "ksaudit_version": __version__,
@@ -130,6 +135,7 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
         "probe_log": {"attempts": len(probe_records),
                       "by_result": _count(p["result"] for p in probe_records)},
         "captures": captures,
+        **rig,
     }
 
 

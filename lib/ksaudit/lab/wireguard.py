@@ -7,7 +7,9 @@ show`` would race the socket's creation).
 
 import os
 
+from ksaudit.errors import KsauditError
 from ksaudit.lab import topology as topo
+from ksaudit.lab.daemon import Detached, find_pid
 from ksaudit.lab.procs import wait_for
 
 SOCKET_TIMEOUT_S = 5.0
@@ -28,10 +30,7 @@ def socket_path(ifname):
 def start_daemon(procs, name, ns, ifname, log_file):
     """Start ``wireguard-go -f ifname`` in ``ns`` (LOG_LEVEL=verbose, TZ=UTC, output to
     ``log_file``), wait for its control socket; returns the Popen."""
-    try:                        # a stale socket from a killed daemon of this run
-        os.unlink(socket_path(ifname))
-    except FileNotFoundError:
-        pass
+    _unlink_socket(ifname)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LOG_LEVEL": "verbose",
            "TZ": "UTC", "WG_PROCESS_FOREGROUND": "1"}
     proc = procs.start(name, ["wireguard-go", "-f", ifname], ns=ns, stdout=log_file,
@@ -39,9 +38,44 @@ def start_daemon(procs, name, ns, ifname, log_file):
     wait_for(lambda: os.path.exists(socket_path(ifname)) or proc.poll() is not None,
              SOCKET_TIMEOUT_S, f"wireguard-go socket {socket_path(ifname)}")
     if proc.poll() is not None:
-        from ksaudit.errors import KsauditError
         raise KsauditError(f"lab: wireguard-go {ifname} exited with {proc.returncode} at start")
     return proc
+
+
+def start_detached(procs, name, ns, ifname, log_file, tz="UTC", log_level="debug"):
+    """Start wireguard-go the ordinary way, ``wireguard-go ifname`` without ``-f``: it
+    prints its banner (no WG_PROCESS_FOREGROUND), daemonizes and exits; the daemon
+    keeps writing to ``log_file`` (the launcher's stdout and stderr).  The daemon is
+    found by its command line and registered in ``procs`` under ``name`` by PID.
+    Returns its `Detached` handle."""
+    _unlink_socket(ifname)
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LOG_LEVEL": log_level,
+           "TZ": tz}
+    argv = ["wireguard-go", ifname]
+    launcher = procs.start(name + "-launcher", argv, ns=ns, stdout=log_file, stderr=log_file, env=env)
+    wait_for(lambda: launcher.poll() is not None, SOCKET_TIMEOUT_S, f"wireguard-go {ifname} to daemonize")
+    procs.forget(name + "-launcher")
+    if launcher.returncode != 0:
+        raise KsauditError(f"lab: wireguard-go {ifname} exited with {launcher.returncode} at start")
+    found = {}
+
+    def daemon_up():
+        found["pids"] = find_pid(argv, exclude=(launcher.pid,))
+        return bool(found["pids"]) and os.path.exists(socket_path(ifname))
+
+    wait_for(daemon_up, SOCKET_TIMEOUT_S, f"the wireguard-go {ifname} daemon and its socket")
+    if len(found["pids"]) != 1:
+        raise KsauditError(f"lab: {len(found['pids'])} wireguard-go daemons for {ifname}")
+    daemon = Detached(found["pids"][0], argv)
+    procs.adopt(name, daemon)
+    return daemon
+
+
+def _unlink_socket(ifname):
+    try:                        # a stale socket from a killed daemon of this run
+        os.unlink(socket_path(ifname))
+    except FileNotFoundError:
+        pass
 
 
 def configure_server(ns, ifname, priv, client_pub, keyfile_dir):
