@@ -3,6 +3,7 @@
 import pytest
 import yaml
 
+from ksaudit.align.clocks import ClockModel
 from ksaudit.errors import KsauditError
 from ksaudit.scenario import load_scenario
 
@@ -46,7 +47,7 @@ def test_full_document(tmp_path):
     assert [a.text for a in sc.allow] == doc["policy"]["allow"]
     assert sc.allow[0].port == 5353 and sc.allow[0].network is None
     assert sc.allow[3].proto == 1 and sc.allow[3].port is None
-    assert sc.clocks == {"device": {"offset_ns": -5, "skew_ppm": 0.0, "uncertainty_ns": 0}}
+    assert sc.clocks == {"device": ClockModel(offset_ns=-5, skew_ppm=0.0, uncertainty_ns=0)}
     assert len(sc.rules) == 1
     d = sc.to_dict()
     assert d["name"] == "scn" and "/" not in d["name"]

@@ -18,7 +18,7 @@ _EXPORTS = {
     "capture_info": "ksaudit.pcap",
     "dissect": "ksaudit.pcap.dissect",
     "read_events": "ksaudit.oslogs",
-    "align": "ksaudit.align",
+    "align": "ksaudit.align.events",
     "analyze": "ksaudit.leaks",
     "load_scenario": "ksaudit.scenario",
 }
@@ -26,8 +26,23 @@ _EXPORTS = {
 __all__ = ["KsauditError", "__version__", *_EXPORTS]
 
 
+
+
 def __getattr__(name):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ksaudit' has no attribute {name!r}")
     return getattr(import_module(module), name)
+
+
+def _unbind_stage(name):
+    """Importing the stage package ``ksaudit.<name>`` binds it here as an attribute, which
+    would shadow the function of the same name; remove that binding so ``ksaudit.<name>``
+    always reaches the function through ``__getattr__`` (the package stays importable
+    as ``ksaudit.<name>.…`` through ``sys.modules``)."""
+    globals().pop(name, None)
+
+
+import ksaudit.align  # noqa: E402  (lazy re-exports: loads no numpy)
+
+_unbind_stage("align")

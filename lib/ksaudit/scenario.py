@@ -11,7 +11,8 @@ one of them (its identifier, or the unit or process its message names, compared
 case-insensitively; a unit ``X.service`` also answers to ``X``); other process
 events stay in the event table.
 Not given (``Scenario.processes`` is None): every process exit opens an episode, as
-it may be the VPN client's (fail safe).
+it may be the VPN client's (fail safe).  ``clocks`` are validated by
+`ksaudit.align.clocks` and ``window`` (the test window) by `ksaudit.window`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 
 import yaml
 
+from ksaudit.align.clocks import parse_clocks
 from ksaudit.errors import KsauditError
+from ksaudit.window import parse_window
 
 PLATFORMS = ("linux", "macos", "windows", "android", "ios")
 SCENARIOS = ("wifi-yank", "process-kill", "sleep-wake", "network-change", "reconnect",
@@ -77,7 +80,8 @@ class Scenario:
     tolerance_us: int = 1000
     captures: tuple = ()
     logs: tuple = ()
-    clocks: dict = field(default_factory=dict)
+    clocks: dict = field(default_factory=dict)    # {name: ksaudit.align.ClockModel}
+    window: object = None                          # ksaudit.window.DeclaredWindow
     rules: tuple = ()
     processes: tuple | None = None     # vpn.processes; None = not declared (no filtering)
 
@@ -101,6 +105,8 @@ class Scenario:
                     "processes": None if self.processes is None else list(self.processes)},
             "policy": {"allow_lan": self.allow_lan, "allow": [a.text for a in self.allow],
                        "tolerance_us": self.tolerance_us},
+            "clocks": {name: m.to_dict() for name, m in sorted(self.clocks.items())},
+            "window": None if self.window is None else self.window.to_dict(),
         }
 
 
@@ -273,7 +279,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                               lambda loader, node: _no_duplicate_keys(loader, node))
 
 _TOP = ("build", "platform", "scenario", "description", "device", "vpn", "policy",
-        "captures", "logs", "clocks", "rules")
+        "captures", "logs", "clocks", "window", "rules")
 
 
 def load_scenario(directory) -> Scenario:
@@ -382,20 +388,8 @@ def load_scenario(directory) -> Scenario:
             _str(entry.get("timezone"), f"{wh}.timezone", optional=True)))
     out["logs"] = tuple(logs)
 
-    clocks = doc.get("clocks") or {}
-    if not isinstance(clocks, dict):
-        _fail("clocks", f"must be a mapping of clock name to {{offset_ns: N}}, got {clocks!r}")
-    out["clocks"] = {}
-    for name, spec in clocks.items():
-        spec = _mapping(spec, f"clocks.{name}", ("offset_ns", "skew_ppm", "uncertainty_ns"))
-        skew = spec.get("skew_ppm", 0)
-        if isinstance(skew, bool) or not isinstance(skew, (int, float)):
-            _fail(f"clocks.{name}.skew_ppm", f"must be a number, got {skew!r}")
-        out["clocks"][str(name)] = {
-            "offset_ns": _int(spec.get("offset_ns", 0), f"clocks.{name}.offset_ns"),
-            "skew_ppm": float(skew),
-            "uncertainty_ns": _int(spec.get("uncertainty_ns", 0), f"clocks.{name}.uncertainty_ns",
-                                   minimum=0)}
+    out["clocks"] = parse_clocks(doc.get("clocks"))
+    out["window"] = parse_window(doc.get("window"))
     rules = _list(doc.get("rules"), "rules")
     for i, r in enumerate(rules):
         if not isinstance(r, dict):

@@ -1,7 +1,7 @@
 """Leak analysis: episodes, every frame classified, leak windows, fail-closed verdicts.
 
 ``analyze(scenario_dir) -> Analysis`` is the entry point; the stages live in
-``inputs`` (evidence, SHA-256), ``timebase`` (reference clock), ``classify``
+``inputs`` (evidence, SHA-256), ``classify``
 (rule per frame), ``episodes`` (tunnel-down episodes), ``figures`` (per-episode
 figures), ``evidence`` (deep dissection), ``verdict`` (PASS / FAIL / INCONCLUSIVE).
 """

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ksaudit.align.scenario import align_scenario
 from ksaudit.leaks import classify as cl
 from ksaudit.leaks.episodes import (PROCESS_KINDS, WG_HANDSHAKE, build_spans, gap_threshold_ns,
                                     packet_gaps, unclaimed_process_events, with_handshakes)
@@ -20,7 +21,6 @@ from ksaudit.leaks.evidence import dissect_leaks
 from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
 from ksaudit.digest import file_sha256
 from ksaudit.leaks.inputs import combine, load_captures, load_logs
-from ksaudit.leaks.timebase import align_all
 from ksaudit.leaks.verdict import Reason, decide
 from ksaudit.scenario import load_scenario
 
@@ -149,11 +149,13 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
             glob.append(("log_missing", f"declared log {f['file']} holds no event (empty file)"))
     packets = _empty_packets() if all(c.missing for c in caps) else combine(caps)
     vantages = [c.vantage for c in caps]
-    tb = align_all(sc, caps, packets, events)
-    packets, events = tb.packets, tb.events
+    probe_clock = next((lg.clock for lg in sc.logs if lg.format == "ksaudit-probe"), "device")
+    tb = align_scenario(caps, packets, events, clocks=sc.clocks,
+                        tolerance_ns=sc.tolerance_us * 1000, probe_clock=probe_clock)
+    packets, events, caps = tb.packets, tb.events, list(tb.captures)
     if events is None:
         events = _empty_events()
-    glob.extend(tb.reasons)
+    glob.extend((r.code, r.message) for r in tb.reasons)
     dev_v = cl.device_vantage_mask(packets, vantages)
     device = cl.infer_device_addresses(packets, sc, dev_v)
     if not device.addresses and any(v == "external" for v in vantages):
@@ -216,7 +218,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                          "of their frames counts as inside the tunnel (declare device.ifindex "
                          "or captures[].interface)")
     return Analysis(sc, verdict, tuple(episodes), steady_state, packets, events, leaks,
-                    tb.alignment, device, classification, tuple(facts), tuple(log_facts),
+                    tb.to_dict(), device, classification, tuple(facts), tuple(log_facts),
                     tuple(inputs), params, tuple(notes))
 
 
