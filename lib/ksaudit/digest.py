@@ -1,20 +1,23 @@
 """SHA-256 of evidence and report files: one reader for analysis and reports alike."""
 
 import hashlib
-import os
 
 from ksaudit.errors import KsauditError
+from ksaudit.safeio import open_regular
 
 _CHUNK = 1 << 20
 
 
-def file_sha256(path) -> tuple:
+def file_sha256(path, follow=True) -> tuple:
     """(size in bytes, hex SHA-256) of a file, opened read-only and read once.
 
     Parameters
     ----------
     path : str or Path
-        A regular file.
+        A regular file (anything else, a FIFO included, is a KsauditError, never opened
+        for reading).
+    follow : bool
+        Follow a symbolic link at `path` (False inside a build or its evidence).
 
     Returns
     -------
@@ -23,12 +26,11 @@ def file_sha256(path) -> tuple:
     """
     digest = hashlib.sha256()
     size = 0
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as fh:
+    with open_regular(path, follow=follow) as fh:
+        try:
             for block in iter(lambda: fh.read(_CHUNK), b""):
                 digest.update(block)
                 size += len(block)
-    except OSError as exc:
-        raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return size, digest.hexdigest()

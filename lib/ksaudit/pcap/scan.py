@@ -16,6 +16,7 @@ import numpy as np
 from ksaudit.errors import KsauditError
 from ksaudit.pcap import walk
 from ksaudit.pcap.walk import BAD_INTERFACE, BAD_LENGTH, DONE, FULL, META, TRUNCATED
+from ksaudit.safeio import open_regular
 
 PCAP_MAGIC = {  # first 4 bytes -> (big endian, ns per fraction unit)
     b"\xd4\xc3\xb2\xa1": (False, 1000), b"\xa1\xb2\xc3\xd4": (True, 1000),
@@ -46,8 +47,8 @@ class Scanner:
     def __init__(self, path):
         self.path = os.fspath(path)
         try:
-            size = os.path.getsize(self.path)
-            with open(self.path, "rb") as fh:
+            with open_regular(self.path) as fh:  # a FIFO: one line, never a hang
+                size = os.fstat(fh.fileno()).st_size
                 if size == 0:
                     raise KsauditError(f"{self.path}: empty file, not a capture")
                 self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
