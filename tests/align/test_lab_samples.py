@@ -23,7 +23,7 @@ def _load(directory):
 def test_lab_sample_reads_and_aligns(directory):
     sc, events, packets = _load(directory)
     facts = events.attrs["files"]
-    assert all(f["malformed"] == 0 for f in facts), facts
+    assert all(f.malformed == 0 for f in facts), facts
     assert "tunnel_down" in set(events["kind"]) or "process_exit" in set(events["kind"])
     # the scenario's own declaration: identity, no uncertainty
     declared = ksaudit.align(events, packets, clocks=sc["clocks"], reference="device")

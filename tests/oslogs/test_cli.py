@@ -23,7 +23,7 @@ def test_summary_and_recognised_events(write, jline, capsys):
     path = _journal(write, jline)
     assert main(["events", str(path)]) == 0
     captured = capsys.readouterr()
-    assert "format journald-json (auto), 2 events, 1 malformed" in captured.err
+    assert "format journald-json (sniffed, score 0.95), 2 events, 1 malformed" in captured.err
     assert "line 3: not a JSON object: broken" in captured.err
     lines = captured.out.strip().splitlines()
     assert len(lines) == 1 and "\tsleep\t" in lines[0] and lines[0].startswith(str(T0 * 1000))

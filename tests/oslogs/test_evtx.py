@@ -88,7 +88,7 @@ def test_not_an_evtx_file_declared(write):
 def test_real_system_log_from_corpus():
     df = read_events(CORPUS)
     fact = df.attrs["files"][0]
-    assert fact["format"] == "evtx" and fact["events"] == 1160 and fact["malformed"] == 0
+    assert fact.format == "evtx" and fact.events == 1160 and fact.malformed == 0
     steps = df[df["kind"] == "clock_step"]
     assert len(steps) == 28 and set(steps["ident"]) == {"Microsoft-Windows-Kernel-General"}
     assert (df["quantum_ns"] == 100).all()
@@ -107,5 +107,5 @@ def test_check_length_finds_cut_files():
 def test_cut_real_file_is_reported_not_silent(write):
     df = read_events(write("cut.evtx", CORPUS.read_bytes()[:200_000]))
     fact = df.attrs["files"][0]
-    assert 0 < fact["events"] < 1160 and fact["malformed"] == 1
-    assert fact["malformed_examples"][0]["reason"].startswith("EVTX file cut short: it ends")
+    assert 0 < fact.events < 1160 and fact.malformed == 1
+    assert fact.malformed_examples[0].reason.startswith("EVTX file cut short: it ends")

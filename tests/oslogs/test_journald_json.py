@@ -19,8 +19,8 @@ def test_prefers_source_realtime_and_keeps_mono_boot(write, jline):
     assert df["tz_source"].tolist() == ["assumed-utc"] * 2
     assert df["segment"].tolist() == [-1, -1]
     assert (df["src_ts_ns"] == df["ts_ns"]).all()
-    assert df.attrs["files"][0]["format"] == "journald-json"
-    assert df.attrs["files"][0]["chosen_by"] == "auto"
+    assert df.attrs["files"][0].format == "journald-json"
+    assert df.attrs["files"][0].chosen_by == "sniffed"
 
 
 def test_binary_message_array(write, jline):
@@ -67,8 +67,8 @@ def test_malformed_lines_counted_with_line_numbers(write, jline):
             + jline(T0 + 1, "b") + '{"__REALTIME_TIMESTAMP": "12x"}\n')
     df = read_events(write("j.json", text))
     fact = df.attrs["files"][0]
-    assert len(df) == 2 and fact["malformed"] == 3
-    assert [e["line"] for e in fact["malformed_examples"]] == [2, 3, 5]
+    assert len(df) == 2 and fact.malformed == 3
+    assert [e.line for e in fact.malformed_examples] == [2, 3, 5]
 
 
 def test_nothing_parses_is_an_error(write, jline):

@@ -15,7 +15,7 @@ def test_threadtime_default_needs_zone_and_year(write):
     with pytest.raises(KsauditError, match="without a zone"):
         read_events(path)
     df = read_events(path, timezone="Europe/Berlin", year=2026)
-    assert df.attrs["files"][0]["format"] == "logcat"
+    assert df.attrs["files"][0].format == "logcat"
     assert df["ts_ns"].tolist() == [1_795_590_062_123_000_000, 1_795_590_069_500_000_000]
     assert df["quantum_ns"].tolist() == [1_000_000] * 2
     assert df["kind"].tolist() == ["tunnel_up", "tunnel_down"]

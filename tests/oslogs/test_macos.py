@@ -23,7 +23,7 @@ def test_ndjson_with_trailer(write):
     text = "".join(json.dumps(r) + "\n" for r in RECORDS) + '{"count":2,"finished":1}\n'
     df = read_events(write("log.ndjson", text))
     fact = df.attrs["files"][0]
-    assert fact["format"] == "macos-ndjson" and fact["malformed"] == 0
+    assert fact.format == "macos-ndjson" and fact.malformed == 0
     assert df["ts_ns"].tolist() == [1_677_145_442_761_747_000, 1_677_145_443_000_001_000]
     assert df["quantum_ns"].tolist() == [1000, 1000]
     assert df["kind"].tolist() == ["network_change", "tunnel_down"]
@@ -34,11 +34,11 @@ def test_ndjson_with_trailer(write):
 def test_json_array_and_cut_off_file(write):
     text = json.dumps(RECORDS + [{"count": 2, "finished": 1}], indent=2)
     df = read_events(write("log.json", text))
-    assert df.attrs["files"][0]["format"] == "macos-json"
+    assert df.attrs["files"][0].format == "macos-json"
     assert len(df) == 2 and df["line"].iloc[0] == 2
     cut = text[: text.index("NESMVPNSession") + 5]
     df = read_events(write("cut.json", cut), format="macos-json")
-    assert len(df) == 1 and df.attrs["files"][0]["malformed"] == 1
+    assert len(df) == 1 and df.attrs["files"][0].malformed == 1
 
 
 def test_log_show_default_text(write):
@@ -51,8 +51,8 @@ def test_log_show_default_text(write):
             "--------------------------------------------------------------------------------\n"
             "Log      - Default:          2, Info:                0, Debug:             0\n")
     df = read_events(write("log.txt", text))
-    assert df.attrs["files"][0]["format"] == "macos-log-text"
-    assert df.attrs["files"][0]["malformed"] == 0
+    assert df.attrs["files"][0].format == "macos-log-text"
+    assert df.attrs["files"][0].malformed == 0
     assert df["ts_ns"].tolist() == [1_677_145_442_761_747_000, 1_677_145_445 * NS]
     assert list(zip(df["kind"], df["iface"])) == [("link_down", "en0"), ("wake", "")]
     assert df["ident"].tolist() == ["kernel", "kernel"]
@@ -70,7 +70,7 @@ def test_legacy_system_log(write):
     text = ("Feb 23 10:44:02 MacBook-Pro kernel[0]: AirPort: Link Up on en1\n"
             "Feb 23 10:44:03 MacBook-Pro kernel[0]: System Sleep\n")
     df = read_events(write("system.log", text), timezone="UTC", year=2023)
-    assert df.attrs["files"][0]["format"] == "macos-system-log"
+    assert df.attrs["files"][0].format == "macos-system-log"
     assert df["kind"].tolist() == ["link_up", "sleep"]
     assert df["iface"].tolist() == ["en1", ""]
 
@@ -86,6 +86,6 @@ def test_log_show_preamble_before_json_records(write):
                                    ("a.json", array, "macos-json", [4, 14])):
         df = read_events(write(name, text))
         fact = df.attrs["files"][0]
-        assert (fact["format"], fact["chosen_by"], fact["malformed"]) == (fmt, "auto", 0)
+        assert (fact.format, fact.chosen_by, fact.malformed) == (fmt, "sniffed", 0)
         assert df["kind"].tolist() == ["network_change", "tunnel_down"]
         assert df["line"].tolist() == lines

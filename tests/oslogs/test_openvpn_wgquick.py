@@ -10,7 +10,7 @@ def test_openvpn_iso_with_unpadded_us(write):
             "2026-11-25 08:01:03 us=154599 Initialization Sequence Completed\n"
             "2026-11-25 08:01:09 [vpn] Inactivity timeout (--ping-restart), restarting\n")
     df = read_events(write("openvpn.log", text), timezone="Europe/Berlin")
-    assert df.attrs["files"][0]["format"] == "openvpn"
+    assert df.attrs["files"][0].format == "openvpn"
     assert df["ts_ns"].tolist() == [1_795_590_062_054_599_000, 1_795_590_063_154_599_000,
                                     1_795_590_069 * NS]
     assert df["quantum_ns"].tolist() == [1000, 1000, NS]
@@ -41,7 +41,7 @@ def test_wg_quick_with_stamps(write):
             "2026-11-25T08:01:02.6+01:00 [#] wg setconf wg0 /dev/fd/63\n"
             "2026-11-25 08:01:09 [#] ip link delete dev wg0\n")
     df = read_events(write("wgq.log", text), timezone="Europe/Berlin")
-    assert df.attrs["files"][0]["format"] == "wg-quick"
+    assert df.attrs["files"][0].format == "wg-quick"
     assert df["ts_ns"].tolist() == [1_795_590_062_500_000_000, 1_795_590_062_600_000_000,
                                     1_795_590_069 * NS]
     assert list(zip(df["kind"], df["iface"])) == [("tunnel_up", "wg0"), ("other", ""),

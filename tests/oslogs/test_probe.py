@@ -21,8 +21,8 @@ def test_probe_rows(write):
     assert df["quantum_ns"].tolist() == [1, 1]
     assert df["line"].tolist() == [1, 2]
     fact = df.attrs["files"][0]
-    assert fact["format"] == "ksaudit-probe" and fact["malformed"] == 1
-    assert fact["malformed_examples"][0]["line"] == 4
+    assert fact.format == "ksaudit-probe" and fact.malformed == 1
+    assert fact.malformed_examples[0].line == 4
 
 
 def test_probe_rejects_float_times(write):
@@ -36,5 +36,5 @@ def test_probe_seq_beyond_int64_is_malformed(write):
             '{"ts_ns": 1795586466000000001, "seq": 2, "result": "sent"}\n')
     df = read_events(write("probe.jsonl", text))
     fact = df.attrs["files"][0]
-    assert df["probe_seq"].tolist() == [2] and fact["malformed"] == 1
-    assert fact["malformed_examples"][0]["line"] == 1
+    assert df["probe_seq"].tolist() == [2] and fact.malformed == 1
+    assert fact.malformed_examples[0].line == 1

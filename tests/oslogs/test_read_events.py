@@ -31,9 +31,9 @@ def test_several_files_with_options_sorted_by_time(write, jline):
                        "clock": "device"}])
     assert df["message"].tolist()[:3] == ["a", "probe 7 udp to 203.0.113.80:1: sent", "c"]
     assert df.loc[df["kind"] == "probe", "source_clock"].tolist() == ["probe-host"]
-    assert [f["format"] for f in df.attrs["files"]] == ["journald-json", "ksaudit-probe",
+    assert [f.format for f in df.attrs["files"]] == ["journald-json", "ksaudit-probe",
                                                          "wireguard-go"]
-    assert [f["chosen_by"] for f in df.attrs["files"]] == ["auto", "auto", "declared"]
+    assert [f.chosen_by for f in df.attrs["files"]] == ["sniffed", "sniffed", "declared"]
 
 
 def test_unknown_options_and_formats(write, jline):
@@ -67,12 +67,12 @@ def test_repeated_dst_hour_is_widened_and_flagged(write):
     assert row.ts_ns == row.t_lo_ns == first
     assert row.t_hi_ns == first + 3600 * 10**9 + 10**9   # 02:30 CET + the 1 s quantum
     assert not df.loc[df["message"] != "inside the repeated hour", "ambiguous"].any()
-    assert df.attrs["files"][0]["ambiguous"] == 1
+    assert df.attrs["files"][0].ambiguous == 1
 
 
 def test_empty_file_gives_no_events_but_a_fact(write):
     df = read_events(write("probe.jsonl", ""), format="ksaudit-probe")
-    assert len(df) == 0 and df.attrs["files"][0]["events"] == 0
+    assert len(df) == 0 and df.attrs["files"][0].events == 0
     assert str(df["ts_ns"].dtype) == "int64"
 
 

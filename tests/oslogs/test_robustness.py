@@ -37,7 +37,7 @@ def test_mutated_inputs_parse_or_raise_the_project_error(tmp_path_factory, seed,
         return
     assert isinstance(df, pd.DataFrame)
     fact = df.attrs["files"][0]
-    assert fact["events"] == len(df)
+    assert fact.events == len(df)
     assert (df["t_hi_ns"] > df["t_lo_ns"]).all()
 
 
@@ -50,7 +50,7 @@ def test_empty_file_is_no_events_not_an_error(tmp_path, fmt):
             read_events(path, format=fmt)
         return
     df = read_events(path, format=fmt, timezone="UTC", year=2026)
-    assert len(df) == 0 and df.attrs["files"][0]["events"] == 0
+    assert len(df) == 0 and df.attrs["files"][0].events == 0
 
 
 @pytest.mark.parametrize("data", [b"", b"\n  \n\n"])
@@ -76,8 +76,8 @@ def test_times_beyond_int64_ns_are_malformed_lines_not_wrapped(tmp_path, fmt, ba
     path.write_text(bad + good)
     df = read_events(path, format=fmt, timezone="UTC")
     fact = df.attrs["files"][0]
-    assert fact["events"] == 1 and fact["malformed"] == 1
-    assert fact["malformed_examples"][0]["line"] == 1
+    assert fact.events == 1 and fact.malformed == 1
+    assert fact.malformed_examples[0].line == 1
     assert 1_700_000_000 * 10**9 < df["ts_ns"].iloc[0] < 1_900_000_000 * 10**9
 
 

@@ -44,8 +44,8 @@ def test_auto_reads_and_says_what_it_chose(write, name):
     data = SAMPLES[name]
     df = read_events(write(f"{name}.log", data), timezone="UTC", year=2026)
     assert len(df) >= 1
-    assert df.attrs["files"][0]["format"] == name
-    assert df.attrs["files"][0]["chosen_by"] == "auto"
+    assert df.attrs["files"][0].format == name
+    assert df.attrs["files"][0].chosen_by == "sniffed"
 
 
 def test_wrong_declared_format_names_what_it_looks_like(write):

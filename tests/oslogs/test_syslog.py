@@ -23,7 +23,7 @@ def test_rfc3164_zone_year_rollover_and_pri(write):
     assert df["ident"].tolist() == ["kernel", "NetworkManager", "systemd"]
     assert df["raw_ts"].tolist()[0] == "Dec 31 23:59:59"
     assert df["message"].iloc[0] == "e1000e 0000:00:19.0 eth0: NIC Link is Down"
-    assert df.attrs["files"][0]["malformed"] == 0
+    assert df.attrs["files"][0].malformed == 0
 
 
 def test_rfc3164_needs_zone_and_year_from_mtime(write):
@@ -34,7 +34,7 @@ def test_rfc3164_needs_zone_and_year_from_mtime(write):
     df = read_events(path, timezone="UTC")
     assert df["raw_ts"].iloc[0] == "Nov 25 08:01:02"
     assert df["ts_ns"].iloc[0] == 1_795_593_662 * NS   # 2026-11-25 08:01:02 UTC
-    assert "mtime" in df.attrs["files"][0]["notes"][0]
+    assert "mtime" in df.attrs["files"][0].notes[0]
 
 
 def test_rfc3164_localised_months_and_malformed(write):
@@ -46,8 +46,8 @@ def test_rfc3164_localised_months_and_malformed(write):
     assert df.sort_values("line")["message"].tolist() == ["deutsch", "français"]
     assert df["ts_ns"].tolist() == [1_767_520_800 * NS, 1_772_532_000 * NS]   # Jan 4, Mar 3
     fact = df.attrs["files"][0]
-    assert fact["malformed"] == 2
-    assert [(e["line"], e["reason"]) for e in fact["malformed_examples"]] == [
+    assert fact.malformed == 2
+    assert [(e.line, e.reason) for e in fact.malformed_examples] == [
         (3, "not an RFC 3164 line"), (4, "impossible date")]
 
 
@@ -56,12 +56,12 @@ def test_rfc5424(write):
             '<165>1 2026-11-25T07:01:03Z host app - ID47 [ex@32473 iut="3"] \xef\xbb\xbfhello\n'
             '<165>1 - host app - - - no time\n')
     df = read_events(write("r.log", text.encode("latin-1")))
-    assert df.attrs["files"][0]["format"] == "rfc5424"
+    assert df.attrs["files"][0].format == "rfc5424"
     assert df["ts_ns"].tolist() == [1_795_590_062_123_456_000, 1_795_590_063 * NS]
     assert df["quantum_ns"].tolist() == [1000, NS]
     assert df["kind"].tolist() == ["tunnel_up", "other"]
     assert df["message"].iloc[1] == '[ex@32473 iut="3"] hello'
-    assert df.attrs["files"][0]["malformed_examples"][0]["reason"] == "NILVALUE timestamp"
+    assert df.attrs["files"][0].malformed_examples[0].reason == "NILVALUE timestamp"
 
 
 @pytest.mark.parametrize("offset", ["+0100", "+01:00"])
@@ -72,7 +72,7 @@ def test_short_iso_precise_offsets_and_boot_markers(write, offset):
             f"2026-11-25T08:05:00.000001{offset} host kernel: PM: suspend exit\n"
             f"    continued line\n")
     df = read_events(write("j.txt", text))
-    assert df.attrs["files"][0]["format"] == "journald-short-iso-precise"
+    assert df.attrs["files"][0].format == "journald-short-iso-precise"
     assert df["ts_ns"].tolist() == [1_795_590_062_123_456_000, 1_795_590_300_000_001_000]
     assert df["boot_id"].tolist() == ["", "0123456789abcdef0123456789abcdef"]
     assert df["kind"].tolist() == ["sleep", "wake"]
@@ -107,12 +107,12 @@ def test_journald_export_with_binary_fields(write):
                             {"MESSAGE": b"line one\nline two \xff", "BLOB": b"\x00\x01\n\n"})
             + _export_entry({"__CURSOR": "s=a;i=3", "MESSAGE": "no time"}))
     df = read_events(write("j.export", data))
-    assert df.attrs["files"][0]["format"] == "journald-export"
+    assert df.attrs["files"][0].format == "journald-export"
     assert df["ts_ns"].tolist() == [t * 1000, (t + 5) * 1000]
     assert df["line"].tolist() == [1, 2]
     assert df["message"].iloc[1] == "line one\nline two \ufffd"
     assert df["kind"].iloc[0] == "sleep"
-    assert df.attrs["files"][0]["malformed"] == 1
+    assert df.attrs["files"][0].malformed == 1
 
 
 def test_journald_export_cut_binary_field(write):
@@ -120,7 +120,7 @@ def test_journald_export_cut_binary_field(write):
     data += b"__REALTIME_TIMESTAMP=1795587593463080\nMESSAGE\n" + struct.pack("<Q", 999) + b"short"
     df = read_events(write("j.export", data))
     assert len(df) == 1
-    assert "runs past" in df.attrs["files"][0]["malformed_examples"][0]["reason"]
+    assert "runs past" in df.attrs["files"][0].malformed_examples[0].reason
 
 
 def test_rfc3164_repeated_and_skipped_dst_hours_widen_and_flag(write):
@@ -132,7 +132,7 @@ def test_rfc3164_repeated_and_skipped_dst_hours_widen_and_flag(write):
     assert df["ambiguous"].tolist() == [False, True, False]
     assert (df["t_hi_ns"] - df["t_lo_ns"]).tolist() == [NS, 3601 * NS, NS]
     assert df["ts_ns"].iloc[1] == 1_792_888_200 * NS    # 02:30 CEST, the earlier reading
-    assert df.attrs["files"][0]["ambiguous"] == 1
+    assert df.attrs["files"][0].ambiguous == 1
     gap = read_events(write("gap", "Mar 29 02:30:00 h a: skipped\n"),
                       timezone="Europe/Berlin", year=2026)
     assert gap["ambiguous"].tolist() == [True]

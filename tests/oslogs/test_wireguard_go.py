@@ -22,7 +22,7 @@ def test_wireguard_go_needs_a_zone(write):
 
 def test_wireguard_go_events(write):
     df = read_events(write("wg.log", LOG), timezone="Europe/Berlin")
-    assert df.attrs["files"][0]["format"] == "wireguard-go"
+    assert df.attrs["files"][0].format == "wireguard-go"
     # 08:01:02 CET = 07:01:02 UTC
     assert df["ts_ns"].iloc[0] == 1_795_590_062 * 10**9
     assert df["raw_ts"].iloc[0] == "2026/11/25 08:01:02"

@@ -81,7 +81,7 @@ class Analysis:
             "leaks": {"total": int(len(self.leaks)), "shown": len(table), "rows": table},
             "captures": [dict(c) for c in self.captures],
             "alignment": dict(self.alignment),
-            "logs": [dict(x) for x in self.logs],
+            "logs": [x.to_dict() for x in self.logs],
             "inputs": [dict(x) for x in self.inputs],
             "parameters": dict(self.parameters),
             "notes": list(self.notes),
@@ -145,8 +145,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     for f in missing_logs:
         glob.append(("log_missing", f"declared log {f} is missing"))
     for f in log_facts:
-        if not f["missing"] and not f["events"]:
-            glob.append(("log_missing", f"declared log {f['file']} holds no event (empty file)"))
+        if not f.missing and not f.events:
+            glob.append(("log_missing", f"declared log {f.file} holds no event (empty file)"))
     packets = _empty_packets() if all(c.missing for c in caps) else combine(caps)
     vantages = [c.vantage for c in caps]
     probe_clock = next((lg.clock for lg in sc.logs if lg.format == "ksaudit-probe"), "device")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -97,35 +97,36 @@ def _tunnel_device_rules(sc) -> list:
 
 
 def load_logs(sc, inputs: list):
-    """(events, per-log facts, missing files) for the declared logs, on source clocks."""
+    """(events, per-log facts, missing files) for the declared logs, on source clocks.
+
+    The facts are the ``oslogs.LogFacts`` that ``read_events`` made, in the order
+    of ``sc.logs``, unchanged but for ``file``: relative to the scenario directory,
+    as scenario.yaml names it.  A missing log gets ``LogFacts.missing_file``.
+    """
     from ksaudit import read_events
-    present, facts, missing = [], [], []
+    from ksaudit.oslogs import LogFacts
+    present, facts, missing = [], {}, []
     for spec in sc.logs:
         path = sc.path(spec.file)
         if not _exists(path):
             missing.append(spec.file)
-            facts.append({"file": spec.file, "format": spec.format, "clock": spec.clock,
-                          "events": 0, "malformed": 0, "missing": True})
+            facts[spec.file] = LogFacts.missing_file(spec.file, spec.format, spec.clock,
+                                                     spec.timezone)
             continue
         inputs.append(_input(sc, spec.file, "log"))
         present.append((spec, path))
     if not present:
-        return None, facts, missing
+        return None, [facts[s.file] for s in sc.logs], missing
     entries = [{"file": str(p), "format": s.format, "clock": s.clock, "timezone": s.timezone}
                for s, p in present]
     events = read_events(entries, rules=list(sc.rules) + _tunnel_device_rules(sc) or None)
     by_path = {str(p): s.file for s, p in present}
-    file_facts = {str(f.get("file")): f for f in events.attrs.get("files", ())}
-    for spec, path in present:
-        f = file_facts.get(str(path), {})
-        facts.append({"file": spec.file, "format": str(f.get("format", spec.format)),
-                      "clock": spec.clock, "events": int(f.get("events", 0) or 0),
-                      "malformed": int(f.get("malformed", 0) or 0), "missing": False})
-    order = {s.file: i for i, s in enumerate(sc.logs)}
-    facts.sort(key=lambda f: order[f["file"]])
+    for fact in events.attrs.get("files", ()):
+        rel = by_path[fact.file]
+        facts[rel] = replace(fact, file=rel)
     events.attrs = {}
     events["file"] = events["file"].astype(str).map(lambda v: by_path.get(v, v)).astype("category")
-    return events, facts, missing
+    return events, [facts[s.file] for s in sc.logs], missing
 
 
 def combine(captures: list) -> pd.DataFrame:

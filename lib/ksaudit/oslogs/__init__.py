@@ -23,9 +23,10 @@ import pandas as pd
 
 from ksaudit.errors import KsauditError
 from ksaudit.oslogs import base, registry, rules as _rules
+from ksaudit.oslogs.facts import LogFacts, Malformed
 from ksaudit.oslogs.pipeline import build_table
 
-__all__ = ["read_events", "list_formats"]
+__all__ = ["read_events", "list_formats", "LogFacts", "Malformed"]
 
 _OPTION_KEYS = {"format", "timezone", "year", "clock", "file"}
 
@@ -45,7 +46,9 @@ def read_events(paths, format="auto", timezone=None, year=None, rules=None, cloc
         ``year``, ``clock``.  A mapping may be a scenario.yaml ``logs:`` entry
         (``file``, ``format``, ``clock``, ``timezone``).
     format : str
-        A registered format name, or "auto" to sniff it from the first bytes.
+        A registered format name, or "auto" to sniff it from the first lines a
+        format can parse (a preamble such as wireguard-go's banner is skipped and
+        reported in the file's notes).
     timezone : str or None
         Zone of zone-less timestamps ("Europe/Berlin", "UTC", "+02:00").  Formats
         that need one raise KsauditError without it; never guessed.
@@ -62,10 +65,11 @@ def read_events(paths, format="auto", timezone=None, year=None, rules=None, cloc
     -------
     pandas.DataFrame
         schema.EVENT_COLUMNS plus ``ambiguous``, ``ident``, ``rule``; sorted by
-        ``ts_ns`` (then file, line).  ``df.attrs["files"]`` holds one mapping per
-        file: file, format, chosen_by ("declared"|"auto"), sniff_score, clock,
-        timezone, events, malformed, malformed_examples (line, text, reason),
-        ambiguous.
+        ``ts_ns`` (then file, line).  ``df.attrs["files"]`` holds one
+        ``LogFacts`` per file (``ksaudit.oslogs.facts``): format and how it was
+        chosen ("declared" | "sniffed", with the sniff score), clock, timezone
+        applied and where it came from, skipped preamble lines, events,
+        malformed count and examples, DST-ambiguous stamps, quantum, notes.
 
     Raises
     ------
@@ -124,11 +128,11 @@ def _read_one(path, opts, rule_table):
     head = base.read_head(path, registry.HEAD_BYTES)
     fmt = opts.get("format") or "auto"
     if fmt == "auto":
-        fmt, score = registry.sniff_format(head, path)
-        chosen_by = "auto"
+        fmt, score, _ = registry.sniff_format(head, path)
+        chosen_by = "sniffed"
     else:
         mod = registry.get_format(fmt)
-        score = float(mod.sniff(head)) if head else 0.0
+        score = registry.score_of(mod, head)[0] if head else 0.0
         chosen_by = "declared"
         if head and score == 0.0:
             ranked = registry.scores(head)
@@ -143,11 +147,20 @@ def _read_one(path, opts, rule_table):
     if not len(events) and ctx.malformed:
         ex = ctx.examples[0]
         raise KsauditError(f"{path}: no line parses as {fmt} ({ctx.malformed} malformed; "
-                           f"line {ex['line']}: {ex['reason']}: {ex['text'][:80]!r})")
-    fact = {"file": str(path), "format": fmt, "chosen_by": chosen_by,
-            "sniff_score": round(score, 3), "clock": ctx.clock,
-            "timezone": None if ctx.timezone is None else str(ctx.timezone),
-            "events": int(len(events)), "malformed": int(ctx.malformed),
-            "malformed_examples": list(ctx.examples), "ambiguous": int(ctx.ambiguous),
-            "notes": list(ctx.notes)}
-    return events, fact
+                           f"line {ex.line}: {ex.reason}: {ex.text[:80]!r})")
+    if not registry.is_binary(head):        # record formats (EVTX) have no preamble
+        ctx.settle(int(events["line"].min()) if len(events) else None, fmt,
+                   lambda text: registry.score_of(mod, text.encode("utf-8"))[0] > 0)
+    zones = events["tz_source"].astype(str).value_counts() if len(events) else {}
+    given = opts.get("timezone")
+    return events, LogFacts(
+        file=str(path), format=fmt, clock=ctx.clock, chosen_by=chosen_by,
+        sniff_score=round(float(score), 3),
+        timezone=None if given is None else str(given),
+        timezone_source=None if given is None else "declared",
+        stamp_zones=tuple(sorted((str(k), int(v)) for k, v in dict(zones).items())),
+        preamble_lines=ctx.preamble_lines, events=int(len(events)),
+        malformed=int(ctx.malformed), malformed_examples=tuple(ctx.examples),
+        ambiguous=int(ctx.ambiguous),
+        quantum_ns=int(events["quantum_ns"].max()) if len(events) else None,
+        notes=tuple(ctx.notes))

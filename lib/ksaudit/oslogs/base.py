@@ -19,9 +19,13 @@ import pandas as pd
 
 from ksaudit.errors import KsauditError
 from ksaudit.oslogs import timeutil
+from ksaudit.oslogs.facts import Malformed
+from ksaudit.safeio import open_regular
 from ksaudit.schema import EVENT_COLUMNS, EVENT_KINDS
 
 MAX_EXAMPLES = 5
+MAX_PREAMBLE_LINES = 40     # malformed lines before the first event that may be a preamble
+KEEP_BAD = MAX_PREAMBLE_LINES + MAX_EXAMPLES + 1
 
 # Columns this package adds to schema.EVENT_COLUMNS (reported to the lead).
 EXTRA_COLUMNS = {
@@ -44,7 +48,8 @@ class ParseContext:
 
     Attributes: ``path``, ``file`` (path text as given), ``format``, ``zone``
     (tzinfo or None), ``timezone`` (text as given), ``year`` (int or None),
-    ``clock``, ``malformed`` (count), ``examples`` (first malformed lines).
+    ``clock``, ``malformed`` (count), ``examples`` (first malformed lines, as
+    ``facts.Malformed``), ``preamble_lines`` (set by ``settle``), ``notes``.
     """
 
     def __init__(self, path, fmt, timezone=None, year=None, clock="device"):
@@ -62,18 +67,55 @@ class ParseContext:
                                f"{timeutil.MIN_YEAR}-{timeutil.MAX_YEAR}")
         self.clock = clock
         self.malformed = 0
-        self.examples = []
         self.ambiguous = 0
         self.notes = []
+        self.preamble_lines = 0
+        self._bad = []          # first KEEP_BAD malformed lines, in the order reported
+        self._shaped = set()    # their line numbers that have the format's shape
 
-    def bad(self, line, text, reason):
-        """Record a malformed line (counted; the first few kept with line numbers)."""
+    def bad(self, line, text, reason, shaped=False):
+        """Record a malformed line (counted; the first few kept with line numbers).
+        ``shaped``: the line has the format's shape, only a value is wrong (it can
+        never be part of a preamble)."""
         self.malformed += 1
-        if len(self.examples) < MAX_EXAMPLES:
+        if len(self._bad) < KEEP_BAD:
             if isinstance(text, bytes):
                 text = text.decode("utf-8", "replace")
-            self.examples.append({"line": int(line), "text": text.rstrip("\r\n")[:200],
-                                  "reason": reason})
+            self._bad.append(Malformed(int(line), text.rstrip("\r\n")[:200], reason))
+            if shaped:
+                self._shaped.add(int(line))
+
+    @property
+    def examples(self):
+        """The first MAX_EXAMPLES malformed lines after the preamble."""
+        return [b for b in self._bad if not 1 <= b.line <= self.preamble_lines][:MAX_EXAMPLES]
+
+    def settle(self, first_line, what, looks_like=None):
+        """Call once parsing is done, with the line of the first event.  The
+        malformed lines before it that do not even look like the format
+        (``looks_like(text)`` false: a banner, a harness's header; at most
+        MAX_PREAMBLE_LINES) are a preamble: reported in ``notes``, no longer
+        counted as malformed.  A line shaped like the format but with a bad value
+        ends the preamble and stays malformed.  ``what`` names the format."""
+        if first_line is None or first_line <= 1:
+            return
+        before = sorted((b for b in self._bad if b.line < first_line), key=lambda b: b.line)
+        complete = len(self._bad) == self.malformed or any(b.line > first_line for b in self._bad)
+        if not before or not complete or len(before) > MAX_PREAMBLE_LINES:
+            return
+        end = first_line
+        for b in before:
+            if b.line in self._shaped or (looks_like is not None and looks_like(b.text)):
+                end = b.line
+                break
+        skipped = [b for b in before if b.line < end]
+        if not skipped:
+            return
+        self.preamble_lines = int(end) - 1
+        self.malformed -= len(skipped)
+        span = "line 1" if end == 2 else f"lines 1-{end - 1}"
+        self.notes.insert(0, f"skipped a {end - 1}-line preamble ({span}) before the first "
+                             f"{what} line; it begins {skipped[0].text[:60]!r}")
 
     def need_zone(self):
         """The zone for zone-less stamps; KsauditError when none was declared."""
@@ -100,7 +142,7 @@ class ParseContext:
 def read_head(path, size=4096):
     """First ``size`` bytes of a file (KsauditError when it cannot be read)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO or a directory: one line, never a hang
             return fh.read(size)
     except OSError as exc:
         raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from exc
@@ -109,7 +151,7 @@ def read_head(path, size=4096):
 def open_lines(path):
     """Binary line iterator over a file (KsauditError when it cannot be opened)."""
     try:
-        return open(path, "rb")
+        return open_regular(path)
     except OSError as exc:
         raise KsauditError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
@@ -182,7 +224,7 @@ def collect(items, ctx):
             rows.append(item)
         else:
             ctx.bad(item.get("line", 0), item.get("raw_ts", "") or item.get("message", ""),
-                    f"time outside {timeutil.MIN_YEAR}-{timeutil.MAX_YEAR}")
+                    f"time outside {timeutil.MIN_YEAR}-{timeutil.MAX_YEAR}", shaped=True)
     if rows or not parts:
         parts.append(_rows_columns(rows))
     if len(parts) == 1:

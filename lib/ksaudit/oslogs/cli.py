@@ -27,7 +27,7 @@ def run(args):
     """Read the logs; print a per-file summary on stderr and events (or write -o).
 
     Printed events are tab-separated: ts_ns, the same time in UTC (ISO 8601),
-    kind [iface], file:line, message.
+    kind [iface], file:line, message (a newline in it printed as ``\\n``).
     """
     from ksaudit.oslogs import list_formats, read_events
     if args.list_formats:
@@ -39,14 +39,11 @@ def run(args):
     df = read_events(args.logs, format=args.format, timezone=args.timezone, year=args.year,
                      rules=args.rules, clock=args.clock)
     for fact in df.attrs["files"]:
-        print(f"{fact['file']}: format {fact['format']} ({fact['chosen_by']}), "
-              f"{fact['events']} events, {fact['malformed']} malformed"
-              + (f", {fact['ambiguous']} in a repeated or skipped DST hour" if fact["ambiguous"] else ""),
-              file=sys.stderr)
-        for note in fact.get("notes", ()):
+        print(summary(fact), file=sys.stderr)
+        for note in fact.notes:
             print(f"  note: {note}", file=sys.stderr)
-        for ex in fact["malformed_examples"]:
-            print(f"  line {ex['line']}: {ex['reason']}: {ex['text'][:100]}", file=sys.stderr)
+        for ex in fact.malformed_examples:
+            print(f"  line {ex.line}: {ex.reason}: {ex.text[:100]}", file=sys.stderr)
     if args.output:
         _write(df, args.output)
         return 0
@@ -55,8 +52,21 @@ def run(args):
                                 timezone="UTC")
     for when, row in zip(iso, shown.itertuples(index=False)):
         iface = f" [{row.iface}]" if row.iface else ""
-        print(f"{row.ts_ns}\t{when}\t{row.kind}{iface}\t{row.file}:{row.line}\t{row.message}")
+        message = row.message.replace("\n", "\\n")     # joined continuation lines
+        print(f"{row.ts_ns}\t{when}\t{row.kind}{iface}\t{row.file}:{row.line}\t{message}")
     return 0
+
+
+def summary(fact):
+    """One line on what reading a log established (``oslogs.LogFacts``)."""
+    how = fact.chosen_by if fact.chosen_by != "sniffed" else f"sniffed, score {fact.sniff_score:g}"
+    text = (f"{fact.file}: format {fact.format} ({how}), {fact.events} events, "
+            f"{fact.malformed} malformed")
+    if fact.preamble_lines:
+        text += f", {fact.preamble_lines}-line preamble skipped"
+    if fact.ambiguous:
+        text += f", {fact.ambiguous} in a repeated or skipped DST hour"
+    return text
 
 
 def _write(df, out):

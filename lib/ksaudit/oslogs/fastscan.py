@@ -259,13 +259,26 @@ _MONTH_CODES = np.array([(ord(m[0].upper()) << 16) | (ord(m[1]) << 8) | ord(m[2]
                          "jan feb mar apr may jun jul aug sep oct nov dec".split()], np.int64)
 
 
+_REPEATED = np.frombuffer(b"last message repeated ", dtype=np.uint8).copy()
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _digit(c):
     return 48 <= c <= 57
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_3164(data, starts, ends, month_codes):
+def _starts_with(data, i, end, word):
+    if end - i < len(word):
+        return False
+    for j in range(len(word)):
+        if data[i + j] != word[j]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_3164(data, starts, ends, month_codes, repeated):
     n = len(starts)
     ok = np.zeros(n, np.bool_)
     f = np.zeros((n, 7), np.int64)          # month day hh mi ss frac_ns quantum
@@ -329,6 +342,12 @@ def _scan_3164(data, starts, ends, month_codes):
             continue
         while i < end and data[i] == 32:
             i += 1
+        if _starts_with(data, i, end, repeated):       # "last message repeated N times", no host
+            ok[r] = True
+            f[r, 0], f[r, 1], f[r, 2], f[r, 3], f[r, 4] = month, day, hh, mi, ss
+            f[r, 5], f[r, 6] = frac, quantum
+            pos[r, 0], pos[r, 1], pos[r, 4], pos[r, 5] = raw_s, raw_e, i, end
+            continue
         while i < end and data[i] != 32:               # host
             i += 1
         if i < end:
@@ -363,5 +382,5 @@ def _scan_3164(data, starts, ends, month_codes):
 def scan_rfc3164(data):
     """RFC 3164 bytes -> (starts, ends, ok, fields[n,7], positions[n,6]) per line."""
     starts, ends = line_bounds(data)
-    ok, fields, pos = _scan_3164(data, starts, ends, _MONTH_CODES)
+    ok, fields, pos = _scan_3164(data, starts, ends, _MONTH_CODES, _REPEATED)
     return starts, ends, ok, fields, pos

@@ -70,7 +70,7 @@ def parse(path, ctx):
             try:
                 yield _stamp(ctx, row, base + dl, fields, zone)
             except ValueError:
-                ctx.bad(row["line"], row["raw_ts"], "impossible date")
+                ctx.bad(row["line"], row["raw_ts"], "impossible date", shaped=True)
 
 
 def _stamp(ctx, row, year, fields, zone):

@@ -62,7 +62,7 @@ def parse(path, ctx):
                 ctx.bad(n, line, "not an OpenVPN log line (no ISO, ctime or epoch stamp)")
                 continue
         except ValueError:
-            ctx.bad(n, line, "impossible date")
+            ctx.bad(n, line, "impossible date", shaped=True)
             continue
         if m.re is _MACHINE:
             row["quantum_ns"] = 10 ** (9 - min(len(us), 9))

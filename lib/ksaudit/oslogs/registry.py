@@ -9,6 +9,7 @@ from functools import lru_cache
 from importlib import import_module
 
 from ksaudit.errors import KsauditError
+from ksaudit.oslogs.base import MAX_PREAMBLE_LINES
 
 MODULES = (
     "probe", "journald_json", "journald_export", "journald_short", "networkmanager",
@@ -57,17 +58,70 @@ def scores(head):
 
 
 def sniff_format(head, path="<input>"):
-    """(name, score) of the best-matching format; KsauditError when none fits."""
+    """(name, score, skipped) of the best-matching format; KsauditError when none fits.
+
+    The format is decided on the lines some format can parse: when no format
+    fits the first lines, up to ``MAX_PREAMBLE_LINES`` leading lines (a banner,
+    a harness's header) are skipped, one at a time, until one does; ``skipped``
+    says how many.
+    """
     if not head.strip():
         raise KsauditError(f"{path}: is empty (no line to tell the log format from); "
                            f"declare its format to read it as a log without events")
-    ranked = scores(head)
-    if not ranked or ranked[0][0] < MIN_SCORE:
-        line = head.split(b"\n", 1)[0][:80]
+    binary = is_binary(head)
+    for skipped, rest in _tails(head):
+        if skipped and binary:
+            break                                   # binary data has no preamble
+        ranked = scores(rest)
+        if ranked and ranked[0][0] >= MIN_SCORE:
+            return ranked[0][1], ranked[0][0], skipped
+    if binary:
+        first = f"binary data starting with bytes {head[:8].hex(' ')}"
+    else:
+        line = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
+        first = f"first line: {line[:80]!r}"
+    raise KsauditError(f"{path}: cannot tell the log format ({first}); no format fits "
+                       f"its first lines, nor those after a preamble of up to "
+                       f"{MAX_PREAMBLE_LINES} lines; declare one of: {', '.join(formats())}")
+
+
+def score_of(mod, head):
+    """(score, skipped): ``mod``'s sniff score on ``head``, skipping a preamble
+    (as ``sniff_format`` does) when the first lines do not fit."""
+    first = None
+    for skipped, rest in _tails(head):
         try:
-            first = f"first line: {ascii(line.decode('utf-8'))}"
-        except UnicodeDecodeError:
-            first = f"binary data starting with bytes {line[:8].hex(' ')}"
-        raise KsauditError(f"{path}: cannot tell the log format ({first}); "
-                           f"declare one of: {', '.join(formats())}")
-    return ranked[0][1], ranked[0][0]
+            score = float(mod.sniff(rest))
+        except Exception:  # a sniffer must never break reading
+            score = 0.0
+        if score >= MIN_SCORE:
+            return score, skipped
+        first = score if first is None else first
+    return first or 0.0, 0
+
+
+def _tails(head):
+    """(lines skipped, rest of head) for 0..MAX_PREAMBLE_LINES skipped lines, while
+    a complete line is left after them."""
+    yield 0, head
+    pos = 0
+    for skipped in range(1, MAX_PREAMBLE_LINES + 1):
+        nl = head.find(b"\n", pos)
+        if nl < 0:
+            return
+        pos = nl + 1
+        rest = head[pos:]
+        if not rest.strip() or (b"\n" not in rest and len(head) >= HEAD_BYTES):
+            return          # nothing, or only a line the head cut, is left
+        yield skipped, rest
+
+
+def is_binary(head):
+    """True when a large share (a tenth or more) of ``head`` is NUL bytes or not
+    UTF-8; UTF-8 text of any script (box-drawing banners, accents) is not binary."""
+    if not head:
+        return False
+    body = head[:-4] if len(head) >= HEAD_BYTES else head    # a cut last character
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd") + text.count("\x00")
+    return bad * 10 >= max(len(text), 1)
