@@ -23,11 +23,14 @@ PACKET_COLUMNS = {
     "icmp_type": "int16",      # ICMP / ICMPv6 type; -1 otherwise
     "icmp_code": "int16",      # ICMP / ICMPv6 code; -1 otherwise
     "ethertype": "int32",      # innermost ethertype (after VLAN tags) or SLL protocol; -1 if unknown
+                               # (IP inside PPPoE session 0x8864 / MPLS 0x8847 is decoded; the
+                               # column keeps the encapsulating ethertype)
     "vlan": "int16",           # outermost 802.1Q VLAN id; -1 when untagged
     "arp": "bool",             # ARP frame
     "fragment": "bool",        # IP fragment (any fragment; ports only from the first)
     "probe_seq": "int64",      # ksaudit probe: seq from a "KSAPROBE <seq> <send_ts_ns>" UDP payload; -1 otherwise
     "probe_send_ns": "int64",  # ksaudit probe: send time from the payload (sender's clock); -1 otherwise
+    "ppp_proto": "int32",      # PPP protocol of a PPPoE session frame (0x0021 IPv4, 0xC021 LCP, ...); -1 otherwise
 }
 
 # Event table: one row per log event.  Before alignment `ts_ns`, `t_lo_ns` and

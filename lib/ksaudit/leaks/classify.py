@@ -13,7 +13,10 @@ tunnel_transport    to/from a declared VPN endpoint (address, port, protocol; fr
                     of such datagrams by address and protocol; ICMP/ICMPv6
                     destination-unreachable between the device and the endpoint
                     address, which answer the transport itself)
-link_upkeep         ARP, DHCPv4/v6, ICMPv6 ND/RS/RA/redirect, MLD, IGMP, non-IP link frames
+link_upkeep         link-layer control by a listed ethertype (ARP, LLDP, EAPOL, PPPoE
+                    discovery, PPP control, ...), or DHCPv4/v6, ICMPv6 ND, MLD, IGMP
+                    with an on-link peer (broadcast, link-local, link-scope multicast,
+                    the device's private /24 or /64, ARP-resolved addresses)
 lan_allowed         only with ``allow_lan``: to/from private, unique-local, link-local
                     and local-scope multicast addresses -- except DNS (53/853), which a
                     LAN resolver forwards outside the tunnel
@@ -26,6 +29,10 @@ inbound             received by the device, unsolicited (not a leak: the device 
 Which frames the device sent: at a device vantage point, the capture's direction
 (``out``); where the direction is unknown, every frame not addressed to a device
 address (fail closed).  At an external vantage point: source is a device address.
+
+Link upkeep checks the peer, not only ports and types, and a frame that is not
+decoded is never upkeep unless its ethertype is listed (fail closed: it is a leak,
+category ``other``); the full rule and why: ``ksaudit.leaks.upkeep``.
 """
 
 from __future__ import annotations
@@ -40,8 +47,6 @@ RULES = ("inside_tunnel", "not_device", "tunnel_transport", "link_upkeep", "lan_
          "scenario_rule", "leak", "leak_reply", "inbound")
 CATEGORIES = ("ipv4", "ipv6", "dns", "other")
 DNS_PORTS = (53, 853)
-_UPKEEP_ICMP6 = (130, 131, 132, 133, 134, 135, 136, 137, 143)
-_IP_ETHERTYPES = (0x0800, 0x86DD, -1)
 _LAN_NETS = tuple(ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
     "224.0.0.0/4", "255.255.255.255/32", "fc00::/7", "fe80::/10"))
@@ -128,6 +133,13 @@ def _endpoint_match(packets, endpoints, remote_col, port_col, unreachable=False)
     return hit
 
 
+def values_where(series: pd.Series, mask) -> set:
+    """The distinct text values of a categorical column in the rows of `mask`."""
+    codes = series.cat.codes.to_numpy()[mask]
+    used = np.unique(codes[codes >= 0])
+    return {str(series.cat.categories[c]) for c in used}
+
+
 def infer_device_addresses(packets, scenario, dev_vantage) -> DeviceAddresses:
     """The device's addresses: declared, else inferred from the captures.
 
@@ -207,12 +219,8 @@ def classify(packets: pd.DataFrame, scenario, vantages, device: DeviceAddresses)
         cat_test(packets["dst"], loop_test)
     transport = (from_dev & _endpoint_match(packets, scenario.endpoints, "dst", "dport", True)) | \
         (to_dev & _endpoint_match(packets, scenario.endpoints, "src", "sport", True))
-    ether = packets["ethertype"].to_numpy()
-    upkeep = packets["arp"].to_numpy().astype(bool) | (proto == 2) | \
-        ((ipv == 0) & ~np.isin(ether, _IP_ETHERTYPES)) | \
-        ((proto == 17) & np.isin(sport, (67, 68)) & np.isin(dport, (67, 68))) | \
-        ((proto == 17) & np.isin(sport, (546, 547)) & np.isin(dport, (546, 547))) | \
-        ((proto == 58) & np.isin(packets["icmp_type"].to_numpy(), _UPKEEP_ICMP6))
+    from ksaudit.leaks.upkeep import link_upkeep      # (it uses this module's helpers)
+    upkeep = link_upkeep(packets, device, tunnel, from_dev, to_dev)
     tcp_udp = (proto == 6) | (proto == 17)
     dns_out = tcp_udp & np.isin(dport, DNS_PORTS)
     dns_in = tcp_udp & np.isin(sport, DNS_PORTS)

@@ -13,6 +13,9 @@ from ksaudit.pcap._jit import jit, u16, u32
 
 ETH, NULL, RAW, RAW12, RAW14, LOOP, SLL, RAW4, RAW6, SLL2 = 1, 0, 101, 12, 14, 108, 113, 228, 229, 276
 ET_IPV4, ET_IPV6, ET_ARP = 0x0800, 0x86DD, 0x0806
+ET_PPPOE_SESSION, ET_MPLS, ET_MPLS_MC = 0x8864, 0x8847, 0x8848
+PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
+MPLS_MAX_LABELS = 16
 V6_EXT_SKIP = (0, 43, 60)            # hop-by-hop, routing, destination options
 PROBE_MAGIC = np.frombuffer(b"KSAPROBE ", np.uint8).copy()
 DIR_NONE, DIR_IN, DIR_OUT = 0, 1, 2
@@ -89,10 +92,39 @@ def probe_fields(buf, q, stop, magic):
 
 
 @jit
+def inner_ip(buf, q, end, et):
+    """(l3, ip_ethertype, ppp_proto) behind PPPoE session or MPLS at q, as Wireshark
+    dissects them: PPP protocol 0x0021 / 0x0057; MPLS label stack to bottom-of-stack,
+    then IPv4 / IPv6 by the first nibble.  ip_ethertype is -1 when no IP follows."""
+    if et == ET_PPPOE_SESSION:
+        if q + 8 > end:
+            return q, -1, -1
+        pp = u16(buf, q + 6, True)
+        if pp == PPP_IPV4:
+            return q + 8, ET_IPV4, pp
+        if pp == PPP_IPV6:
+            return q + 8, ET_IPV6, pp
+        return q + 8, -1, pp
+    if et == ET_MPLS or et == ET_MPLS_MC:
+        for _ in range(MPLS_MAX_LABELS):
+            if q + 4 > end:
+                return q, -1, -1
+            bottom = (buf[q + 2] & 1) == 1
+            q += 4
+            if bottom:
+                if q >= end:
+                    return q, -1, -1
+                v = buf[q] >> 4
+                return q, (ET_IPV4 if v == 4 else (ET_IPV6 if v == 6 else -1)), -1
+        return q, -1, -1
+    return q, et, -1
+
+
+@jit
 def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
            direction, ip_version, src, dst, proto, sport, dport, tcp_flags, icmp_type,
-           icmp_code, ethertype, vlan, arp, fragment, probe_seq, probe_send_ns, ifindex,
-           tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count, magic):
+           icmp_code, ethertype, vlan, arp, fragment, probe_seq, probe_send_ns, ppp_proto,
+           ifindex, tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count, magic):
     half = tab_hi.shape[0] >> 1
     for i in range(i0, n):
         if count[0] + 2 > half:
@@ -161,6 +193,10 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                     break
                 et = u16(buf, l3 + 2, True)
                 l3 += 4
+        ipet = et                  # ethertype of the header at l3 (after PPPoE / MPLS)
+        ppp = -1
+        if l3 >= 0:
+            l3, ipet, ppp = inner_ip(buf, l3, end, et)
 
         ver = 0
         sc = 0
@@ -181,7 +217,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
         # when its bytes (and those Wireshark reads before it) were captured.
         nib = buf[l3] >> 4 if l3 >= 0 and l3 < end else 0
         avail = end - l3
-        if et == ET_IPV4 and nib == 4:
+        if ipet == ET_IPV4 and nib == 4:
             ver = 4
             ihl = (buf[l3] & 15) * 4
             tot = u16(buf, l3 + 2, True) if avail >= 4 else -1
@@ -200,7 +236,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                                 tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
                     if (fo & 0x1FFF) == 0:
                         l4 = l3 + ihl
-        elif (et == ET_IPV6 or et == ET_IPV4) and nib == 6:   # Wireshark's "ip" follows the nibble
+        elif (ipet == ET_IPV6 or ipet == ET_IPV4) and nib == 6:   # Wireshark's "ip" follows the nibble
             ver = 6
             if avail >= 7:
                 pr = buf[l3 + 6]
@@ -294,5 +330,6 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
         fragment[i] = frag
         probe_seq[i] = pseq
         probe_send_ns[i] = psent
+        ppp_proto[i] = ppp
         ifindex[i] = ifx
     return n
