@@ -15,6 +15,7 @@ import pandas as pd
 
 from ksaudit.align.scenario import align_scenario
 from ksaudit.leaks import classify as cl
+from ksaudit.leaks import declarations as decl
 from ksaudit.leaks.episodes import (PROCESS_KINDS, WG_HANDSHAKE, build_spans, gap_threshold_ns,
                                     packet_gaps, unclaimed_process_events, with_handshakes)
 from ksaudit.leaks.evidence import dissect_leaks
@@ -158,9 +159,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     glob.extend((r.code, r.message) for r in tb.reasons)
     dev_v = cl.device_vantage_mask(packets, vantages)
     device = cl.infer_device_addresses(packets, sc, dev_v)
-    if not device.addresses and any(v == "external" for v in vantages):
-        glob.append(("device_addresses_unknown", "no device address declared or inferable: "
-                     "frames at the external vantage point cannot be attributed"))
+    glob.extend(decl.evidence_reasons(packets, sc, vantages, device))
     rule, category = cl.classify(packets, sc, vantages, device)
     packets["rule"], packets["category"] = rule, category
     probes = events[events["kind"].astype(str) == "probe"]
@@ -209,7 +208,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
               "allow": [a.text for a in sc.allow], "max_evidence": max_evidence,
               "deep_dissection": deep, "probe_interval_ns": interval,
               "gap_threshold_ns": threshold, "reference_clock": tb.reference}
-    notes = [device.statement, *tb.notes, *_declaration_notes(sc, facts, classification),
+    notes = [device.statement, *tb.notes,
+             *_declaration_notes(sc, packets, vantages, device, facts, classification),
              *_process_notes(sc, events)]
     for f in facts:
         unnamed = [i for i in f["interfaces"] if i.startswith("#")]
@@ -222,20 +222,10 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                     tuple(inputs), params, tuple(notes))
 
 
-def _declaration_notes(sc, facts, classification) -> list:
-    """Declarations the evidence never shows: a misspelt tunnel interface or endpoint
-    turns the tunnel's own traffic into leaks (fail closed), so say why."""
-    seen = {i for f in facts if f["vantage"] == "device" for i in f["interfaces"]}
-    notes = []
-    absent = [n for n in sc.tunnel_interfaces if n not in seen]
-    if seen and absent:
-        verb = "appears" if len(absent) == 1 else "appear"
-        notes.append(f"device.tunnel_interfaces {', '.join(absent)} {verb} in no device "
-                     f"capture (interfaces seen: {', '.join(sorted(seen))})")
-    if sum(f["packets"] for f in facts) and not classification.get("tunnel_transport"):
-        notes.append("no frame went to or came from a declared vpn.endpoints address, port and "
-                     f"protocol ({', '.join(e.text for e in sc.endpoints)})")
-    return notes
+def _declaration_notes(sc, packets, vantages, device, facts, classification) -> list:
+    """Declarations the evidence never shows, and what allow rules and endpoints allowed
+    (``leaks.declarations``)."""
+    return decl.notes(sc, packets, vantages, device, facts, classification)
 
 
 def _process_notes(sc, events) -> list:

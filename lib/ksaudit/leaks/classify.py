@@ -181,6 +181,39 @@ def infer_device_addresses(packets, scenario, dev_vantage) -> DeviceAddresses:
     return DeviceAddresses(addrs, False, statement)
 
 
+def sent_and_received(packets, vantages, device) -> tuple:
+    """(from_dev, to_dev): frames the device sent, frames it received (module docstring)."""
+    dev_v = device_vantage_mask(packets, vantages)
+    src_dev = _isin(packets["src"], device.addresses)
+    dst_dev = _isin(packets["dst"], device.addresses)
+    out_known = dev_v & _isin(packets["direction"], ("out",))
+    in_known = dev_v & _isin(packets["direction"], ("in",))
+    unknown = dev_v & ~out_known & ~in_known
+    from_dev = out_known | (unknown & (src_dev | ~dst_dev)) | (~dev_v & src_dev)
+    to_dev = ~from_dev & (in_known | unknown | (~dev_v & dst_dev))
+    return from_dev, to_dev
+
+
+def allow_match(packets, rule, from_dev, to_dev) -> np.ndarray:
+    """Frames a ``policy.allow`` rule matches (the far end in its network; its
+    protocol; its port at either end)."""
+    m = np.ones(len(packets), bool)
+    if rule.network is not None:
+        test = _in_nets((rule.network,))
+        m &= (from_dev & cat_test(packets["dst"], test)) | (to_dev & cat_test(packets["src"], test))
+    if rule.proto is not None:
+        m &= packets["proto"].to_numpy() == rule.proto
+    if rule.port is not None:
+        m &= (packets["sport"].to_numpy() == rule.port) | (packets["dport"].to_numpy() == rule.port)
+    return m
+
+
+def endpoint_match(packets, endpoints, from_dev, to_dev) -> np.ndarray:
+    """Frames between the device and one of `endpoints` (the tunnel_transport test)."""
+    return (from_dev & _endpoint_match(packets, endpoints, "dst", "dport", True)) | \
+        (to_dev & _endpoint_match(packets, endpoints, "src", "sport", True))
+
+
 def classify(packets: pd.DataFrame, scenario, vantages, device: DeviceAddresses):
     """Decide every frame's rule and, for leaks and replies, its category.
 
@@ -201,13 +234,7 @@ def classify(packets: pd.DataFrame, scenario, vantages, device: DeviceAddresses)
     """
     n = len(packets)
     dev_v = device_vantage_mask(packets, vantages)
-    src_dev = _isin(packets["src"], device.addresses)
-    dst_dev = _isin(packets["dst"], device.addresses)
-    out_known = dev_v & _isin(packets["direction"], ("out",))
-    in_known = dev_v & _isin(packets["direction"], ("in",))
-    unknown = dev_v & ~out_known & ~in_known
-    from_dev = out_known | (unknown & (src_dev | ~dst_dev)) | (~dev_v & src_dev)
-    to_dev = ~from_dev & (in_known | unknown | (~dev_v & dst_dev))
+    from_dev, to_dev = sent_and_received(packets, vantages, device)
 
     proto = packets["proto"].to_numpy()
     sport = packets["sport"].to_numpy()
@@ -217,8 +244,7 @@ def classify(packets: pd.DataFrame, scenario, vantages, device: DeviceAddresses)
     loop_test = _in_nets(_LOOPBACK)
     loop = _isin(packets["iface"], ("lo",)) | cat_test(packets["src"], loop_test) | \
         cat_test(packets["dst"], loop_test)
-    transport = (from_dev & _endpoint_match(packets, scenario.endpoints, "dst", "dport", True)) | \
-        (to_dev & _endpoint_match(packets, scenario.endpoints, "src", "sport", True))
+    transport = endpoint_match(packets, scenario.endpoints, from_dev, to_dev)
     from ksaudit.leaks.upkeep import link_upkeep      # (it uses this module's helpers)
     upkeep = link_upkeep(packets, device, tunnel, from_dev, to_dev)
     tcp_udp = (proto == 6) | (proto == 17)
@@ -231,15 +257,7 @@ def classify(packets: pd.DataFrame, scenario, vantages, device: DeviceAddresses)
         lan = np.zeros(n, bool)
     rule_hit = np.zeros(n, bool)
     for r in scenario.allow:
-        m = np.ones(n, bool)
-        if r.network is not None:
-            test = _in_nets((r.network,))
-            m &= (from_dev & cat_test(packets["dst"], test)) | (to_dev & cat_test(packets["src"], test))
-        if r.proto is not None:
-            m &= proto == r.proto
-        if r.port is not None:
-            m &= (sport == r.port) | (dport == r.port)
-        rule_hit |= m
+        rule_hit |= allow_match(packets, r, from_dev, to_dev)
 
     code = np.full(n, -1, np.int8)
 
