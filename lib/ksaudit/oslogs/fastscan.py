@@ -260,6 +260,7 @@ _MONTH_CODES = np.array([(ord(m[0].upper()) << 16) | (ord(m[1]) << 8) | ord(m[2]
 
 
 _REPEATED = np.frombuffer(b"last message repeated ", dtype=np.uint8).copy()
+_REPEATED_BOX = np.frombuffer(b"--- last message repeated ", dtype=np.uint8).copy()
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -278,7 +279,7 @@ def _starts_with(data, i, end, word):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_3164(data, starts, ends, month_codes, repeated):
+def _scan_3164(data, starts, ends, month_codes, repeated, repeated_box):
     n = len(starts)
     ok = np.zeros(n, np.bool_)
     f = np.zeros((n, 7), np.int64)          # month day hh mi ss frac_ns quantum
@@ -342,7 +343,8 @@ def _scan_3164(data, starts, ends, month_codes, repeated):
             continue
         while i < end and data[i] == 32:
             i += 1
-        if _starts_with(data, i, end, repeated):       # "last message repeated N times", no host
+        if _starts_with(data, i, end, repeated) or _starts_with(data, i, end, repeated_box):
+            # syslogd's "last message repeated N times" (or macOS's "--- ... ---"), no host
             ok[r] = True
             f[r, 0], f[r, 1], f[r, 2], f[r, 3], f[r, 4] = month, day, hh, mi, ss
             f[r, 5], f[r, 6] = frac, quantum
@@ -382,5 +384,5 @@ def _scan_3164(data, starts, ends, month_codes, repeated):
 def scan_rfc3164(data):
     """RFC 3164 bytes -> (starts, ends, ok, fields[n,7], positions[n,6]) per line."""
     starts, ends = line_bounds(data)
-    ok, fields, pos = _scan_3164(data, starts, ends, _MONTH_CODES, _REPEATED)
+    ok, fields, pos = _scan_3164(data, starts, ends, _MONTH_CODES, _REPEATED, _REPEATED_BOX)
     return starts, ends, ok, fields, pos
