@@ -172,3 +172,72 @@ def test_declared_addresses_are_completed_by_device_senders(scenario, tmp_path):
     assert "also seen sending" in dev.statement
     rule, _ = classify(df, sc, ["device", "external"], dev)
     assert [str(r) for r in rule] == ["leak", "leak"]        # seen at the external vantage too
+
+
+NON_IP = {"ip_version": 0, "proto": -1, "sport": -1, "dport": -1, "src": "", "dst": ""}
+ICMP6 = {"ip_version": 6, "src": "fe80::2", "proto": 58, "sport": -1, "dport": -1}
+
+
+@pytest.mark.parametrize("row, expected", [
+    # link control by a listed ethertype; anything else not IP fails closed
+    ({**NON_IP, "ethertype": 0x888E}, "link_upkeep"),                     # EAPOL
+    ({**NON_IP, "ethertype": 0x8863}, "link_upkeep"),                     # PPPoE discovery
+    ({**NON_IP, "ethertype": 0x8864, "ppp_proto": 0xC021}, "link_upkeep"),  # LCP echo
+    ({**NON_IP, "ethertype": 0x8864, "ppp_proto": 0x0281}, "leak"),       # MPLS in PPP: undecoded
+    ({**NON_IP, "ethertype": 0x8847}, "leak"),                            # MPLS, no IP inside
+    ({**NON_IP, "ethertype": 0x88B5}, "leak"),                            # unknown ethertype
+    ({**NON_IP, "ethertype": 0x0800}, "leak"),                            # bogus IPv4 header
+    # DHCPv4: broadcast, the device's private /24, or an ARP-resolved address
+    ({"sport": 68, "dport": 67, "dst": "255.255.255.255"}, "link_upkeep"),
+    ({"sport": 68, "dport": 67, "dst": "192.168.50.1"}, "link_upkeep"),   # renewal to the server
+    ({"sport": 68, "dport": 67, "dst": "203.0.113.80"}, "leak"),          # to an internet host
+    ({"sport": 68, "dport": 67, "dst": "192.168.51.1"}, "leak"),          # another private net
+    ({"sport": 67, "dport": 68, "src": "203.0.113.80", "dst": "192.168.50.2",
+      "direction": "in"}, "inbound"),                                     # not upkeep either
+    # DHCPv6: link-local or site-scope multicast, or the LAN /64
+    ({"ip_version": 6, "src": "fe80::2", "dst": "ff02::1:2", "sport": 546, "dport": 547},
+     "link_upkeep"),
+    ({"ip_version": 6, "src": "fd00:50::2", "dst": "ff05::1:3", "sport": 546, "dport": 547},
+     "link_upkeep"),
+    ({"ip_version": 6, "src": "fd00:50::2", "dst": "fd00:50::1", "sport": 546, "dport": 547},
+     "link_upkeep"),
+    ({"ip_version": 6, "src": "fd00:50::2", "dst": "2001:db8::547", "sport": 546, "dport": 547},
+     "leak"),
+    # ICMPv6 ND: link-local, link-scope multicast, the LAN /64; MLD: any multicast
+    ({**ICMP6, "dst": "ff02::1:ff00:1", "icmp_type": 135}, "link_upkeep"),
+    ({**ICMP6, "dst": "fe80::1", "icmp_type": 135}, "link_upkeep"),
+    ({**ICMP6, "src": "fd00:50::2", "dst": "fd00:50::1", "icmp_type": 135}, "link_upkeep"),
+    ({**ICMP6, "dst": "2001:db8::80", "icmp_type": 135}, "leak"),         # global, off the link
+    ({**ICMP6, "dst": "ff0e::1", "icmp_type": 135}, "leak"),              # global-scope group
+    ({**ICMP6, "dst": "ff0e::1", "icmp_type": 131}, "link_upkeep"),       # MLDv1 report to its group
+    ({**ICMP6, "dst": "2001:db8::80", "icmp_type": 143}, "leak"),         # MLD to a unicast host
+    # IGMP: to a multicast group, never to a unicast host; IPv4 only
+    ({"dst": "239.1.2.3", "proto": 2, "sport": -1, "dport": -1}, "link_upkeep"),
+    ({"dst": "203.0.113.80", "proto": 2, "sport": -1, "dport": -1}, "leak"),
+    ({"ip_version": 6, "src": "fd00:50::2", "dst": "ff02::16", "proto": 2, "sport": -1,
+      "dport": -1}, "leak"),
+])
+def test_link_upkeep_needs_an_on_link_peer(scenario, row, expected):
+    rule, _ = rules_of(table([row]), scenario())
+    assert rule == [expected]
+
+
+def test_on_link_prefixes_come_from_the_evidence(scenario):
+    from ksaudit.leaks.upkeep import link_prefixes
+    dhcp = {"sport": 68, "dport": 67, "dst": "203.0.113.1"}
+    arp = {**NON_IP, "arp": True, "ethertype": 0x0806, "src": "192.168.50.2",
+           "dst": "203.0.113.1"}
+    # an ARP-resolved address is on the link, even a public one
+    assert rules_of(table([arp, dhcp]), scenario())[0] == ["link_upkeep", "link_upkeep"]
+    assert rules_of(table([dhcp]), scenario())[0] == ["leak"]
+    # a device address seen only inside the tunnel gives no prefix; one on wlan0 does
+    df = table([{"iface": "wg0", "src": "10.64.0.2"}])
+    tunnel = df["iface"].astype(str).to_numpy() == "wg0"
+    nets = [str(n) for n in link_prefixes(df, DEV, tunnel)]
+    assert nets == ["192.168.50.0/24", "fd00:50::/64"]
+    df = table([{"src": "10.64.0.2"}])
+    assert "10.64.0.0/24" in [str(n) for n in link_prefixes(df, DEV, tunnel & False)]
+    # so DHCP out of wlan0 to the tunnel's own network is not upkeep
+    df = table([{"iface": "wg0", "src": "10.64.0.2"},
+                {"sport": 68, "dport": 67, "dst": "10.64.0.1"}])
+    assert rules_of(df, scenario())[0] == ["inside_tunnel", "leak"]
