@@ -99,7 +99,8 @@ def tested(doc):
 
 
 def evidence_table(doc):
-    """Every input file with its role, size and SHA-256, then what each capture covers."""
+    """Every input file with its role, size and SHA-256, then what each capture covers
+    and what reading each log established (`log_table`)."""
     inputs = table(["File", "Role", "Bytes", "SHA-256"],
                    [[i.get("path"), i.get("role"), num(i.get("bytes")),
                      Html(f'<span class="ks-mono">{esc(i.get("sha256"))}</span>')]
@@ -113,7 +114,47 @@ def evidence_table(doc):
                    ", ".join(map(str, c.get("interfaces") or []))]
                   for c in doc.get("captures") or []],
                  numeric=["Packets"], empty="no captures")
-    return Html(inputs + caps)
+    return Html(inputs + caps + log_table(doc))
+
+
+def log_table(doc):
+    """What reading each log established (the document's ``logs``: oslogs.LogFacts):
+    format and how it was chosen, zone, events, malformed lines with examples, a
+    skipped preamble, stamp resolution, notes."""
+    rows = []
+    for lg in doc.get("logs") or []:
+        if lg.get("missing"):
+            rows.append([lg.get("file"), lg.get("format"), "–", lg.get("clock"), "–", "–", "–",
+                         "–", "–", "declared but missing"])
+            continue
+        how = lg.get("chosen_by") or "–"
+        if how == "sniffed" and lg.get("sniff_score") is not None:
+            how = f"sniffed (score {lg['sniff_score']:g})"
+        zones = lg.get("stamp_zones") or {}
+        zone = lg.get("timezone") or "none given"
+        if zones:
+            zone += " (" + ", ".join(f"{k}: {v:,}" for k, v in sorted(zones.items())) + ")"
+        lines = [esc(n) for n in lg.get("notes") or []]
+        lines += [esc(f"line {m.get('line')}: {m.get('reason')}: {m.get('text')}")
+                  for m in lg.get("malformed_examples") or []]
+        rows.append([lg.get("file"), lg.get("format"), how, lg.get("clock"), zone,
+                     num(lg.get("events")), num(lg.get("malformed")),
+                     num(lg.get("preamble_lines")) if lg.get("preamble_lines") else "–",
+                     _resolution(lg.get("quantum_ns")), Html("<br>".join(lines) or "–")])
+    return table(["Log", "Format", "Chosen", "Clock", "Timezone (stamps)", "Events", "Malformed",
+                  "Preamble lines", "Resolution", "Notes and malformed lines"],
+                 rows, numeric=["Events", "Malformed", "Preamble lines"],
+                 empty="no logs declared")
+
+
+def _resolution(quantum_ns):
+    """1_000_000_000 -> "1 s", 1000 -> "1 µs"; None -> "–"."""
+    if quantum_ns is None:
+        return "–"
+    for unit, size in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
+        if quantum_ns >= size and quantum_ns % size == 0:
+            return f"{quantum_ns // size:,} {unit}"
+    return f"{int(quantum_ns):,} ns"
 
 
 def episodes_table(doc):
