@@ -127,7 +127,8 @@ def test_one_crafted_frame_on_wlan0_fails(sample, name):
 
 UPKEEP_FRAMES = {
     "dhcp renewal to the lan's server": sll2(IP(src=DEV4, dst="192.168.50.1")
-                                             / UDP(sport=68, dport=67) / Raw(b"\x01" * 240), 0x0800),
+                                             / UDP(sport=68, dport=67) / Raw(b"\x01" * 240),
+                                             0x0800),
     "dhcp discover broadcast": sll2(IP(src="0.0.0.0", dst="255.255.255.255")
                                     / UDP(sport=68, dport=67) / Raw(b"\x01" * 240), 0x0800),
     "neighbour solicitation, solicited-node multicast": sll2(

@@ -30,8 +30,10 @@ def encap_packets():
         / IP(src="10.1.1.1", dst="203.0.113.11") / UDP(sport=1, dport=2),
         Ether(**MAC, type=0x8847) / MPLS(label=2, s=1)
         / IPv6(src="2001:db8::1", dst="2001:db8:9::11") / UDP(sport=1, dport=2),
-        Ether(**MAC, type=0x8847) / MPLS(label=0, s=1) / IP(src="10.1.1.1", dst="203.0.113.12") / TCP(),
-        Ether(**MAC, type=0x8848) / MPLS(label=300, s=1) / IP(src="10.1.1.1", dst="203.0.113.13") / TCP(),
+        Ether(**MAC, type=0x8847) / MPLS(label=0, s=1)
+        / IP(src="10.1.1.1", dst="203.0.113.12") / TCP(),
+        Ether(**MAC, type=0x8848) / MPLS(label=300, s=1)
+        / IP(src="10.1.1.1", dst="203.0.113.13") / TCP(),
         Ether(**MAC, type=0x8863) / PPPoED(),
         Ether(**MAC, type=0x9999) / Raw(b"\x45" * 40),
     ]

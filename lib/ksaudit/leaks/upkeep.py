@@ -1,8 +1,8 @@
 """Link upkeep: the frames that keep the device's link up, and only with a peer on the link.
 
-Link upkeep is this, and only this (fail closed: whatever is not listed, or not decoded, is
-judged like any other frame, so a frame the device sent is a leak, category
-``other`` when it is not IP):
+Link upkeep is this, and only this (fail closed: whatever is not listed, or not
+decoded, is judged like any other frame, so a frame the device sent is a leak,
+category ``other`` when it is not IP):
 
 - non-IP frames by ethertype, protocols that end at the first hop and cannot carry
   IP: ARP (0x0806), RARP (0x8035), LLDP (0x88CC), EAPOL / 802.1X and the WPA key

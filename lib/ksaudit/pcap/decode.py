@@ -236,7 +236,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                                 tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count)
                     if (fo & 0x1FFF) == 0:
                         l4 = l3 + ihl
-        elif (ipet == ET_IPV6 or ipet == ET_IPV4) and nib == 6:   # Wireshark's "ip" follows the nibble
+        elif (ipet == ET_IPV6 or ipet == ET_IPV4) and nib == 6:   # "ip" follows the nibble
             ver = 6
             if avail >= 7:
                 pr = buf[l3 + 6]
