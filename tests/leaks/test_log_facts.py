@@ -98,3 +98,12 @@ def test_t0_is_what_the_wireguard_go_lines_say(builder):
     a = analyze(_strong(builder))
     wg = a.events[a.events["file"].astype(str) == "logs/wg.log"]
     assert wg["src_ts_ns"].tolist() == [T0 // 10**9 * 10**9] * 2
+
+
+def test_analyze_cli_names_the_skipped_preamble(builder, capsys):
+    from ksaudit.cli import main
+    assert main(["analyze", str(_strong(builder))]) == 0
+    out = capsys.readouterr().out
+    assert ("  log logs/wg.log: format wireguard-go (sniffed, score 0.9), 2 events, 1 malformed, "
+            "9-line preamble skipped") in out
+    assert "    note: skipped a 9-line preamble (lines 1-9) before the first wireguard-go line" in out

@@ -34,6 +34,10 @@ def _summary(a) -> str:
                      f"probes {e.probes['leaked']}/{e.probes['attempted']} leaked")
         lines.extend(f"    note: {n}" for n in e.notes)
     lines.extend(f"  note: {n}" for n in a.notes)
+    from ksaudit.oslogs.cli import summary
+    for lg in (lg for lg in a.logs if not lg.missing and (lg.malformed or lg.notes)):
+        lines.append(f"  log {summary(lg)}")
+        lines.extend(f"    note: {n}" for n in lg.notes)
     return "\n".join(lines)
 
 
