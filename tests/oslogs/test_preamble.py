@@ -51,6 +51,16 @@ def test_banner_is_a_preamble_not_malformed(write, fmt, chosen_by):
     assert df.loc[df["kind"] == "tunnel_down", "line"].tolist() == [16, 17]
 
 
+def test_sniffing_skips_the_banner_and_says_how_far():
+    # the fewest lines to skip until half the next ones fit; parsing finds the whole preamble
+    name, score, skipped = registry.sniff_format((BANNER + LINES).encode())
+    assert (name, score) == ("wireguard-go", 0.9) and 0 < skipped <= 9
+    assert registry.sniff_format(LINES.encode()) == ("wireguard-go", 0.9, 0)
+    wg = registry.get_format("wireguard-go")
+    assert registry.score_of(wg, (BANNER + LINES).encode()) == (0.9, skipped)
+    assert registry.score_of(wg, BANNER.encode()) == (0.0, 0)
+
+
 def test_banner_alone_is_text_not_binary():
     head = BANNER.encode()
     assert not registry.is_binary(head)

@@ -63,7 +63,8 @@ def sniff_format(head, path="<input>"):
     The format is decided on the lines some format can parse: when no format
     fits the first lines, up to ``MAX_PREAMBLE_LINES`` leading lines (a banner,
     a harness's header) are skipped, one at a time, until one does; ``skipped``
-    says how many.
+    says how many (the fewest for the sniffer; parsing then finds the whole
+    preamble, ``base.ParseContext.settle``).
     """
     if not head.strip():
         raise KsauditError(f"{path}: is empty (no line to tell the log format from); "
