@@ -225,7 +225,10 @@ REASONS = {
     "dropped_packets": lambda b: b.write(captures=[{"file": "device.pcap", "dropped": 3}]),
     "truncated_capture": lambda b: _truncate_in_episode(b.write() / "device.pcap", T0 + 1250 * MS),
     "no_tunnel_down": lambda b: (b.journal.clear(), b.write()),
-    "clock_uncertainty": lambda b: b.write(**{"policy.tolerance_us": 0}),
+    # a declared clock uncertainty is weighed against the tolerance like a fitted one
+    "clock_uncertainty": lambda b: b.write(
+        logs=[{"file": "logs/journal.json", "clock": "phone"}, {"file": "logs/probes.jsonl"}],
+        clocks={"phone": {"offset_ns": 0, "uncertainty_ns": 5_000_000}}),
     "log_missing": lambda b: b.write(logs=[{"file": "logs/journal.json"},
                                            {"file": "logs/probes.jsonl"},
                                            {"file": "logs/openvpn.log", "format": "openvpn"}]),

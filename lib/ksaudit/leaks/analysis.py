@@ -24,6 +24,7 @@ from ksaudit.digest import file_sha256
 from ksaudit.leaks.inputs import combine, load_captures, load_logs
 from ksaudit.leaks.verdict import Reason, decide
 from ksaudit.scenario import load_scenario
+from ksaudit.window import resolve_window
 
 SCHEMA = "ksaudit.analysis/1"
 MAX_EVIDENCE = 20          # leak frames deep-dissected per episode (and for the steady state)
@@ -82,6 +83,7 @@ class Analysis:
             "leaks": {"total": int(len(self.leaks)), "shown": len(table), "rows": table},
             "captures": [dict(c) for c in self.captures],
             "alignment": dict(self.alignment),
+            "window": self.parameters.get("window"),
             "logs": [x.to_dict() for x in self.logs],
             "inputs": [dict(x) for x in self.inputs],
             "parameters": dict(self.parameters),
@@ -136,18 +138,18 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     inputs = [{"path": "scenario.yaml", "role": "scenario", "bytes": size, "sha256": digest}]
     caps = load_captures(sc, inputs)
     events, log_facts, missing_logs = load_logs(sc, inputs)
-    glob = []                                     # (code, message): hold for every episode
+    glob = []                                     # Reason: hold for every episode
     for c in caps:
         if c.missing:
-            glob.append(("capture_gap", f"declared capture {c.file} is missing"))
+            glob.append(Reason("capture_gap", f"declared capture {c.file} is missing"))
         elif c.facts["dropped"]:
-            glob.append(("dropped_packets", f"{c.file}: {c.facts['dropped']} packets dropped "
+            glob.append(Reason("dropped_packets", f"{c.file}: {c.facts['dropped']} packets dropped "
                          "by the capture tool"))
     for f in missing_logs:
-        glob.append(("log_missing", f"declared log {f} is missing"))
+        glob.append(Reason("log_missing", f"declared log {f} is missing"))
     for f in log_facts:
         if not f.missing and not f.events:
-            glob.append(("log_missing", f"declared log {f.file} holds no event (empty file)"))
+            glob.append(Reason("log_missing", f"declared log {f.file} holds no event (empty file)"))
     packets = _empty_packets() if all(c.missing for c in caps) else combine(caps)
     vantages = [c.vantage for c in caps]
     probe_clock = next((lg.clock for lg in sc.logs if lg.format == "ksaudit-probe"), "device")
@@ -156,10 +158,10 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     packets, events, caps = tb.packets, tb.events, list(tb.captures)
     if events is None:
         events = _empty_events()
-    glob.extend((r.code, r.message) for r in tb.reasons)
+    glob.extend(tb.reasons)
     dev_v = cl.device_vantage_mask(packets, vantages)
     device = cl.infer_device_addresses(packets, sc, dev_v)
-    glob.extend(decl.evidence_reasons(packets, sc, vantages, device))
+    glob.extend(Reason(c, m) for c, m in decl.evidence_reasons(packets, sc, vantages, device))
     rule, category = cl.classify(packets, sc, vantages, device)
     packets["rule"], packets["category"] = rule, category
     probes = events[events["kind"].astype(str) == "probe"]
@@ -170,45 +172,64 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     hs_sizes = _handshake_sizes(packets, caps, codes)
     gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, hs_sizes >= 0)
     tol_ns = sc.tolerance_us * 1000
+    hs_ts, hs_kinds, hs_refs = _handshakes(packets, caps, hs_sizes)
+    is_resp = np.array([k == WG_HANDSHAKE[92] for k in hs_kinds], bool)
     spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns,
                         interfaces=sc.physical_interfaces + sc.tunnel_interfaces,
-                        processes=sc.processes)
-    scen_reasons = [Reason(c, m) for c, m in glob]
+                        processes=sc.processes,
+                        responses=(hs_ts[is_resp], [r for r, k in zip(hs_refs, is_resp) if k]),
+                        last_tunnel=_last_tunnel(packets, caps, codes, dev_v, hs_sizes >= 0))
+    scen_reasons = list(glob)
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
     facts = [c.facts for c in caps]
     lasts = [f["last_ns"] for f in facts if f["last_ns"] is not None]
     cutoff = max(lasts) if lasts else 0
-    spans = with_handshakes(spans, *_handshakes(packets, caps, hs_sizes), cutoff)
+    spans = with_handshakes(spans, hs_ts, hs_kinds, hs_refs, cutoff)
     packets["episode"] = assign_episodes(packets["ts_ns"].to_numpy(), spans, cutoff)
     is_leak = (codes == cl.RULES.index("leak")) | (codes == cl.RULES.index("leak_reply"))
     leaks = packets.loc[is_leak].sort_values(["ts_ns", "capture", "frame"], kind="stable")
     leaks = leaks.reset_index(drop=True)
     probe_frames = packets.loc[packets["probe_seq"].to_numpy() >= 0]
     evidence = dissect_leaks(sc, caps, leaks, max_evidence) if deep else {}
-    episodes = []
+    attempts = np.sort(np.concatenate([probes["ts_ns"].to_numpy(np.int64),
+                                       probe_frames["ts_ns"].to_numpy(np.int64)]))
+    window = resolve_window(sc.window, probe_log_ns=probes["ts_ns"].to_numpy(np.int64),
+                            probe_frame_ns=probe_frames["ts_ns"].to_numpy(np.int64),
+                            capture_first_ns=facts[0]["first_ns"],
+                            capture_last_ns=facts[0]["last_ns"])
+    episodes, window_notes = [], []
+    shared = {(r.code, r.message) for r in glob}
     for i, sp in enumerate(spans, 1):
         rows = leaks[leaks["episode"] == i]
-        episodes.append(episode_figures(
+        ep = episode_figures(
             i, sp, rows, probe_frames, probes, interval_ns=interval, cutoff_ns=cutoff,
-            captures=facts, global_reasons=glob, tolerance_ns=tol_ns,
-            evidence=evidence.get(i, ())))
-        scen_reasons.extend(r for r in episodes[-1].reasons
-                            if (r.code, r.message) not in set(glob))
+            captures=facts, global_reasons=glob, tolerance_ns=tol_ns, attempts_ns=attempts,
+            window=window, evidence=evidence.get(i, ()))
+        episodes.append(ep)
+        if not ep.in_window:
+            window_notes.append(_outside_note(ep, window))
+            continue
+        scen_reasons.extend(r for r in ep.reasons if (r.code, r.message) not in shared)
+    judged = [ep for ep in episodes if ep.in_window]
+    if spans and not judged:
+        scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down episode overlaps the test "
+                                   "window (every episode found lies outside it)"))
     steady_state = _steady_state(leaks, evidence)
     if steady_state["leaked_frames"] or steady_state["reply_frames"]:
         n, b, r = (steady_state[k] for k in ("leaked_frames", "leaked_bytes", "reply_frames"))
         scen_reasons.append(Reason("steady_state_leak", f"{n} frame(s), {b} bytes left outside "
                                    f"the tunnel outside any tunnel-down episode"
                                    + (f" ({r} reply frame(s))" if r else "")))
-    verdict = decide(scen_reasons, has_episode=bool(spans))
+    verdict = decide(scen_reasons, has_episode=bool(judged))
     counts = pd.Series(codes).value_counts()
     classification = {r: int(counts.get(i, 0)) for i, r in enumerate(cl.RULES)}
     params = {"tolerance_us": sc.tolerance_us, "allow_lan": sc.allow_lan,
               "allow": [a.text for a in sc.allow], "max_evidence": max_evidence,
               "deep_dissection": deep, "probe_interval_ns": interval,
-              "gap_threshold_ns": threshold, "reference_clock": tb.reference}
-    notes = [device.statement, *tb.notes,
+              "gap_threshold_ns": threshold, "reference_clock": tb.reference,
+              "window": None if window is None else window.to_dict()}
+    notes = [device.statement, *tb.notes, *window_notes,
              *_declaration_notes(sc, packets, vantages, device, facts, classification),
              *_process_notes(sc, events)]
     for f in facts:
@@ -252,11 +273,7 @@ def _tunnel_gaps(packets, caps, codes, dev_v, threshold, handshake) -> list:
     (sent while reconnecting; listed as end evidence instead) and link-local or
     multicast chatter on a tunnel interface that has just come back (router
     solicitations, MLD) before any route through it exists."""
-    inside = codes == cl.RULES.index("inside_tunnel")
-    tun = (inside & ~cl.cat_test(packets["dst"], _local_or_multicast)) | \
-        ((codes == cl.RULES.index("tunnel_transport")) & ~handshake)
-    if dev_v.any():
-        tun &= dev_v
+    tun = _tunnel_side(packets, codes, dev_v, handshake)
     if threshold is None or not tun.any():
         return []
     idx = np.flatnonzero(tun)
@@ -265,6 +282,35 @@ def _tunnel_gaps(packets, caps, codes, dev_v, threshold, handshake) -> list:
     return packet_gaps(packets["ts_ns"].to_numpy()[idx],
                        lambda i: f"{caps[int(capn[idx[i]])].file}#{int(frames[idx[i]])}",
                        threshold)
+
+
+def _outside_note(ep, window) -> str:
+    """Why an episode is not judged, with what it holds (it stays listed in full)."""
+    where = ("begins after the test window ends" if ep.outside_window == "after"
+             else "ends before the test window begins")
+    held = (f"{ep.leaked_frames} frame(s) left outside the tunnel in it"
+            if ep.leaked_frames else "no frame left outside the tunnel in it")
+    return (f"episode {ep.id} {where} ({window.source}: {window.start_ns} .. "
+            f"{window.end_ns} ns), so it does not change the verdict; {held}; its own "
+            f"verdict would be {ep.verdict}")
+
+
+def _last_tunnel(packets, caps, codes, dev_v, handshake):
+    """(time, name) of the last tunnel-side frame (as `_tunnel_gaps` counts them), or None."""
+    tun = _tunnel_side(packets, codes, dev_v, handshake)
+    if not tun.any():
+        return None
+    ts = packets["ts_ns"].to_numpy()
+    i = int(np.flatnonzero(tun)[np.argmax(ts[tun])])
+    return int(ts[i]), f"{caps[int(packets['capture'].iat[i])].file}#{int(packets['frame'].iat[i])}"
+
+
+def _tunnel_side(packets, codes, dev_v, handshake) -> np.ndarray:
+    """Frames that show a working tunnel (see `_tunnel_gaps`)."""
+    inside = codes == cl.RULES.index("inside_tunnel")
+    tun = (inside & ~cl.cat_test(packets["dst"], _local_or_multicast)) | \
+        ((codes == cl.RULES.index("tunnel_transport")) & ~handshake)
+    return tun & dev_v if dev_v.any() else tun
 
 
 def _local_or_multicast(text) -> bool:

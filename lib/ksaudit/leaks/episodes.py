@@ -62,8 +62,8 @@ class Span:
     during_evidence: tuple = ()
     notes: tuple = ()
     from_events: bool = True
-    start_width_ns: int = 0            # uncertainty of the defining event (0 for packets)
-    end_width_ns: int = 0
+    start_band: tuple = (0, 0)         # (lo, hi): where the boundary lies, all evidence
+    end_band: tuple | None = None      # combined (see `combine_bounds`); None: not restored
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,50 @@ def event_spans(events: pd.DataFrame, files: dict, interfaces=None, processes=No
     return spans
 
 
+@dataclass(frozen=True)
+class Bound:
+    """One piece of boundary evidence: a moment and the interval it is known to lie in."""
+    ns: int
+    lo_ns: int
+    hi_ns: int
+
+    @property
+    def width_ns(self) -> int:
+        return self.hi_ns - self.lo_ns
+
+
+def combine_bounds(log: Bound | None, packets: Bound | None):
+    """(moment, band, consistent) of one boundary from its log and packet evidence.
+
+    The narrowest evidence fixes the moment.  Evidence that agrees narrows the band
+    to the intervals' overlap.  When they disagree, a coarse log line widens the band
+    the packets fix to the hull of both (it may widen, never replace it); packets that
+    disagree with a more precise log line do not widen it: tunnel-side frames go on
+    being captured after a link is lost (they queue on the tunnel interface) and the
+    first tunnel frames precede the line that reports the tunnel up, so a note says
+    how far apart they are instead (see `build_spans`)."""
+    have = [b for b in (log, packets) if b is not None]
+    best = min(have, key=lambda b: (b.width_ns, b is log))
+    lo, hi = max(b.lo_ns for b in have), min(b.hi_ns for b in have)
+    if lo <= hi:
+        return min(max(best.ns, lo), hi), (lo, hi), True
+    if best is log:
+        return best.ns, (log.lo_ns, log.hi_ns), False
+    return best.ns, (min(b.lo_ns for b in have), max(b.hi_ns for b in have)), False
+
+
+def _packet_end(gap, interval, responses):
+    """End evidence of a gap: from the first WireGuard handshake response inside it to
+    the first tunnel data frame after it (else one probe interval before that frame)."""
+    ts, refs = responses if responses is not None else ((), ())
+    k = int(np.searchsorted(ts, gap.start_ns, side="right")) if len(ts) else 0
+    if k < len(ts) and ts[k] <= gap.end_ns:
+        return Bound(int(ts[k]), int(ts[k]), gap.end_ns), refs[k]
+    return Bound(gap.end_ns, gap.end_ns - interval, gap.end_ns), None
+
+
 def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfaces=None,
-                processes=None):
+                processes=None, responses=None, last_tunnel=None):
     """Merge event episodes and packet gaps into a sorted list of `Span`.
 
     Parameters
@@ -238,6 +280,12 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
         Declared physical and tunnel interfaces (see `event_spans`).
     processes : iterable of str, optional
         ``vpn.processes``; None counts every process event (see `event_spans`).
+    responses : (ndarray, list) or None
+        Times (sorted) and frame names of WireGuard handshake responses: where a gap
+        has one, the tunnel came back between it and the first tunnel data frame.
+    last_tunnel : (int, str) or None
+        The last tunnel-side frame of the captures (time, name): an episode that opens
+        after it and is never restored (the client stopped) began after that frame.
 
     Returns
     -------
@@ -253,41 +301,57 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
                 if g.start_ns <= (e_ns if e_ns is not None else np.iinfo(np.int64).max)
                 and g.end_ns >= s_ns]
         used.update(mine)
-        start = (s_ns, min(int(s.t_lo_ns), sp["start_lo"]), int(s.t_hi_ns))
+        log_start = Bound(s_ns, min(int(s.t_lo_ns), sp["start_lo"]), int(s.t_hi_ns))
+        log_end = Bound(e_ns, int(e.t_lo_ns), int(e.t_hi_ns)) if e is not None else None
         start_ev, end_ev, notes = list(sp["start_ev"]), list(sp["end_ev"]), []
-        end = (e_ns, int(e.t_lo_ns), int(e.t_hi_ns)) if e is not None else (None, None, None)
+        pkt_start = pkt_end = None
         if mine:
             g0, g1 = gaps[mine[0]], gaps[mine[-1]]
             start_ev.append(f"tunnel traffic ended {g0.start_ref}")
-            start = (s_ns, min(start[1], g0.start_ns), start[2])
+            pkt_start = Bound(g0.start_ns, g0.start_ns, g0.start_ns + interval)
             if not g0.start_ns - tolerance_ns <= s_ns <= g0.start_ns + interval + tolerance_ns:
                 notes.append("start: logged " + _rel(s_ns - g0.start_ns) + " the last tunnel "
                              "frame (expected within one probe interval after it, give or "
                              f"take the tolerance of {tolerance_ns // 1000} us)")
-            end_ev.append(f"tunnel traffic resumed {g1.end_ref}")
-            if e_ns is None:
-                end = (g1.end_ns, g1.end_ns - interval, g1.end_ns)
-                end_ev.insert(0, end_ev.pop())
-            else:
-                end = (e_ns, end[1], max(end[2], g1.end_ns))
-                if not g1.end_ns - interval - tolerance_ns <= e_ns <= g1.end_ns + tolerance_ns:
-                    notes.append("end: logged " + _rel(e_ns - g1.end_ns) + " tunnel traffic "
-                                 "resumed (expected within one probe interval before it, give "
-                                 f"or take the tolerance of {tolerance_ns // 1000} us)")
-        out.append(Span(start[0], start[1], start[2], end[0], end[1], end[2],
+            pkt_end, response = _packet_end(g1, interval, responses)
+            resumed = f"tunnel traffic resumed {g1.end_ref}"
+            end_ev.insert(0, resumed) if e is None else end_ev.append(resumed)
+            if e is not None and not (g1.end_ns - interval - tolerance_ns <= e_ns
+                                      <= g1.end_ns + tolerance_ns):
+                notes.append("end: logged " + _rel(e_ns - g1.end_ns) + " tunnel traffic "
+                             "resumed (expected within one probe interval before it, give "
+                             f"or take the tolerance of {tolerance_ns // 1000} us)")
+        elif (interval and e is None and last_tunnel is not None
+              and last_tunnel[0] <= int(s.t_hi_ns)):
+            start_ev.append(f"tunnel traffic ended {last_tunnel[1]}")
+            pkt_start = Bound(last_tunnel[0], last_tunnel[0], last_tunnel[0] + interval)
+        start_ns, start_band, agree = combine_bounds(log_start, pkt_start)
+        if not agree and start_ns == pkt_start.ns:
+            notes.append("start: the log line disagrees with the packets; the band spans both")
+        end = (None, None, None)
+        end_band = None
+        if log_end is not None or pkt_end is not None:
+            end_ns, end_band, agree = combine_bounds(log_end, pkt_end)
+            if not agree and pkt_end is not None and end_ns == pkt_end.ns:
+                notes.append("end: the log line disagrees with the packets; the band spans both")
+            hi = max(b.hi_ns for b in (log_end, pkt_end) if b is not None)
+            lo = min(b.lo_ns for b in (log_end, pkt_end) if b is not None)
+            end = (end_ns, lo, hi)
+        lo = min(log_start.lo_ns, pkt_start.lo_ns if pkt_start is not None else log_start.lo_ns)
+        out.append(Span(start_ns, lo, log_start.hi_ns, end[0], end[1], end[2],
                         tuple(start_ev), tuple(end_ev), tuple(sp["during"]), tuple(notes),
-                        True,
-                        int(s.t_hi_ns) - int(s.t_lo_ns),
-                        int(e.t_hi_ns) - int(e.t_lo_ns) if e is not None else 0))
+                        True, start_band, end_band))
     for i, g in enumerate(gaps):
         if i in used:
             continue
-        out.append(Span(g.start_ns, g.start_ns, g.start_ns + interval, g.end_ns,
-                        g.end_ns - interval, g.end_ns,
+        pkt_end, _ = _packet_end(g, interval, responses)
+        out.append(Span(g.start_ns, g.start_ns, g.start_ns + interval, pkt_end.ns,
+                        pkt_end.lo_ns, pkt_end.hi_ns,
                         (f"tunnel traffic ended {g.start_ref}",),
                         (f"tunnel traffic resumed {g.end_ref}",), (),
                         ("no log event marks this episode: found in packet evidence only",),
-                        False, 0, 0))
+                        False, (g.start_ns, g.start_ns + interval),
+                        (pkt_end.lo_ns, pkt_end.hi_ns)))
     out.sort(key=lambda sp: sp.start_lo_ns)
     return _merge_overlaps(out)
 
@@ -308,7 +372,7 @@ def _merge_overlaps(spans):
                     last.during_evidence + sp.start_evidence + sp.during_evidence,
                     last.notes + sp.notes + ("merged two overlapping episodes",),
                     last.from_events or sp.from_events,
-                    last.start_width_ns, later.end_width_ns)
+                    last.start_band, later.end_band)
                 continue
         merged.append(sp)
     return merged

@@ -50,6 +50,13 @@ class Episode:
     detection_resolution_us: int | None
     by_capture: tuple
     evidence: tuple = ()
+    start_band: tuple = (0, 0)         # (lo, hi) ns: where the boundary lies, all evidence
+    end_band: tuple | None = None
+    outside_window: str | None = None  # "after" / "before" the test window, else None
+
+    @property
+    def in_window(self) -> bool:
+        return self.outside_window is None
 
     def to_dict(self) -> dict:
         us = (lambda v: None if v is None else v // 1000)
@@ -74,6 +81,12 @@ class Episode:
             "detection_resolution_us": self.detection_resolution_us,
             "by_capture": [dict(b) for b in self.by_capture],
             "evidence": [dict(e) for e in self.evidence],
+            "start_band_ns": list(self.start_band),
+            "start_uncertainty_us": (self.start_band[1] - self.start_band[0]) // 1000,
+            "end_band_ns": None if self.end_band is None else list(self.end_band),
+            "end_uncertainty_us": (None if self.end_band is None
+                                   else (self.end_band[1] - self.end_band[0]) // 1000),
+            "in_window": self.in_window, "outside_window": self.outside_window,
         }
 
 
@@ -168,8 +181,31 @@ def probe_figures(probes: pd.DataFrame, frames: pd.DataFrame, lo: int, hi: int,
     }
 
 
+def band_flips(band, leak_ns, attempts_ns, interval_ns, captures) -> list:
+    """What inside an uncertain boundary band could change the verdict (DESIGN.md): a
+    frame sent outside the tunnel, a stretch without probe attempts, a capture edge."""
+    lo, hi = band
+    why = []
+    n = int(((leak_ns >= lo) & (leak_ns <= hi)).sum())
+    if n:
+        why.append(f"{n} frame(s) left outside the tunnel")
+    if not interval_ns:
+        why.append("no probes ran, so nothing shows traffic was tried there")
+    else:
+        inside = attempts_ns[(attempts_ns >= lo) & (attempts_ns <= hi)]
+        steps = np.diff(np.concatenate([[lo], inside, [hi]]))
+        if steps.max() > 2 * interval_ns:
+            why.append(f"no probe was attempted for {int(steps.max()) // 1000} us")
+    edges = [c["file"] for c in captures if not c["missing"] and c["first_ns"] is not None
+             and (lo < c["first_ns"] < hi or lo < c["last_ns"] < hi)]
+    if edges:
+        why.append(f"{', '.join(edges)} start(s) or end(s)")
+    return why
+
+
 def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns, cutoff_ns,
-                    captures, global_reasons, tolerance_ns, evidence=()) -> Episode:
+                    captures, global_reasons, tolerance_ns, attempts_ns, window=None,
+                    evidence=()) -> Episode:
     """Build one `Episode`: figures from its leak rows, reasons, verdict.
 
     Parameters
@@ -184,11 +220,16 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
         Probe log events (aligned): ``ts_ns``, ``probe_seq``, ``probe_result``.
     captures : list of dict
         Per capture: file, first_ns, last_ns, dropped, truncated, truncated_at_ns.
-    global_reasons : list of (code, message)
+    global_reasons : list of Reason
         Scenario-wide reasons that also hold for every episode.
+    attempts_ns : ndarray of int64
+        Sorted times of every probe attempt (log lines and probe frames).
+    window : WindowUnderTest or None
+        The test window; an episode wholly outside it is judged but marked so, and
+        the caller leaves it out of the scenario's verdict.
     """
     end = span.end_hi_ns if span.end_ns is not None else cutoff_ns
-    reasons = [Reason(c, m, ep_id) for c, m in global_reasons]
+    reasons = [r.for_episode(ep_id) for r in global_reasons]
     sent = leak_rows[leak_rows["rule"].astype(str) == "leak"]
     replies = leak_rows[leak_rows["rule"].astype(str) == "leak_reply"]
     frames, nbytes = dedupe(sent)
@@ -233,11 +274,21 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
     for c in cut:
         reasons.append(Reason("truncated_capture", f"{c['file']} is truncated inside or "
                               "before the end of this episode", ep_id))
-    for label, width in (("start", span.start_width_ns), ("end", span.end_width_ns)):
-        if width > tolerance_ns:
-            reasons.append(Reason("clock_uncertainty", f"the {label} event is uncertain by "
-                                  f"{width // 1000} us, more than the tolerance "
-                                  f"{tolerance_ns // 1000} us", ep_id))
+    notes = list(span.notes)
+    for label, band in (("start", span.start_band), ("end", span.end_band)):
+        if band is None or band[1] - band[0] <= tolerance_ns:
+            continue
+        why = band_flips(band, sent["ts_ns"].to_numpy(), attempts_ns, interval_ns, captures)
+        text = (f"the {label} is known only to within {(band[1] - band[0]) // 1000} us "
+                f"({band[0]} .. {band[1]} ns), more than the tolerance "
+                f"{tolerance_ns // 1000} us")
+        if why:
+            reasons.append(Reason("clock_uncertainty", f"{text}, and inside that band "
+                                  + "; ".join(why), ep_id))
+        else:
+            notes.append(f"{text}; nothing inside that band could change the verdict (probes "
+                         "were attempted throughout, no frame left outside the tunnel, the "
+                         "captures cover it)")
     if not span.from_events:
         reasons.append(Reason("no_tunnel_down", "no log event marks this episode (tunnel traffic "
                               "stopped and resumed, but the logs do not say so)", ep_id))
@@ -245,12 +296,17 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
         reasons.append(Reason("no_traffic_attempted", "no probe or other traffic was attempted "
                               "during the episode: a silent device proves nothing", ep_id))
     verdict = decide(reasons)
+    outside = None
+    if window is not None:
+        outside = window.outside(span.start_band[0],
+                                 span.end_band[1] if span.end_band is not None else cutoff_ns)
     return Episode(
         ep_id, verdict.status, verdict.reasons, span.start_ns, span.start_lo_ns,
         span.start_hi_ns, span.end_ns, span.end_lo_ns, span.end_hi_ns,
-        span.start_evidence, span.end_evidence, span.during_evidence, span.notes,
+        span.start_evidence, span.end_evidence, span.during_evidence, tuple(notes),
         None if span.end_ns is None else (span.end_ns - span.start_ns) // 1000,
         frames, nbytes, rframes, dests, first, last,
         None if first is None else last - first,
         None if first is None else first - span.start_ns,
-        cats, pr, pr["interval_us"], tuple(by_cap), tuple(evidence))
+        cats, pr, pr["interval_us"], tuple(by_cap), tuple(evidence),
+        span.start_band, span.end_band, outside)

@@ -1,0 +1,170 @@
+"""Boundary bands and the test window (DESIGN.md "Verdicts fail closed", docs/test-window.md).
+
+A boundary's uncertainty makes an episode INCONCLUSIVE only when something whose verdict
+could flip lies inside the band; packets fix boundaries to the capture's precision and a
+coarse log line widens, never replaces, them.  Episodes wholly outside the test window are
+listed and do not change the verdict.
+"""
+
+from datetime import datetime, timezone
+
+from ksaudit import analyze
+from ksaudit.leaks.episodes import Bound, combine_bounds
+from leak_builder import DEV4, MS, T0, window
+
+WG_LOG = {"file": "logs/wireguard-go.log", "format": "wireguard-go", "timezone": "UTC"}
+LOGS = [{"file": "logs/journal.json"}, {"file": "logs/probes.jsonl"}, WG_LOG]
+
+
+def _wg_line(t_ms, text):
+    stamp = datetime.fromtimestamp((T0 + t_ms * MS) // 10**9, timezone.utc)
+    return f"DEBUG: (wg0) {stamp:%Y/%m/%d %H:%M:%S} {text}\n"
+
+
+def _with_wg_log(builder, lines, **overrides):
+    root = builder.write(logs=LOGS, **overrides)
+    (root / "logs/wireguard-go.log").write_text("".join(_wg_line(t, m) for t, m in lines))
+    return root
+
+
+def test_combine_bounds():
+    log = Bound(1_000, 1_000, 2_000)                 # a 1 us interval
+    pkt = Bound(900, 900, 1_900)
+    assert combine_bounds(log, pkt) == (1_000, (1_000, 1_900), True)
+    coarse = Bound(0, 0, 10_000)
+    assert combine_bounds(coarse, pkt) == (900, (900, 1_900), True)
+    # a coarse line that disagrees widens the packets' band, never moves its moment
+    late = Bound(5_000, 5_000, 15_000)
+    assert combine_bounds(late, pkt) == (900, (900, 15_000), False)
+    # packets that disagree with a more precise line do not widen it
+    assert combine_bounds(Bound(3_000, 3_000, 3_001), pkt) == (3_000, (3_000, 3_001), False)
+    assert combine_bounds(None, pkt) == (900, (900, 1_900), True)
+
+
+def test_a_coarse_tunnel_up_line_does_not_turn_a_clean_pass_inconclusive(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.log(1000, "tunnel down dev wg0")
+    root = _with_wg_log(builder, [(1500, "Interface state was Down, requested Up, now Up")])
+    a = analyze(root)
+    (ep,) = a.episodes
+    assert a.verdict.status == "PASS", a.verdict.reasons
+    # the end comes from the first tunnel frame (1500 ms + 5 us), not the 1 s line
+    assert ep.end_ns == T0 + 1500 * MS + 5_000
+    assert ep.end_band == (T0 + 1490 * MS + 5_000, T0 + 1500 * MS + 5_000)
+    assert any("nothing inside that band could change the verdict" in n for n in ep.notes)
+    # the old rule (the only end event is 1 s wide) would have said INCONCLUSIVE
+    assert ep.to_dict()["end_uncertainty_us"] == 10_000
+
+
+def test_a_leak_inside_an_uncertain_band_is_named(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.log(1000, "tunnel down dev wg0")
+    builder.udp(T0 + 1497 * MS, DEV4, "203.0.113.99", 41000, 443)
+    a = analyze(_with_wg_log(builder, [(1500, "Interface state was Down, requested Up, now Up")]))
+    assert a.verdict.status == "FAIL"
+    band = [r for r in a.verdict.reasons if r.code == "clock_uncertainty"]
+    assert len(band) == 1 and "1 frame(s) left outside the tunnel" in band[0].message
+
+
+def test_a_stretch_without_probes_inside_a_wide_band_is_inconclusive(builder):
+    builder.probes_run(0, 1500, lambda t: "block" if t >= 1000 else "up")
+    builder.probes_run(2500, 3500, lambda t: "up", first_seq=500)     # none 1500-2500 ms
+    builder.log(1000, "tunnel down dev wg0")
+    a = analyze(_with_wg_log(builder, [(1400, "Interface state was Down, requested Up, now Up")]))
+    (ep,) = a.episodes
+    assert a.verdict.status == "INCONCLUSIVE"
+    (r,) = [r for r in a.verdict.reasons if r.code == "clock_uncertainty"]
+    assert "no probe was attempted for" in r.message and ep.end_band[1] - ep.end_band[0] > 10**9
+
+
+def _capture_runs_on(builder):
+    """An unsolicited inbound frame at 3.6 s: the capture goes on after the probes stop."""
+    builder.udp(T0 + 3600 * MS, "192.168.50.1", DEV4, 123, 40123, out=False)
+
+
+def _run_that_stops_the_client(builder, stop_ms):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 or t >= stop_ms else "up")
+    builder.down_up(1000, 1500)
+    builder.log(stop_ms, "tunnel down dev wg0")
+    _capture_runs_on(builder)
+
+
+def test_an_episode_after_the_probes_stopped_is_outside_the_window(builder):
+    _run_that_stops_the_client(builder, 3200)
+    a = analyze(builder.write())
+    first, last = a.episodes
+    assert a.verdict.status == "PASS", a.verdict.reasons
+    assert first.in_window and last.outside_window == "after"
+    assert last.verdict == "INCONCLUSIVE"                 # judged on its own, listed in full
+    assert any(n.startswith("episode 2 begins after the test window") for n in a.notes)
+    doc = a.to_dict()
+    assert doc["window"]["source"] == "probe log"
+    assert doc["episodes"][1]["outside_window"] == "after"
+
+
+def test_an_episode_inside_the_window_that_is_not_covered_stays_inconclusive(builder):
+    _run_that_stops_the_client(builder, 2500)
+    a = analyze(builder.write())
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert {r.episode for r in a.verdict.reasons} == {2}
+    assert "capture_gap" in {r.code for r in a.verdict.reasons}
+
+
+def test_a_declared_window(builder):
+    _run_that_stops_the_client(builder, 3200)
+    # a window that covers the stop: now it is judged, and not covered
+    a = analyze(builder.write(window={"after_s": 0, "before_s": 3.5}))
+    assert a.verdict.status == "INCONCLUSIVE" and a.episodes[1].in_window
+    # a window that holds no episode proves nothing
+    b = analyze(builder.write(window={"start_ns": T0 + 1600 * MS, "end_ns": T0 + 2000 * MS}))
+    assert b.verdict.status == "INCONCLUSIVE"
+    assert "no_tunnel_down" in {r.code for r in b.verdict.reasons}
+    assert [e.outside_window for e in b.episodes] == ["before", "after"]
+
+
+def test_a_leak_in_the_window_still_fails(builder):
+    builder.probes_run(0, 3000, window(1000, 1500))
+    builder.down_up(1000, 1500)
+    builder.log(3200, "tunnel down dev wg0")
+    _capture_runs_on(builder)
+    a = analyze(builder.write())
+    assert a.verdict.status == "FAIL" and a.episodes[0].leaked_frames == 50
+
+
+def test_a_declared_capture_skew_moves_a_leak_across_the_boundary(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    builder.write()
+    # the router sees one leaked frame at 1510 ms on its own clock
+    builder.udp(T0 + 1510 * MS, DEV4, "203.0.113.99", 41000, 443)
+    leak = builder.frames.pop()
+    builder.write(pcap="router.pcap", frames=[leak])
+    caps = [{"file": "device.pcap"}, {"file": "router.pcap", "vantage": "external",
+                                      "clock": "router"}]
+    plain = analyze(builder.write(captures=caps, clocks={"router": {"offset_ns": 0}}))
+    assert plain.leaks["episode"].tolist() == [0]             # after the tunnel came back
+    # 10,000 ppm slow since the run's first frame: 15.1 ms earlier, inside the episode
+    skewed = analyze(builder.write(captures=caps,
+                                   clocks={"router": {"offset_ns": 0, "skew_ppm": -10_000}}))
+    assert skewed.leaks["episode"].tolist() == [1]
+    pivot = skewed.captures[0]["first_ns"]             # the run's first frame
+    at = T0 + 1510 * MS
+    assert skewed.leaks["ts_ns"].tolist() == [at - round((at - pivot) * 0.01)]
+    assert skewed.to_dict()["alignment"]["captures"][1]["skew_ppm"] == -10_000
+
+
+def test_a_declared_capture_uncertainty_over_the_tolerance_is_inconclusive(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    wlan = [(ts, p) for ts, p in builder.frames if p.ifindex == 2]
+    builder.write()
+    builder.write(pcap="router.pcap", frames=wlan)
+    caps = [{"file": "device.pcap"}, {"file": "router.pcap", "vantage": "external",
+                                      "clock": "router"}]
+    ok = analyze(builder.write(captures=caps, clocks={"router": {"uncertainty_ns": 500_000}}))
+    assert ok.verdict.status == "PASS", ok.verdict.reasons
+    bad = analyze(builder.write(captures=caps,
+                                clocks={"router": {"uncertainty_ns": 10_000_000_000}}))
+    assert bad.verdict.status == "INCONCLUSIVE"
+    (r,) = [r for r in bad.verdict.reasons if r.episode is None]
+    assert r.code == "clock_uncertainty" and "router.pcap" in r.message
