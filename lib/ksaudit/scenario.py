@@ -27,6 +27,7 @@ import yaml
 
 from ksaudit.align.clocks import parse_clocks
 from ksaudit.errors import KsauditError
+from ksaudit.safeio import open_regular
 from ksaudit.window import parse_window
 
 PLATFORMS = ("linux", "macos", "windows", "android", "ios")
@@ -60,6 +61,7 @@ class LogSpec:
     format: str = "auto"
     clock: str = "device"
     timezone: str | None = None
+    year: int | None = None          # for formats without a year (RFC 3164): a Feb 29 line
 
 
 @dataclass(frozen=True)
@@ -300,15 +302,18 @@ def load_scenario(directory) -> Scenario:
     path = root / "scenario.yaml"
     if not root.is_dir():
         raise KsauditError(f"{root}: not a scenario directory")
+    if not os.path.lexists(path):
+        raise KsauditError(f"{path}: missing (every scenario directory needs one)")
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO or a directory there: one line, never a hang
             doc = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
-    except FileNotFoundError:
-        raise KsauditError(f"{path}: missing (every scenario directory needs one)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise KsauditError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise KsauditError(f"{where}: not valid YAML ({what})") from None
+    except RecursionError:
+        raise KsauditError(f"{path}: not valid YAML (nested too deeply)") from None
     w = "scenario.yaml"
     doc = _mapping(doc, w, _TOP)
     if "build" not in doc:
@@ -377,7 +382,7 @@ def load_scenario(directory) -> Scenario:
     logs = []
     for i, entry in enumerate(_list(doc.get("logs"), "logs")):
         wh = f"logs[{i}]"
-        entry = _mapping(entry, wh, ("file", "format", "clock", "timezone"))
+        entry = _mapping(entry, wh, ("file", "format", "clock", "timezone", "year"))
         if "file" not in entry:
             _fail(wh, "field 'file' is required")
         _once(seen, entry["file"], f"{wh}.file")
@@ -385,7 +390,8 @@ def load_scenario(directory) -> Scenario:
             _relpath(root, entry["file"], f"{wh}.file"),
             _str(entry.get("format", "auto"), f"{wh}.format"),
             _str(entry.get("clock", "device"), f"{wh}.clock"),
-            _str(entry.get("timezone"), f"{wh}.timezone", optional=True)))
+            _str(entry.get("timezone"), f"{wh}.timezone", optional=True),
+            _int(entry.get("year"), f"{wh}.year", minimum=1970, optional=True)))
     out["logs"] = tuple(logs)
 
     out["clocks"] = parse_clocks(doc.get("clocks"))

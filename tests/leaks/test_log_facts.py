@@ -3,7 +3,10 @@ document and the report unchanged (only the path made scenario-relative)."""
 
 import json
 
+import pytest
+
 from ksaudit import analyze, read_events
+from ksaudit.errors import KsauditError
 from ksaudit.oslogs import LogFacts
 from ksaudit.report import views
 from leak_builder import T0
@@ -107,3 +110,18 @@ def test_analyze_cli_names_the_skipped_preamble(builder, capsys):
     assert ("  log logs/wg.log: format wireguard-go (sniffed, score 0.9), 2 events, 1 malformed, "
             "9-line preamble skipped") in out
     assert "    note: skipped a 9-line preamble (lines 1-9) before the first wireguard-go line" in out
+
+
+def test_a_declared_year_reads_a_feb_29_syslog_line(builder):
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    logs = [{"file": "logs/journal.json"}, {"file": "logs/probes.jsonl"},
+            {"file": "logs/syslog", "format": "rfc3164", "timezone": "UTC", "year": 2028}]
+    root = builder.write(logs=logs)
+    (root / "logs/syslog").write_text("Feb 29 12:00:00 device vpnd[7]: hello\n")
+    facts = analyze(root).logs[2]
+    assert (facts.events, facts.malformed) == (1, 0)
+    (root / "scenario.yaml").write_text((root / "scenario.yaml").read_text()
+                                        .replace("year: 2028", "year: 2027"))
+    with pytest.raises(KsauditError, match="not a leap year"):
+        analyze(root)

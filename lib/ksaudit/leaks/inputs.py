@@ -117,7 +117,8 @@ def load_logs(sc, inputs: list):
         present.append((spec, path))
     if not present:
         return None, [facts[s.file] for s in sc.logs], missing
-    entries = [{"file": str(p), "format": s.format, "clock": s.clock, "timezone": s.timezone}
+    entries = [{"file": str(p), "format": s.format, "clock": s.clock, "timezone": s.timezone,
+                "year": s.year}
                for s, p in present]
     events = read_events(entries, rules=list(sc.rules) + _tunnel_device_rules(sc) or None)
     by_path = {str(p): s.file for s, p in present}

@@ -60,13 +60,15 @@ def trial_summary(episodes):
     ----------
     episodes : list of dict
         ``analysis["episodes"]`` (each with ``leaked_frames`` and ``window_us``).
-        Episodes that are INCONCLUSIVE prove nothing either way and are not trials.
+        Episodes that are INCONCLUSIVE prove nothing either way and are not trials;
+        nor are episodes outside the test window (``in_window`` false).
 
     Returns
     -------
     TrialSummary
     """
-    counted = [ep for ep in episodes if ep.get("verdict") != "INCONCLUSIVE"]
+    counted = [ep for ep in episodes
+               if ep.get("verdict") != "INCONCLUSIVE" and ep.get("in_window", True)]
     leaked = [ep for ep in counted if ep.get("leaked_frames")]
     windows = tuple(sorted(int(ep.get("window_us") or 0) for ep in leaked))
     lo, hi = wilson_interval(len(leaked), len(counted))

@@ -162,17 +162,23 @@ def episodes_table(doc):
     rows, classes = [], []
     for ep in doc.get("episodes") or []:
         cats = ep.get("categories") or {}
-        rows.append([ep.get("id"), chip(ep.get("verdict", "")), utc(ep.get("start_ns")),
+        verdict = chip(ep.get("verdict", ""))
+        if ep.get("outside_window"):
+            verdict = Html(f"{verdict} outside the test window ({esc(ep['outside_window'])}; "
+                           "not judged)")
+        rows.append([ep.get("id"), verdict, utc(ep.get("start_ns")),
+                     num(ep.get("start_uncertainty_us")), num(ep.get("end_uncertainty_us")),
                      num(ep.get("duration_us")), num(ep.get("leaked_frames")),
                      num(ep.get("leaked_bytes")), num(ep.get("distinct_destinations")),
                      num(ep.get("time_to_first_leak_us")), num(ep.get("window_us")),
                      ", ".join(f"{k} {v}" for k, v in sorted(cats.items()) if v) or "–"])
         classes.append("ks-leak" if ep.get("leaked_frames") else "")
-    return table(["#", "Verdict", "Tunnel down (UTC)", "Duration µs", "Leaked frames", "Bytes",
-                  "Destinations", "First leak after µs", "Window µs", "Categories"],
+    return table(["#", "Verdict", "Tunnel down (UTC)", "Start band µs", "End band µs",
+                  "Duration µs", "Leaked frames", "Bytes", "Destinations",
+                  "First leak after µs", "Window µs", "Categories"],
                  rows, row_classes=classes,
-                 numeric=["#", "Duration µs", "Leaked frames", "Bytes", "Destinations",
-                          "First leak after µs", "Window µs"],
+                 numeric=["#", "Start band µs", "End band µs", "Duration µs", "Leaked frames",
+                          "Bytes", "Destinations", "First leak after µs", "Window µs"],
                  empty="no tunnel-down episode was found")
 
 
@@ -280,9 +286,18 @@ def trials(doc):
 def alignment(doc):
     """The clock alignment: reference clock, overall uncertainty, one row per segment."""
     al = doc.get("alignment") or {}
+    win = doc.get("window") or {}
     head = facts([("Reference clock", al.get("reference", "–")),
                   ("Uncertainty", f"{num(al.get('uncertainty_us'))} µs "
-                                  f"({num(al.get('uncertainty_ns'))} ns)")])
+                                  f"({num(al.get('uncertainty_ns'))} ns)"),
+                  ("Test window", f"{utc(win.get('start_ns'))} – {utc(win.get('end_ns'))} "
+                                  f"({win.get('source')})" if win else "–")])
+    caps = [[c.get("file"), c.get("clock"), c.get("model"), num(c.get("offset_ns")),
+             c.get("skew_ppm"), num(c.get("uncertainty_ns")) if c.get("uncertainty_ns")
+             is not None else "unknown", c.get("note")] for c in al.get("captures") or []]
+    placed = table(["Capture", "Clock", "Model", "Offset ns", "Skew ppm", "Uncertainty ns",
+                    "How"], caps, numeric=["Offset ns", "Skew ppm", "Uncertainty ns"],
+                   empty="no capture")
     rows = [[s.get("clock"), s.get("segment"), utc(s.get("start_ns")), utc(s.get("end_ns")),
              s.get("model"), num(s.get("offset_ns")), s.get("skew_ppm") if s.get("skew_ppm")
              is not None else "–", num(s.get("anchors")), num(s.get("residual_max_ns")),
@@ -291,7 +306,7 @@ def alignment(doc):
                   "Skew ppm", "Anchors", "Max residual ns", "Uncertainty ns"], rows,
                  numeric=["Segment", "Offset ns", "Skew ppm", "Anchors", "Max residual ns",
                           "Uncertainty ns"], empty="every clock is the reference clock")
-    return Html(head + segs)
+    return Html(head + placed + segs)
 
 
 def provenance(doc, parameters):
