@@ -161,7 +161,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     glob.extend(tb.reasons)
     dev_v = cl.device_vantage_mask(packets, vantages)
     device = cl.infer_device_addresses(packets, sc, dev_v)
-    glob.extend(Reason(c, m) for c, m in decl.evidence_reasons(packets, sc, vantages, device))
+    glob.extend(decl.evidence_reasons(packets, sc, vantages, device))
     rule, category = cl.classify(packets, sc, vantages, device)
     packets["rule"], packets["category"] = rule, category
     probes = events[events["kind"].astype(str) == "probe"]

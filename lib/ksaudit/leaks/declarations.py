@@ -26,21 +26,22 @@ from __future__ import annotations
 import numpy as np
 
 from ksaudit.leaks import classify as cl
+from ksaudit.reasons import Reason
 
 
 def evidence_reasons(packets, sc, vantages, device) -> list:
-    """(code, message) pairs that hold for the whole scenario (module docstring)."""
+    """Reasons that hold for the whole scenario (module docstring)."""
     out = []
     external = any(v == "external" for v in vantages)
     if not device.addresses and external:
-        out.append(("device_addresses_unknown", "no device address declared or inferable: "
+        out.append(Reason("device_addresses_unknown", "no device address declared or inferable: "
                     "frames at the external vantage point cannot be attributed"))
     if sc.addresses and len(packets):
         seen = _seen_addresses(packets)
         declared = [str(a) for a in _declared(sc)]
         extra = set(device.addresses) - set(declared)
         if not seen & set(declared) and not extra:
-            out.append(("device_addresses_unknown", f"device.addresses ({', '.join(declared)}) "
+            out.append(Reason("device_addresses_unknown", f"device.addresses ({', '.join(declared)}) "
                         "appear in no frame of any capture and no device vantage point shows "
                         "the device sending: no frame can be attributed to the device "
                         "(check the addresses for a typo)"))
@@ -60,7 +61,7 @@ def _contradictions(packets, sc, vantages) -> list:
                            | cl._endpoint_match(packets, precise, "src", "sport"))
     if inside.any():
         ifaces = sorted(cl.values_where(packets["iface"], inside))
-        return [("declarations_contradicted", f"{int(inside.sum())} frame(s) to or from "
+        return [Reason("declarations_contradicted", f"{int(inside.sum())} frame(s) to or from "
                  f"vpn.endpoints ({', '.join(e.text for e in precise)}) inside declared tunnel "
                  f"interface(s) {', '.join(ifaces)}: a tunnel does not carry its own transport, "
                  "so device.tunnel_interfaces or device.ifindex name a physical interface")]
@@ -70,7 +71,7 @@ def _contradictions(packets, sc, vantages) -> list:
                            | cl._endpoint_match(packets, sc.endpoints, "src", "sport"))
     if transport.any():
         return []
-    return [("declarations_contradicted", f"{int(tunnel.sum())} frame(s) inside the tunnel, but "
+    return [Reason("declarations_contradicted", f"{int(tunnel.sum())} frame(s) inside the tunnel, but "
              "no capture shows its transport to vpn.endpoints "
              f"({', '.join(e.text for e in sc.endpoints)}) outside it: the physical interface "
              "was not captured, or the declarations do not describe this capture")]
