@@ -80,7 +80,24 @@ def _facts(spec, info, missing) -> dict:
         "truncated_at_byte": info.get("truncated_at"),
         "link_types": [int(x) for x in info.get("link_types", ())],
         "interfaces": ifaces,
+        # the rest of what read_packets learned about the file, as it said it
+        "format": info.get("format"), "snaplen": info.get("snaplen"),
+        "interface_blocks": [_plain(i) for i in info.get("interfaces", ())],
+        "warnings": [str(w) for w in info.get("warnings", ())],
     }
+
+
+def _plain(value):
+    """A read_packets fact as JSON-safe plain data (numpy scalars to int/float)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
 
 
 def _tunnel_device_rules(sc) -> list:
