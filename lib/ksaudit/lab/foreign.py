@@ -10,6 +10,9 @@ clock offsets and no ``vpn.processes``, and brings ``rules:`` for the lines ksau
 shipped rule table does not know.
 """
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from ksaudit.lab import events as ev, topology as topo
 from ksaudit.lab.foreign_log import USER_RULES
 
@@ -24,9 +27,14 @@ PROBE_LOG = "logs/probes.jsonl"
 STOP_PAUSE_S, CAPTURE_TAIL_S = 1.2, 0.5
 
 
-def scenario_yaml(opts, build, names, client):
-    """The foreign rig's scenario.yaml document (a dict, in the order a user writes it)."""
-    logs = [{"file": SYSTEM_LOGS[opts.system_log], "format": "auto", "timezone": TIMEZONE},
+def scenario_yaml(opts, build, names, client, started_ns):
+    """The foreign rig's scenario.yaml document (a dict, in the order a user writes it).
+    The RFC 3164 syslog's lines carry no year: the user declares the run's (local) year."""
+    year = datetime.fromtimestamp(started_ns // 10**9, ZoneInfo(TIMEZONE)).year
+    system = {"file": SYSTEM_LOGS[opts.system_log], "format": "auto", "timezone": TIMEZONE}
+    if opts.system_log == "rfc3164":      # no year in its lines: the user says which
+        system["year"] = year
+    logs = [system,
             {"file": WG_LOG, "format": "auto", "timezone": TIMEZONE}]
     if opts.probes:
         logs.append({"file": PROBE_LOG, "format": "auto"})

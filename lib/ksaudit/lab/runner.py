@@ -274,7 +274,7 @@ def _run_inside(opts, names, procs, partial, work):
                         if c["change"] in ("link_up", "address_changed")} | {topo.DEV_ADDR})
     if opts.ipv6:
         addresses.append(topo.DEV6_ADDR)
-    scenario = (foreign.scenario_yaml(opts, build, names, client) if other
+    scenario = (foreign.scenario_yaml(opts, build, names, client, started_ns) if other
                 else _scenario_yaml(opts, build, names, client, captures, addresses))
     return doc, scenario
 
