@@ -87,8 +87,11 @@ def test_the_directory_is_written_the_way_another_rig_would(rig_b):
     assert stop + foreign.CAPTURE_TAIL_S * 10**9 < truth["ended_ns"]
 
 
-def test_strong_kill_switch_passes(rig_b):
-    out, truth = rig_b("strong", "process-kill")
+@pytest.mark.parametrize("event", ["process-kill", "wifi-yank", "sleep-wake"])
+def test_strong_kill_switch_passes(rig_b, event):
+    """process-kill: the agent's supervisor lines and wireguard-go's restart banner;
+    wifi-yank: wpa_supplicant and dhclient; sleep-wake: systemd-sleep's other wording."""
+    out, truth = rig_b("strong", event)
     assert truth["expected_verdict"] == "PASS"
     a = ksaudit.analyze(out, deep=False)
     assert a.verdict.status == "PASS", [(r.code, r.message) for r in a.verdict.reasons]
