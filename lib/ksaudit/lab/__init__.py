@@ -10,7 +10,9 @@ PID), ``wireguard`` (keys, daemons, handshakes), ``firewall`` (nftables rulesets
 policy), ``client`` (the VPN client model and the events), ``journal`` (journald-JSON
 writer), ``probe`` / ``sink`` (traffic generator and receiver), ``capture`` (tcpdump),
 ``truth`` (lab-truth.json), ``runner`` (one scenario run), ``samples`` (the bundled
-sample build), ``cli`` (``ksaudit lab``).
+sample build), ``cli`` (``ksaudit lab``); another rig's evidence (``--rig foreign``):
+``foreign`` (its file names and scenario.yaml), ``foreign_log`` (its syslog and wording),
+``daemon`` (wireguard-go daemonized, tracked by PID).
 """
 
 EVENTS = ("wifi-yank", "process-kill", "sleep-wake", "network-change", "reconnect", "flapping")
