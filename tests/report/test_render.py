@@ -57,7 +57,8 @@ def test_published_notebooks_name_final_paths_not_the_staging_directory(rendered
     for name in ("alpha.ipynb", "beta.ipynb", "index.ipynb"):
         assert b".partial" not in snap[name] and b".scratch" not in snap[name], name
     index = nbformat.reads(snap["index.ipynb"].decode(), as_version=4)
-    expected = {"reports_dir": str(out), "reports_root": str(out.parent), "build": "b1"}
+    # no trend asked for: the trend looks at this build only, not at -o's parent
+    expected = {"reports_dir": str(out), "reports_root": str(out), "build": "b1"}
     assert index.metadata.papermill.parameters == expected
     injected = next(c for c in index.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert f'reports_dir = "{out}"' in injected.source
@@ -156,7 +157,7 @@ def test_cli_render_verify_and_a_failed_render_replacing_a_pass(tmp_path, standi
     assert 'class="ks-verdict ks-ERROR"' in html and 'class="ks-verdict ks-PASS"' not in html
     assert "&lt;failure&gt;" in html
     assert "ValueError" in (out / "one.ipynb").read_text()  # the traceback is kept
-    assert sorted(p.name for p in out.parent.iterdir()) == ["b3"]  # no partial or old build left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["b3"]  # no partial, old build or lock left
 
 
 def test_dask_scheduler_renders_the_same_reports(tmp_path, rendered, standin_notebooks):
@@ -211,7 +212,11 @@ def test_a_failing_build_summary_makes_the_build_error(tmp_path, notebook_maker)
                                         "report": "one.html", "notebook": "one.ipynb",
                                         "inputs": [], "analysis": None}])
     assert doc["exit_code"] == 0
-    render._render_index(work, out, "b7", broken, tmp_path, doc)
+    (work / "summary.json").write_text(summary.dumps(doc))
+    error = render.render_index({"work_dir": str(work), "out_dir": str(out), "build": "b7",
+                                 "notebook": str(broken), "cwd": str(tmp_path),
+                                 "reports_root": str(work), "published_root": str(out)})
+    render._index_error(work, "b7", doc, error)
     assert (doc["verdict"], doc["exit_code"]) == ("ERROR", 3)
     assert doc["summary_error"] == "RuntimeError: summary <broke>"
     assert json.loads((work / "summary.json").read_text())["verdict"] == "ERROR"

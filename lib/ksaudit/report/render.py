@@ -1,22 +1,24 @@
 """Render the verification reports of a build: every scenario in parallel, then the summary.
 
-``render_build`` is what ``ksaudit render`` runs.  Each scenario's notebook executes
-in its own process with its own kernel (local processes, or Dask workers with
-``scheduler=``); the build is written into a hidden sibling directory and moved into
-place only when complete, so a reader never sees a half-written build and a scenario
-that fails leaves no earlier report standing: it becomes ERROR.
+``render_build`` is what ``ksaudit render`` runs.  Each scenario's notebook, and then
+the build summary's, executes in a worker process with its own kernel (local processes
+that die with the render, or Dask workers with ``scheduler=``).  The build is written
+into a staging directory of this run's own, under an exclusive lock on the output
+(`staging`), and swapped into place only when complete: a reader never sees a
+half-written or mixed build, and a scenario that fails leaves no earlier report
+standing: it becomes ERROR.
 """
 
 import os
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
+from ksaudit.digest import file_sha256
 from ksaudit.errors import KsauditError
-from ksaudit.report import hashing, summary as summ
+from ksaudit.report import hashing, staging, summary as summ, workers
+from ksaudit.safeio import check_name
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 REPORT_NOTEBOOK = NOTEBOOKS_DIR / "leak_report.ipynb"
@@ -36,14 +38,17 @@ def find_scenarios(captures):
     """The scenario directories of a build (sub-directories holding scenario.yaml), sorted.
 
     A directory that itself holds scenario.yaml is a build of one scenario.
+    A scenario.yaml that is not a regular file still makes its directory a scenario
+    (which then renders as ERROR saying so), never a silently skipped one.
     """
     captures = Path(captures)
     if not captures.is_dir():
         raise KsauditError(f"{captures}: not a directory (expected CAPTURES/<build>)")
-    if (captures / "scenario.yaml").is_file():
+    if os.path.lexists(captures / "scenario.yaml"):
         return [captures]
     found = sorted(p for p in captures.iterdir()
-                   if p.is_dir() and not p.name.startswith(".") and (p / "scenario.yaml").is_file())
+                   if p.is_dir() and not p.name.startswith(".")
+                   and os.path.lexists(p / "scenario.yaml"))
     if not found:
         raise KsauditError(f"{captures}: no scenario directories (none has a scenario.yaml)")
     return found
@@ -77,8 +82,7 @@ def render_scenario(task):
     from ksaudit.report import execute
 
     name, work = task["name"], Path(task["work_dir"])
-    scratch = work / SCRATCH
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = work / SCRATCH  # made by render_build: a stale worker cannot recreate a staging dir
     entry = {"name": name, "verdict": "ERROR", "error": None, "report": f"{name}.html",
              "notebook": f"{name}.ipynb", "inputs": [], "analysis": None}
     try:
@@ -118,57 +122,26 @@ def render_scenario(task):
 
 
 def input_hashes(scenario_dir, build_root):
-    """[{path, bytes, sha256}] for every file of a scenario, paths relative to the build."""
+    """[{path, bytes, sha256}] for every file of a scenario, paths relative to the build.
+
+    KsauditError for anything in it that is not a regular file or a directory (a link,
+    a FIFO, ...): evidence is regular files, and none of it is opened otherwise.
+    """
     scenario_dir = Path(scenario_dir)
     rows = []
     for rel in hashing.list_files(scenario_dir):
         full = scenario_dir / rel
-        rows.append({"path": full.relative_to(build_root).as_posix(),
-                     "bytes": full.stat().st_size, "sha256": hashing.sha256_file(full)})
+        size, digest = file_sha256(full, follow=False)
+        rows.append({"path": full.relative_to(build_root).as_posix(), "bytes": size,
+                     "sha256": digest})
     return rows
 
 
-def _run_local(tasks, jobs, progress):
-    results = {}
-    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(tasks))),
-                             mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(render_scenario, t): t for t in tasks}
-        for fut in as_completed(futures):
-            t = futures[fut]
-            results[t["name"]] = _result_or_error(fut, t)
-            progress.update(1)
-    return results
-
-
-def _run_dask(tasks, scheduler, progress):
-    try:
-        from distributed import Client, as_completed as dask_completed
-    except ImportError:
-        raise KsauditError("--scheduler needs the 'distributed' package") from None
-    try:
-        client = Client(scheduler, timeout="20s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise KsauditError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
-    results = {}
-    try:
-        futures = client.map(render_scenario, tasks, pure=False)
-        by_key = {f.key: t for f, t in zip(futures, tasks)}
-        for fut in dask_completed(futures, loop=client.loop):
-            t = by_key[fut.key]
-            results[t["name"]] = _result_or_error(fut, t)
-            progress.update(1)
-    finally:
-        client.close()
-    return results
-
-
-def _result_or_error(fut, task):
-    try:
-        return fut.result()
-    except Exception as exc:  # a crashed worker is an ERROR for its scenario, never a PASS
-        return {"name": task["name"], "verdict": "ERROR", "report": f"{task['name']}.html",
-                "notebook": None, "inputs": [], "analysis": None,
-                "error": f"render worker failed: {type(exc).__name__}: {exc}"}
+def _worker_failed(exc, task):
+    """A crashed worker is an ERROR for its scenario, never a PASS."""
+    return {"name": task["name"], "verdict": "ERROR", "report": f"{task['name']}.html",
+            "notebook": None, "inputs": [], "analysis": None,
+            "error": f"render worker failed: {type(exc).__name__}: {exc}"}
 
 
 def check_kernel():
@@ -186,7 +159,7 @@ def check_kernel():
 
 def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", timestamp=None,
                  report_notebook=REPORT_NOTEBOOK, summary_notebook=SUMMARY_NOTEBOOK,
-                 progress=True):
+                 progress=True, sign=None, trend=None):
     """Render every scenario of a build, the build summary and the evidence files.
 
     Parameters
@@ -194,7 +167,8 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
     captures : str or Path
         CAPTURES/<build>: a directory of scenario directories.
     out : str or Path, optional
-        Output directory; default ``reports/<build>``.  Replaced as a whole.
+        Output directory; default ``reports/<build>``.  Replaced as a whole; it may
+        neither hold nor lie inside any input (captures, notebooks, key).
     jobs : int, optional
         Parallel renders (processes); default the number of CPUs.
     scheduler : str, optional
@@ -207,6 +181,11 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
         The notebooks to execute (the project's own by default).
     progress : bool
         Show a progress bar on stderr.
+    sign : str or Path, optional
+        An OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (`signing`).
+    trend : str or Path, optional
+        A directory of other rendered builds to show in index.html's trend; by
+        default index.html depends on this build's evidence only.
 
     Returns
     -------
@@ -214,109 +193,122 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
     """
     from tqdm import tqdm
 
+    from ksaudit.report import signing
+
     captures = Path(captures).resolve()
     scenarios = find_scenarios(captures)
-    if not scheduler:
-        check_kernel()  # otherwise every scenario would become ERROR for the same reason
     build = captures.name
     out = Path(out if out is not None else Path("reports") / build).resolve()
-    if out == captures or captures in out.parents:
-        raise KsauditError(f"{out}: the output must not be inside the evidence directory")
-    _check_replaceable(out)
     names = [p.name for p in scenarios] if scenarios != [captures] else [captures.name]
+    _check_names(out, captures, scenarios)
+    notebooks = [Path(report_notebook).resolve(), Path(summary_notebook).resolve()]
+    staging.check_separate(out, [("evidence directory", captures)]
+                           + [("scenario directory", p.resolve()) for p in scenarios]
+                           + [("report notebook", notebooks[0]), ("summary notebook", notebooks[1])]
+                           + ([("signing key", Path(sign).resolve())] if sign else []))
+    trend = Path(trend).resolve() if trend else None
+    if trend is not None and (trend == out or out in trend.parents):
+        raise KsauditError(f"--trend {trend}: must not be the output directory or inside it")
+    key_id = signing.fingerprint(sign) if sign else None  # a bad key fails before any work
+    if not scheduler:
+        check_kernel()  # otherwise every scenario would become ERROR for the same reason
     cwd = Path.cwd().resolve()
-    work = out.with_name(f".{out.name}.partial")
-    try:
-        if work.exists():
-            shutil.rmtree(work)  # a previous render died half-way
-        work.mkdir(parents=True)
-    except OSError as exc:
-        raise KsauditError(f"{out}: cannot write the output here: {exc.strerror or exc}") from None
     build_root = captures if scenarios != [captures] else captures.parent
-    try:
-        tasks = [{"name": n, "scenario_dir": str(p), "work_dir": str(work), "cwd": str(cwd),
-                  "notebook": str(Path(report_notebook).resolve()), "build_root": str(build_root)}
-                 for n, p in zip(names, scenarios)]
-        bar = tqdm(total=len(tasks) + 1, desc=f"render {build}", unit="report",
-                   file=sys.stderr, disable=not progress)
-        with bar:
-            if scheduler:
-                results = _run_dask(tasks, scheduler, bar)
-            else:
-                results = _run_local(tasks, jobs or os.cpu_count() or 1, bar)
-            entries = [results[n] for n in names]
-            doc = summ.build_summary(build, entries, generated=timestamp)
-            (work / "summary.json").write_text(summ.dumps(doc), encoding="utf-8")
-            _render_index(work, out, build, summary_notebook, cwd, doc)
-            bar.update(1)
-        label = _display_path(out, cwd)
-        (work / "CHANGELOG-snippet.md").write_text(
-            summ.changelog_snippet(doc, base_url=base_url, reports_label=label,
-                                   captures_label=_display_path(captures, cwd)), encoding="utf-8")
-        shutil.rmtree(work / SCRATCH, ignore_errors=True)
-        hashing.write_sums(work)
+    with staging.output_lock(out):
+        staging.check_replaceable(out)
+        work = staging.make_staging(out)
         try:
-            _swap_into_place(work, out)
-        except OSError as exc:
-            raise KsauditError(f"{out}: cannot move the rendered build into place: "
-                               f"{exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+            (work / SCRATCH).mkdir()
+            tasks = [{"name": n, "scenario_dir": str(p), "work_dir": str(work), "cwd": str(cwd),
+                      "notebook": str(notebooks[0]), "build_root": str(build_root)}
+                     for n, p in zip(names, scenarios)]
+            bar = tqdm(total=len(tasks) + 1, desc=f"render {build}", unit="report",
+                       file=sys.stderr, disable=not progress)
+            pool = workers.DaskPool(scheduler) if scheduler else \
+                workers.LocalPool(min(jobs or os.cpu_count() or 1, len(tasks)))
+            with bar, pool:
+                results = pool.map(render_scenario, tasks, bar, _worker_failed)
+                entries = [results[n] for n in names]
+                doc = summ.build_summary(build, entries, generated=timestamp)
+                (work / "summary.json").write_text(summ.dumps(doc), encoding="utf-8")
+                index = {"name": "index", "work_dir": str(work), "out_dir": str(out),
+                         "build": build, "notebook": str(notebooks[1]), "cwd": str(cwd),
+                         "reports_root": str(trend or work), "published_root": str(trend or out)}
+                failed = pool.map(render_index, [index], bar, _index_failed)["index"]
+            if failed:
+                _index_error(work, build, doc, failed)
+            label = _display_path(out, cwd)
+            (work / "CHANGELOG-snippet.md").write_text(
+                summ.changelog_snippet(doc, base_url=base_url, reports_label=label,
+                                       captures_label=_display_path(captures, cwd),
+                                       signed_by=key_id), encoding="utf-8")
+            shutil.rmtree(work / SCRATCH, ignore_errors=True)
+            hashing.write_sums(work)
+            if sign:
+                signing.sign(work / hashing.SUMS_NAME, sign)
+            try:
+                staging.swap_into_place(work, out)
+            except OSError as exc:
+                raise KsauditError(f"{out}: cannot move the rendered build into place: "
+                                   f"{exc.strerror or exc}") from None
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
     return BuildResult(out_dir=out, summary=doc, exit_code=doc["exit_code"])
 
 
-def _render_index(work, out, build, notebook, cwd, doc):
-    """Execute the build summary notebook into index.ipynb / index.html.
+def _check_names(out, captures, scenarios):
+    """Every name that ends up in a line of SHA256SUMS, the snippet or verify's output
+    must fit on one line (KsauditError before anything is rendered)."""
+    check_name(out, "-o")
+    check_name(captures, "captures")
+    for scenario in scenarios:
+        check_name(scenario.name, "scenario directory")
+        for rel, _ in hashing.tree_entries(scenario):
+            check_name(rel, str(scenario))
 
-    A failing summary is an ERROR page; it cannot turn the build into a PASS.
+
+def render_index(task):
+    """Execute the build summary notebook into index.ipynb / index.html (a worker's job).
+
+    Parameters
+    ----------
+    task : dict
+        work_dir, out_dir, build, notebook, cwd, reports_root, published_root (str).
+
+    Returns
+    -------
+    str or None
+        Why the summary notebook failed, or None when index.html is written.
     """
     from ksaudit.report import execute
 
+    work, cwd = Path(task["work_dir"]), Path(task["cwd"])
     params = {"reports_dir": _display_path(work, cwd),
-              "reports_root": _display_path(out.parent, cwd), "build": build}
-    published = dict(params, reports_dir=_display_path(out, cwd))  # where it is moved to
+              "reports_root": _display_path(task["reports_root"], cwd), "build": task["build"]}
+    published = dict(params, reports_dir=_display_path(task["out_dir"], cwd),  # after the move
+                     reports_root=_display_path(task["published_root"], cwd))
     try:
-        nb = execute.execute_notebook(notebook, params, cwd=cwd,
+        nb = execute.execute_notebook(task["notebook"], params, cwd=cwd,
                                       partial_path=work / SCRATCH / "index.partial.ipynb")
     except execute.NotebookFailed as exc:
-        doc["summary_error"] = str(exc)
-        doc["verdict"] = summ.overall_verdict([doc["verdict"], "ERROR"])
-        doc["exit_code"] = summ.EXIT_CODES[doc["verdict"]]
-        (work / "summary.json").write_text(summ.dumps(doc), encoding="utf-8")
-        (work / "index.html").write_text(summ.error_page(f"{build}: build summary", str(exc)),
-                                         encoding="utf-8")
-        return
+        return str(exc)
+    doc = summ.load_json(work / "summary.json")
     execute.write_notebook(execute.publish_parameters(nb, published), work / "index.ipynb")
-    (work / "index.html").write_text(execute.to_html(nb, f"{build}: {doc['verdict']}"),
+    (work / "index.html").write_text(execute.to_html(nb, f"{task['build']}: {doc['verdict']}"),
                                      encoding="utf-8")
+    return None
 
 
-def _check_replaceable(out):
-    """The output directory is replaced as a whole: refuse unless it is empty or an
-    earlier ksaudit build (a mistyped -o must never delete someone's files)."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise KsauditError(f"{out}: exists and is not a directory")
-    if not any(out.iterdir()):
-        return
-    try:
-        schema = summ.load_json(out / "summary.json").get("schema", "")
-    except (KsauditError, AttributeError):
-        schema = ""
-    if not str(schema).startswith("ksaudit.summary/") or not (out / hashing.SUMS_NAME).is_file():
-        raise KsauditError(f"{out}: exists and is not a build rendered by ksaudit; refusing to "
-                           "replace it (choose another -o or remove it)")
+def _index_failed(exc, task):
+    return f"render worker failed: {type(exc).__name__}: {exc}"
 
 
-def _swap_into_place(work, out):
-    """Replace `out` by `work`: two renames, the old build removed only afterwards."""
-    old = out.with_name(f".{out.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        out.rename(old)
-    work.rename(out)
-    if old.exists():
-        shutil.rmtree(old)
+def _index_error(work, build, doc, error):
+    """A failing build summary is an ERROR page; it cannot leave the build a PASS."""
+    doc["summary_error"] = error
+    doc["verdict"] = summ.overall_verdict([doc["verdict"], "ERROR"])
+    doc["exit_code"] = summ.EXIT_CODES[doc["verdict"]]
+    (work / "summary.json").write_text(summ.dumps(doc), encoding="utf-8")
+    (work / "index.html").write_text(summ.error_page(f"{build}: build summary", error),
+                                     encoding="utf-8")

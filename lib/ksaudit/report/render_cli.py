@@ -1,10 +1,12 @@
-"""`ksaudit render CAPTURES/<build> [-o reports/<build>] [--jobs N] [--scheduler ADDR]`.
+"""`ksaudit render CAPTURES/<build> [-o reports/<build>] [--jobs N] [--scheduler ADDR] [--sign KEY]`.
 
 Exit code: 1 if any scenario FAILs, 3 if any is INCONCLUSIVE or ERROR (and none
-FAILs), 0 when every scenario PASSes; 2 on bad usage.
+FAILs), 0 when every scenario PASSes; 2 on bad usage (another render of the same
+output running included); 130 on Ctrl-C, 143 on SIGTERM (nothing published either way).
 """
 
 import os
+import signal
 import sys
 import time
 
@@ -30,6 +32,12 @@ def add_arguments(parser):
     parser.add_argument("--summary-notebook", metavar="IPYNB",
                         help="render index.html with this notebook instead of notebooks/build_summary.ipynb "
                              "(parameters: reports_dir, reports_root, build)")
+    parser.add_argument("--sign", metavar="KEY",
+                        help="sign SHA256SUMS with this OpenSSH private key into SHA256SUMS.sig "
+                             "(ssh-keygen -Y sign, namespace ksaudit; check with verify --key KEY.pub)")
+    parser.add_argument("--trend", metavar="DIR",
+                        help="show the builds rendered under DIR in index.html's trend "
+                             "(default: none; index.html then depends on this build only)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -50,16 +58,23 @@ def _notebook(given, default):
     return path
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run(args):
     from ksaudit.errors import KsauditError
     from ksaudit.report.render import REPORT_NOTEBOOK, SUMMARY_NOTEBOOK, render_build
+    from ksaudit.safeio import shown
 
     if args.jobs is not None and args.jobs < 1:
         raise KsauditError(f"--jobs {args.jobs}: must be at least 1")
     if args.scheduler and "://" not in args.scheduler:
         raise KsauditError(f"--scheduler {args.scheduler}: expected an address like tcp://host:8786")
+    # SIGTERM unwinds like Ctrl-C: workers killed, the staging directory removed
+    signal.signal(signal.SIGTERM, _terminate)
     result = render_build(args.captures, out=args.out, jobs=args.jobs, scheduler=args.scheduler,
-                          base_url=args.base_url,
+                          base_url=args.base_url, sign=args.sign, trend=args.trend,
                           timestamp=_timestamp() if args.timestamp else None,
                           report_notebook=_notebook(args.report_notebook, REPORT_NOTEBOOK),
                           summary_notebook=_notebook(args.summary_notebook, SUMMARY_NOTEBOOK),
@@ -67,8 +82,8 @@ def run(args):
     doc = result.summary
     width = max(len(s["name"]) for s in doc["scenarios"])
     for s in doc["scenarios"]:
-        extra = f"  {s['error']}" if s.get("error") else ""
-        print(f"{s['name']:<{width}}  {s['verdict']}{extra}")
+        extra = "  " + " ".join(str(s["error"]).split()) if s.get("error") else ""
+        print(f"{shown(s['name']):<{width}}  {s['verdict']}{extra}")
     if doc.get("summary_error"):
         print(f"build summary: ERROR  {doc['summary_error']}")
     print(f"{doc['build']}: {doc['verdict']}  -> {result.out_dir / 'index.html'}")

@@ -1,6 +1,8 @@
 """The build-level documents: summary.json, CHANGELOG-snippet.md and the ERROR page."""
 
 import json
+import os
+import shlex
 from pathlib import Path
 
 from ksaudit import __version__
@@ -92,7 +94,8 @@ def _code(text, limit=80):
     return " ".join(str(text).split())[:limit].replace("`", "'").replace("|", "\\|")
 
 
-def changelog_snippet(summary, base_url="", reports_label=None, captures_label=None):
+def changelog_snippet(summary, base_url="", reports_label=None, captures_label=None,
+                      signed_by=None):
     """The Markdown to attach to a changelog: verdicts, windows, links, input hashes.
 
     Parameters
@@ -102,7 +105,11 @@ def changelog_snippet(summary, base_url="", reports_label=None, captures_label=N
     base_url : str
         Prefix for report links (e.g. where the reports are published); relative by default.
     reports_label, captures_label : str, optional
-        How to name the reports and captures directories in the re-verification command.
+        How to name the reports and captures directories in the re-verification command
+        (shell-quoted there).
+    signed_by : str, optional
+        The signing key's fingerprint when SHA256SUMS is signed: the snippet then says
+        how to check the signature.
 
     Returns
     -------
@@ -137,10 +144,18 @@ def changelog_snippet(summary, base_url="", reports_label=None, captures_label=N
     for s in summary["scenarios"]:
         for item in s.get("inputs", []):
             lines.append(f"{item['sha256']}  {item['path']}".replace("`", "'"))
-    lines += ["```", "",
-              f"Rendered by ksaudit {summary['ksaudit_version']}. Re-check with "
-              f"`ksaudit verify {_code(reports_label or 'reports/' + summary['build'], 300)} "
-              f"--captures {_code(captures_label or '<captures>/' + summary['build'], 300)}`."]
+    reports = reports_label or "reports/" + summary["build"]
+    captures = captures_label or "<captures>/" + summary["build"]
+    command = f"ksaudit verify {shlex.quote(reports)} --captures {shlex.quote(captures)}"
+    lines += ["```", "", f"Rendered by ksaudit {summary['ksaudit_version']}. Re-check with:", "",
+              "```sh", command + (" --key key.pub" if signed_by else ""), "```"]
+    if signed_by:
+        from ksaudit.report.signing import check_commands
+
+        lines += ["", f"SHA256SUMS is signed (SHA256SUMS.sig, OpenSSH signature, namespace "
+                      f"`ksaudit`) by the key {_md(signed_by)}. With the signer's public key "
+                      "(`key.pub`, obtained from the signer, not from this report) and OpenSSH "
+                      "alone:", "", "```sh", *check_commands(reports), "```"]
     if summary.get("generated"):
         lines.append(f"Generated {summary['generated']}.")
     return "\n".join(lines) + "\n"
@@ -162,11 +177,14 @@ def error_page(name, error, notebook_name=None):
 
 
 def load_json(path):
-    """Read a JSON document; KsauditError naming the file if it is missing or not JSON."""
+    """Read a JSON document (a regular file); KsauditError naming the file if it is
+    missing, not a regular file, or not JSON."""
+    from ksaudit.safeio import open_regular
+
+    if not os.path.lexists(path):
+        raise KsauditError(f"{path}: not written")
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise KsauditError(f"{path}: not written") from None
-    except (OSError, ValueError) as exc:
-        raise KsauditError(f"{path}: not a JSON document: {exc}") from None
+        with open_regular(path, follow=False) as fh:
+            return json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise KsauditError(f"{path}: not a JSON document: {' '.join(str(exc).split())}") from None
