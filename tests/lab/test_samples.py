@@ -62,3 +62,33 @@ def test_regenerating_into_a_file_is_refused_before_any_run(tmp_path):
     with pytest.raises(KsauditError, match="exists and is not a directory"):
         samples.regenerate(str(target))
     assert target.read_text() == "not a build" and sorted(os.listdir(tmp_path)) == ["2026.1-lab"]
+
+
+FOREIGN_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "captures", "samples",
+                            samples.FOREIGN_BUILD)
+
+
+def test_foreign_rig_samples_are_there_small_and_their_truth_is_the_sinks_record():
+    if not os.path.isdir(FOREIGN_ROOT):
+        pytest.fail(f"sample build missing: {FOREIGN_ROOT} (regenerate: captures/samples/regenerate.sh)")
+    assert sorted(os.listdir(FOREIGN_ROOT)) == sorted(s.name for s in samples.FOREIGN_SAMPLES)
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(FOREIGN_ROOT) for f in files)
+    assert total < 300 * 2**10
+    for s in samples.FOREIGN_SAMPLES:
+        d = os.path.join(FOREIGN_ROOT, s.name)
+        with open(os.path.join(d, "lab-truth.json")) as fh:
+            doc = json.load(fh)
+        assert (doc["rig"], doc["policy"], doc["event"], doc["expected_verdict"]) == \
+            ("foreign", s.policy, s.event, s.expect)
+        with open(os.path.join(d, "scenario.yaml")) as fh:
+            sc = yaml.safe_load(fh)
+        assert sc["build"] == samples.FOREIGN_BUILD and {lg["format"] for lg in sc["logs"]} == {"auto"}
+        meta = {k: doc[k] for k in ("build", "scenario", "policy", "event", "allow_lan", "ipv6", "probes",
+                                    "probe_interval_ms", "timing", "run_id", "started_ns", "ended_ns",
+                                    "rig", "teardown_changes")}
+        trials = [{"down_ns": t["down_ns"], "restored_ns": t["restored_ns"], "changes": t["state_changes"]}
+                  for t in doc["trials"]]
+        again = truth.build(meta, trials, doc["setup_changes"],
+                            truth.read_jsonl(os.path.join(d, "lab-sink.jsonl")),
+                            truth.read_jsonl(os.path.join(d, "logs", "probes.jsonl")), doc["captures"])
+        assert again == doc

@@ -50,6 +50,9 @@ def add_arguments(parser):
                    help="build directory (default: captures/samples/2026.11.0-lab of this checkout)")
     s.add_argument("--only", action="append", default=[], metavar="SCENARIO",
                    help="regenerate only this scenario (repeatable)")
+    s.add_argument("--rig", choices=("lab", "foreign"), default="lab",
+                   help="which sample build: the lab's (default) or the foreign rig's "
+                        "(captures/samples/2026.12.0-rig-b)")
 
 
 def run(args):
@@ -57,6 +60,9 @@ def run(args):
         return _cleanup(args)
     if args.lab_command == "samples":
         from ksaudit.lab import samples
+        if args.rig == "foreign":
+            return samples.regenerate(args.output or samples.FOREIGN_DIR, only=args.only,
+                                      samples=samples.FOREIGN_SAMPLES)
         return samples.regenerate(args.output or samples.DEFAULT_DIR, only=args.only)
     from ksaudit.lab import events, runner
     timing = events.Timing(down_ms=args.down_ms, settle_ms=args.settle_ms,

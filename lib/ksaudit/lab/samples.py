@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from ksaudit.errors import KsauditError
 
 BUILD = "2026.11.0-lab"
+FOREIGN_BUILD = "2026.12.0-rig-b"       # the same lab, evidence written by another rig
 # the checkout this package lives in (editable install), else the current directory
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-DEFAULT_DIR = os.path.join(_REPO if os.path.isdir(os.path.join(_REPO, "captures", "samples")) else ".",
-                           "captures", "samples", BUILD)
+_SAMPLES_DIR = os.path.join(_REPO if os.path.isdir(os.path.join(_REPO, "captures", "samples")) else ".",
+                            "captures", "samples")
+DEFAULT_DIR = os.path.join(_SAMPLES_DIR, BUILD)
+FOREIGN_DIR = os.path.join(_SAMPLES_DIR, FOREIGN_BUILD)
 
 
 @dataclass(frozen=True)
@@ -46,17 +49,30 @@ SAMPLES = (
            {"probes": False}),
 )
 
+# `--rig foreign` (docs/lab.md "Another rig"): small, so they stay in the repository
+def _foreign(**kw):
+    from ksaudit.lab.events import Timing       # short phases, a probe every 20 ms: < 300 KB
+    return {"rig": "foreign", "steady_ms": 1100, "probe_interval_ms": 20.0,
+            "timing": Timing(down_ms=400, settle_ms=150, reconnect_gap_ms=300), **kw}
 
-def regenerate(out_dir=DEFAULT_DIR, only=(), attempts=2):
+
+FOREIGN_SAMPLES = (
+    Sample("strong-process-kill", "process-kill", "strong", "PASS", _foreign()),
+    Sample("weak-reconnect-reconnect", "reconnect", "weak-reconnect", "FAIL", _foreign()),
+)
+
+
+def regenerate(out_dir=DEFAULT_DIR, only=(), attempts=2, samples=SAMPLES):
     """Run the lab for every sample (or only the named ones) into ``out_dir``.
 
     Parameters: out_dir (build directory), only (scenario names to redo; others kept),
-    attempts (runs per sample before giving up on a drifted verdict).
+    attempts (runs per sample before giving up on a drifted verdict), samples
+    (SAMPLES, or FOREIGN_SAMPLES for the foreign rig's build).
     Returns: 0.  Raises KsauditError naming the sample whose truth disagrees.
     """
     from ksaudit.lab import runner
 
-    names = {s.name for s in SAMPLES}
+    names = {s.name for s in samples}
     unknown = set(only) - names
     if unknown:
         raise KsauditError(f"lab samples: unknown sample(s) {', '.join(sorted(unknown))} "
@@ -69,7 +85,7 @@ def regenerate(out_dir=DEFAULT_DIR, only=(), attempts=2):
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     try:
-        for sample in SAMPLES:
+        for sample in samples:
             target = os.path.join(staging, sample.name)
             if only and sample.name not in only:
                 old = os.path.join(out_dir, sample.name)
