@@ -186,3 +186,55 @@ def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
            'captures: [&c {file: a.pcap, vantage: device}, {<<: *c, file: b.pcap}]\n')
     sc = load_scenario(write(tmp_path, None, raw=raw))
     assert [c.file for c in sc.captures] == ["a.pcap", "b.pcap"]
+
+
+# ---------------------------------------------------------------- loading (issue 10)
+
+def _no_hang(seconds=20):
+    import signal
+
+    def alarm(signum, frame):
+        raise TimeoutError(f"load_scenario blocked for {seconds} s")
+    signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+
+
+def test_scenario_yaml_that_is_a_directory_or_fifo_is_one_line(tmp_path):
+    import os
+    import signal
+
+    d = tmp_path / "scn"
+    (d / "scenario.yaml").mkdir(parents=True)
+    with pytest.raises(KsauditError, match=r"scenario.yaml: a directory, not a regular file$"):
+        load_scenario(d)
+    (d / "scenario.yaml").rmdir()
+    os.mkfifo(d / "scenario.yaml")
+    try:
+        _no_hang()
+        with pytest.raises(KsauditError, match=r"scenario.yaml: a FIFO, not a regular file$"):
+            load_scenario(d)
+    finally:
+        signal.alarm(0)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"build: \xff\n", r"scenario.yaml: not valid YAML \(unacceptable character #x00ff"),
+    (b"build: a\x00\n", r"scenario.yaml: not valid YAML \(unacceptable character #x0000"),
+    (b"build: " + b"[" * 5000 + b"]" * 5000 + b"\n", r"scenario.yaml: not valid YAML \(nested too deeply\)"),
+    (b"build: " + b"{a: " * 5000 + b"1" + b"}" * 5000 + b"\n", r"not valid YAML \(nested too deeply\)"),
+])
+def test_yaml_errors_are_one_line(tmp_path, raw, message):
+    d = tmp_path / "scn"
+    d.mkdir()
+    (d / "scenario.yaml").write_bytes(raw)
+    with pytest.raises(KsauditError, match=message) as info:
+        load_scenario(d)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [2 ** 63, -(2 ** 63) - 1, 2 ** 70])
+def test_an_offset_outside_int64_is_one_line(tmp_path, value):
+    doc = dict(MINIMAL, clocks={"device": {"offset_ns": value}})
+    with pytest.raises(KsauditError, match=r"clocks.device.offset_ns: .*out of range") as info:
+        load_scenario(write(tmp_path, doc))
+    assert "\n" not in str(info.value)
