@@ -2,6 +2,7 @@
 truth (the sink): verdict agreement and leaked-probe agreement per cell.
 
 Run (root): python3 benchmarks/lab_matrix.py [--ipv6] [--allow-lan] [--keep DIR]
+           [--rig foreign [--steady-ms 1100]]   (evidence written by another rig)
 Prints one markdown row per cell; the cell is "ok" when analyze's verdict equals the
 truth's expected verdict and the leaked probe seqs are the same sets.
 """
@@ -29,6 +30,8 @@ def main(argv=None):
     ap.add_argument("--allow-lan", action="store_true")
     ap.add_argument("--keep", help="keep the scenario directories here")
     ap.add_argument("--down-ms", type=int, default=600)
+    ap.add_argument("--rig", choices=runner.RIGS, default="lab")
+    ap.add_argument("--steady-ms", type=int, default=300)
     args = ap.parse_args(argv)
     timing = events.Timing(down_ms=args.down_ms, settle_ms=200, reconnect_gap_ms=400)
     tmp = args.keep or tempfile.mkdtemp(prefix="ksaudit-labmatrix-")
@@ -40,7 +43,8 @@ def main(argv=None):
         for event in EVENTS:
             out = os.path.join(tmp, "matrix", f"{policy}-{event}")
             res = runner.run(runner.RunOptions(event=event, policy=policy, out=out, ipv6=args.ipv6,
-                                               allow_lan=args.allow_lan, timing=timing, steady_ms=300))
+                                               allow_lan=args.allow_lan, timing=timing,
+                                               steady_ms=args.steady_ms, rig=args.rig))
             a = analyze(out, deep=False)
             outside = _truth_outside(res.truth)
             leaked = a.leaks[(a.leaks["rule"].astype(str) == "leak") & (a.leaks["probe_seq"] >= 0)]

@@ -215,10 +215,13 @@ def _run_inside(opts, names, procs, partial, work):
         if opts.probes:
             _start_probes(procs, names, opts, client, probe_log)
         # captures start in steady state (tunnel up, probes flowing), like a tester's would
+        # the external one first: a tcpdump starting up can stall the probe generator for
+        # tens of ms on a loaded 2-core machine, which the device capture would show as a
+        # gap in tunnel traffic (a packet-only episode) if it were already running
+        ext = Capture(procs, "cap-external", names.rtr, "lan0", os.path.join(partial, files[1]),
+                      os.path.join(work, "tcpdump-ext.err"), nano=not other)
         caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, files[0]),
-                        os.path.join(work, "tcpdump-device.err"), nano=not other),
-                Capture(procs, "cap-external", names.rtr, "lan0", os.path.join(partial, files[1]),
-                        os.path.join(work, "tcpdump-ext.err"), nano=not other)]
+                        os.path.join(work, "tcpdump-device.err"), nano=not other), ext]
         time.sleep(opts.steady_ms / 1000)
         trials = []
         fn = ev.EVENTS[opts.event]
