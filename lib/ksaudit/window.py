@@ -1,8 +1,9 @@
 """The test window: the stretch of a run that is under test (docs/test-window.md).
 
-By default it is the probe log's span, first to last attempt: that is when traffic was
-tried.  Without a probe log, the probe packets' span; without probes, the reference
-capture's span.  scenario.yaml may declare it instead, on the reference clock:
+By default it is the span of the probe attempts, first to last, that the probe log
+and the probe packets in the captures show (their union, so that a probe log cut short
+cannot hide probes the captures hold): that is when traffic was tried.  Without
+probes, the reference capture's span.  scenario.yaml may declare it instead, on the reference clock:
 ``window: {start_ns: A, end_ns: B}`` (absolute, ns since the epoch), or
 ``window: {after_s: X, before_s: Y}`` (from X to Y seconds after the reference
 capture's first frame).  Either bound may be left out; it then takes the default's.
@@ -43,7 +44,8 @@ class WindowUnderTest:
     """The resolved window on the reference clock, and where it came from."""
     start_ns: int
     end_ns: int
-    source: str            # "declared" | "probe log" | "probe packets" | "capture"
+    source: str            # "declared" | "probe log" | "probe packets" |
+                           # "probe log + probe packets" | "capture"
 
     def outside(self, lo_ns: int, hi_ns: int) -> str | None:
         """"after" / "before" when ``[lo_ns, hi_ns]`` lies wholly after / before the window."""
@@ -107,16 +109,17 @@ def resolve_window(declared, *, probe_log_ns, probe_frame_ns, capture_first_ns,
     capture_first_ns, capture_last_ns : int or None
         The reference capture's first and last frame.
     """
-    for ts, source in ((probe_log_ns, "probe log"), (probe_frame_ns, "probe packets")):
-        ts = np.asarray(ts, np.int64)
-        if len(ts):
-            default = (int(ts.min()), int(ts.max()), source)
-            break
+    spans = [(int(np.min(ts)), int(np.max(ts)), source)
+             for ts, source in ((probe_log_ns, "probe log"), (probe_frame_ns, "probe packets"))
+             if len(ts)]
+    if spans:
+        # both: their union, so a probe log cut short cannot hide probes the captures hold
+        default = (min(s[0] for s in spans), max(s[1] for s in spans),
+                   " + ".join(s[2] for s in spans))
+    elif capture_first_ns is None:
+        default = None
     else:
-        if capture_first_ns is None:
-            default = None
-        else:
-            default = (int(capture_first_ns), int(capture_last_ns), "capture")
+        default = (int(capture_first_ns), int(capture_last_ns), "capture")
     if declared is None:
         return None if default is None else WindowUnderTest(*default)
     start, end = (default[0], default[1]) if default else (None, None)

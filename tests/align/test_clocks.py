@@ -115,6 +115,10 @@ def test_window_defaults_and_declarations():
     w = resolve_window(None, probe_log_ns=probes, probe_frame_ns=[], capture_first_ns=T0,
                        capture_last_ns=T0 + 20)
     assert w == WindowUnderTest(T0 + 5, T0 + 9, "probe log")
+    # a probe log cut short does not shrink the window below the probes captured
+    w2 = resolve_window(None, probe_log_ns=probes, probe_frame_ns=[T0 + 6, T0 + 15],
+                        capture_first_ns=T0, capture_last_ns=T0 + 20)
+    assert (w2.start_ns, w2.end_ns, w2.source) == (T0 + 5, T0 + 15, "probe log + probe packets")
     assert w.outside(T0 + 10, T0 + 30) == "after" and w.outside(T0, T0 + 4) == "before"
     assert w.outside(T0 + 8, T0 + 30) is None
     w = resolve_window(parse_window({"after_s": 1, "before_s": 2}), probe_log_ns=probes,

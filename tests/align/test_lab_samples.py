@@ -26,7 +26,7 @@ def test_lab_sample_reads_and_aligns(directory):
     assert all(f.malformed == 0 for f in facts), facts
     assert "tunnel_down" in set(events["kind"]) or "process_exit" in set(events["kind"])
     # the scenario's own declaration: identity, no uncertainty
-    declared = ksaudit.align(events, packets, clocks=sc["clocks"], reference="device")
+    declared = ksaudit.align(events, packets, clocks=sc.get("clocks"), reference="device")
     assert declared.uncertainty_ns == 0 and declared.unaligned == ()
     assert (declared.events["ts_ns"] == declared.events["src_ts_ns"]).all()
     # treat the capture clock as unknown: the probes alone must tie the clocks within 100 µs
@@ -38,7 +38,7 @@ def test_lab_sample_reads_and_aligns(directory):
         # smallest send->capture delay, a few µs, and its bound must reach 0
         lo = segs["offset_ns"] - segs["uncertainty_ns"]
         hi = segs["offset_ns"] + segs["uncertainty_ns"]
-        assert ((lo <= 50_000) & (hi >= 0)).all(), segs
+        assert ((lo <= 100_000) & (hi >= 0)).all(), segs
         assert fitted.uncertainty_ns < 1_000_000
     else:
         assert fitted.unaligned == ("device",)

@@ -98,7 +98,7 @@ def test_an_episode_after_the_probes_stopped_is_outside_the_window(builder):
     assert last.verdict == "INCONCLUSIVE"                 # judged on its own, listed in full
     assert any(n.startswith("episode 2 begins after the test window") for n in a.notes)
     doc = a.to_dict()
-    assert doc["window"]["source"] == "probe log"
+    assert doc["window"]["source"] == "probe log + probe packets"
     assert doc["episodes"][1]["outside_window"] == "after"
 
 
@@ -168,3 +168,60 @@ def test_a_declared_capture_uncertainty_over_the_tolerance_is_inconclusive(build
     assert bad.verdict.status == "INCONCLUSIVE"
     (r,) = [r for r in bad.verdict.reasons if r.episode is None]
     assert r.code == "clock_uncertainty" and "router.pcap" in r.message
+
+
+def test_a_leak_in_an_episode_outside_the_window_still_fails(builder):
+    """A window never hides a leak: the client stopped, and then something left."""
+    _run_that_stops_the_client(builder, 3200)
+    builder.udp(T0 + 3400 * MS, DEV4, "8.8.8.8", 41000, 53)
+    a = analyze(builder.write())
+    assert a.episodes[1].outside_window == "after" and a.episodes[1].leaked_frames == 1
+    assert a.verdict.status == "FAIL"
+    assert {(r.code, r.episode) for r in a.verdict.reasons} == {("leak", 2)}
+    assert any("count as leaks wherever they are" in n for n in a.notes)
+
+
+def test_a_probe_log_cut_short_does_not_move_a_leaking_trial_out_of_the_window(builder):
+    builder.probes_run(0, 3000, lambda t: "leak" if 2000 <= t < 2300 else "up")
+    builder.down_up(2000, 2300)
+    builder.write()
+    builder.probes = [p for p in builder.probes if p["ts_ns"] < T0 + 1900 * MS]
+    a = analyze(builder.write())
+    assert a.to_dict()["window"]["end_ns"] >= T0 + 2990 * MS
+    assert a.episodes[0].in_window and a.verdict.status == "FAIL"
+
+
+def test_the_far_edge_of_a_coarse_line_past_the_capture_end_is_not_a_gap(builder):
+    """A 1 s tunnel-up line whose second ends after the capture: the packets fix the end."""
+    builder.probes_run(0, 1800, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.log(1000, "tunnel down dev wg0")
+    a = analyze(_with_wg_log(builder, [(1500, "Interface state was Down, requested Up, now Up")]))
+    (ep,) = a.episodes
+    assert a.captures[0]["last_ns"] < T0 + 2000 * MS <= ep.end_hi_ns
+    assert a.verdict.status == "PASS", a.verdict.reasons
+
+
+def test_a_declared_clock_the_probes_disprove_is_clock_uncertainty(builder):
+    """The probe log declared on a clock 1 s off: every probe packet contradicts it."""
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.down_up(1000, 1500)
+    logs = [{"file": "logs/journal.json"}, {"file": "logs/probes.jsonl", "clock": "gen"}]
+    for offset, words in ((10**9, "before they were sent"), (-10**9, "after its stamp")):
+        a = analyze(builder.write(logs=logs, clocks={"gen": {"offset_ns": offset}}))
+        (r,) = [r for r in a.verdict.reasons if r.episode is None]
+        assert r.code == "clock_uncertainty" and words in r.message, r
+    ok = analyze(builder.write(logs=logs, clocks={"gen": {"offset_ns": 0}}))
+    assert ok.verdict.status == "PASS", ok.verdict.reasons
+
+
+def test_a_declared_capture_clock_its_probes_disprove_is_clock_uncertainty(builder):
+    builder.probes_run(0, 3000, window(1000, 1500))     # the router sees leaked probes
+    builder.down_up(1000, 1500)
+    wlan = [(ts, p) for ts, p in builder.frames if p.ifindex == 2]
+    builder.write()
+    builder.write(pcap="router.pcap", frames=wlan)
+    caps = [{"file": "device.pcap"}, {"file": "router.pcap", "vantage": "external",
+                                      "clock": "router"}]
+    a = analyze(builder.write(captures=caps, clocks={"router": {"offset_ns": -10**9}}))
+    assert any(r.code == "clock_uncertainty" and "router.pcap" in r.message
+               and "before they were sent" in r.message for r in a.verdict.reasons)

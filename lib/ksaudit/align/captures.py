@@ -30,12 +30,13 @@ class CapturePlacement:
     uncertainty_ns: int | None  # None: nothing ties this clock to the reference
     segments: int = 1
     note: str = ""
+    contradicted_ns: int = 0    # > 0: the declared model puts a probe frame before its send
 
     def to_dict(self) -> dict:
         return {"file": self.file, "clock": self.clock, "model": self.model,
                 "offset_ns": self.offset_ns, "skew_ppm": self.skew_ppm,
                 "uncertainty_ns": self.uncertainty_ns, "segments": self.segments,
-                "note": self.note}
+                "note": self.note, "contradicted_ns": self.contradicted_ns}
 
 
 def _probe_fit(ts, send):
@@ -80,17 +81,21 @@ def place_capture(file, clock, ts_ns, *, reference, models, pivot_ns, probe_send
     ts = np.asarray(ts_ns, np.int64)
     if clock == reference:
         return ts, CapturePlacement(file, clock, "reference", 0, 0.0, 0, 1, "reference clock")
-    model = relative_model(models, clock, reference)
-    if model is not None:
-        shift = np.asarray(model.offset_at(ts, pivot_ns), np.int64)
-        first = int(shift[0]) if len(shift) else model.offset_ns
-        return ts + shift, CapturePlacement(
-            file, clock, "declared", first, model.skew_ppm, model.uncertainty_ns, 1,
-            "declared in scenario clocks (the model its clock's log events use too)")
-    starts = sorted(int(s) for s in segment_starts)
-    part = np.searchsorted(np.asarray(starts, np.int64), ts, side="right")
     send = (np.full(len(ts), -1, np.int64) if probe_send_ns is None
             else np.asarray(probe_send_ns, np.int64))
+    model = relative_model(models, clock, reference)
+    if model is not None:
+        new = ts + np.asarray(model.offset_at(ts, pivot_ns), np.int64)
+        first = int(new[0] - ts[0]) if len(ts) else model.offset_ns
+        # a probe frame is captured after it was sent: a model that says otherwise is wrong
+        probe = send >= 0
+        early = int((send[probe] - new[probe]).max()) if probe_on_reference and probe.any() else 0
+        return new, CapturePlacement(
+            file, clock, "declared", first, model.skew_ppm, model.uncertainty_ns, 1,
+            "declared in scenario clocks (the model its clock's log events use too)",
+            early if early > model.uncertainty_ns else 0)
+    starts = sorted(int(s) for s in segment_starts)
+    part = np.searchsorted(np.asarray(starts, np.int64), ts, side="right")
     if not probe_on_reference:
         return ts, CapturePlacement(file, clock, "none", 0, 0.0, None, len(starts) + 1,
                                     "no declared offset, and its probe stamps are not on the "

@@ -25,7 +25,8 @@ from ksaudit.errors import KsauditError
 # enough that t_hi_ns - t_lo_ns (2 * UNALIGNED_NS + quantum) still fits in int64
 UNALIGNED_NS = 2**61
 SEGMENT_COLUMNS = ["clock", "segment", "start_ns", "end_ns", "model", "offset_ns", "skew_ppm",
-                   "anchors", "residual_max_ns", "uncertainty_ns", "events", "anchor_source", "note"]
+                   "anchors", "residual_min_ns", "residual_max_ns", "uncertainty_ns", "events",
+                   "anchor_source", "note"]
 _NEEDED = ("ts_ns", "t_lo_ns", "t_hi_ns", "source_clock", "kind", "boot_id")
 
 
@@ -126,7 +127,7 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
         row = {"clock": clock, "segment": seg["segment"], "start_ns": seg["start_ns"],
                "end_ns": seg["end_ns"], "events": int(mask.sum()), "anchors": int(len(ax)),
                "anchor_source": source if len(ax) else "", "skew_ppm": 0.0,
-               "residual_max_ns": 0}
+               "residual_min_ns": 0, "residual_max_ns": 0}
         overlap = (" (the clock stepped back: rows of other files and anchors were assigned "
                    "to segments by time, which is ambiguous)") if seg["overlapping"] else ""
         if clock == reference:
@@ -144,6 +145,7 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
             if len(ax):
                 d = (ay - ax) - fit.offset_at(ax)
                 row["residual_max_ns"] = int(d.max())
+                row["residual_min_ns"] = int(d.min())
                 if d.min() < -model.uncertainty_ns:
                     row["note"] += (f"; {int((d < 0).sum())} anchors contradict it "
                                     f"(capture before send by up to {int(-d.min())} ns)")
@@ -167,8 +169,8 @@ def align(events, packets=None, clocks=None, reference="device", probe_clock=Non
     ev["src_ts_ns"] = ts
     ev["ts_ns"], ev["t_lo_ns"], ev["t_hi_ns"], ev["segment"] = new_ts, new_lo, new_hi, seg_col
     segments = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
-    for col in ("segment", "start_ns", "end_ns", "offset_ns", "anchors", "residual_max_ns",
-                "uncertainty_ns", "events"):
+    for col in ("segment", "start_ns", "end_ns", "offset_ns", "anchors", "residual_min_ns",
+                "residual_max_ns", "uncertainty_ns", "events"):
         segments[col] = segments[col].astype("int64")
     held = segments[segments["events"] > 0]
     widest = int(held["uncertainty_ns"].max()) if len(held) else 0

@@ -101,6 +101,7 @@ def align_scenario(captures, packets, events, *, clocks, tolerance_ns, probe_clo
             reasons.append(Reason("clock_uncertainty", f"clock alignment uncertainty "
                                   f"{result.uncertainty_ns // 1000} us exceeds the tolerance "
                                   f"{tolerance_ns // 1000} us"))
+        reasons.extend(_declarations_against_anchors(result.segments, tolerance_ns))
     ts = packets["ts_ns"].to_numpy().copy()
     capn = packets["capture"].to_numpy()
     send = packets["probe_send_ns"].to_numpy() if "probe_send_ns" in packets else None
@@ -129,6 +130,11 @@ def align_scenario(captures, packets, events, *, clocks, tolerance_ns, probe_clo
                          f"skew {where.skew_ppm:g} ppm, uncertainty "
                          + ("unknown" if where.uncertainty_ns is None
                             else f"{where.uncertainty_ns} ns"))
+        if where.contradicted_ns:
+            reasons.append(Reason("clock_uncertainty", f"capture {c.file}: its declared clock "
+                                  f"model puts its probe frames up to "
+                                  f"{where.contradicted_ns // 1000} us before they were sent: "
+                                  "the declaration is wrong"))
         if where.uncertainty_ns is None:
             reasons.append(Reason("clock_uncertainty", f"capture {c.file} is on clock "
                                   f"{c.clock!r}: {where.note}, so nothing ties it to the "
@@ -144,6 +150,28 @@ def align_scenario(captures, packets, events, *, clocks, tolerance_ns, probe_clo
     packets["ts_ns"] = ts
     return TimeBase(reference, pivot, packets, events, tuple(moved), tuple(placements), result,
                     widest, tuple(reasons), tuple(notes))
+
+
+def _declarations_against_anchors(segments, tolerance_ns) -> list:
+    """A declared clock model the anchors disprove: some anchor would be captured before
+    it was sent (beyond the declared uncertainty), or every anchor lies later than its
+    stamp by more than the tolerance (the declared offset is off by about that much)."""
+    out = []
+    held = segments[(segments["model"] == "declared") & (segments["anchors"] > 0)]
+    for row in held.to_dict("records"):
+        lo, unc = int(row["residual_min_ns"]), int(row["uncertainty_ns"])
+        if lo < -unc:
+            out.append(Reason("clock_uncertainty", f"the declared model of clock "
+                              f"{row['clock']!r} puts {row['anchor_source']} up to "
+                              f"{-lo // 1000} us before they were sent: the declaration is "
+                              "wrong"))
+        elif lo - unc > tolerance_ns:
+            out.append(Reason("clock_uncertainty", f"with the declared model of clock "
+                              f"{row['clock']!r} every one of its {row['anchors']} anchors "
+                              f"({row['anchor_source']}) lies at least {lo // 1000} us after "
+                              "its stamp, more than the tolerance: the declared offset is "
+                              "off by about that much"))
+    return out
 
 
 def _moved(capture, old_ts, new_ts):

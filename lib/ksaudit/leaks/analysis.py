@@ -22,7 +22,7 @@ from ksaudit.leaks.evidence import dissect_leaks
 from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
 from ksaudit.digest import file_sha256
 from ksaudit.leaks.inputs import combine, load_captures, load_logs
-from ksaudit.leaks.verdict import Reason, decide
+from ksaudit.leaks.verdict import FAIL_CODES, Reason, decide
 from ksaudit.scenario import load_scenario
 from ksaudit.window import resolve_window
 
@@ -208,7 +208,10 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
             window=window, evidence=evidence.get(i, ()))
         episodes.append(ep)
         if not ep.in_window:
+            # not under test: what it cannot prove does not count, but a frame that left
+            # outside the tunnel did leave (fail closed: a window never hides a leak)
             window_notes.append(_outside_note(ep, window))
+            scen_reasons.extend(r for r in ep.reasons if r.code in FAIL_CODES)
             continue
         scen_reasons.extend(r for r in ep.reasons if (r.code, r.message) not in shared)
     judged = [ep for ep in episodes if ep.in_window]
@@ -288,11 +291,12 @@ def _outside_note(ep, window) -> str:
     """Why an episode is not judged, with what it holds (it stays listed in full)."""
     where = ("begins after the test window ends" if ep.outside_window == "after"
              else "ends before the test window begins")
-    held = (f"{ep.leaked_frames} frame(s) left outside the tunnel in it"
-            if ep.leaked_frames else "no frame left outside the tunnel in it")
+    held = (f"but {ep.leaked_frames} frame(s) left outside the tunnel in it, which count "
+            "as leaks wherever they are" if ep.leaked_frames
+            else "no frame left outside the tunnel in it")
     return (f"episode {ep.id} {where} ({window.source}: {window.start_ns} .. "
-            f"{window.end_ns} ns), so it does not change the verdict; {held}; its own "
-            f"verdict would be {ep.verdict}")
+            f"{window.end_ns} ns): what it cannot prove does not change the verdict; {held}; "
+            f"its own verdict is {ep.verdict}")
 
 
 def _last_tunnel(packets, caps, codes, dev_v, handshake):

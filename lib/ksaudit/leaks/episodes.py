@@ -349,11 +349,22 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
                         pkt_end.lo_ns, pkt_end.hi_ns,
                         (f"tunnel traffic ended {g.start_ref}",),
                         (f"tunnel traffic resumed {g.end_ref}",), (),
-                        ("no log event marks this episode: found in packet evidence only",),
+                        (_PACKETS_ONLY,),
                         False, (g.start_ns, g.start_ns + interval),
                         (pkt_end.lo_ns, pkt_end.hi_ns)))
     out.sort(key=lambda sp: sp.start_lo_ns)
     return _merge_overlaps(out)
+
+
+_PACKETS_ONLY = "no log event marks this episode: found in packet evidence only"
+
+
+def _merged_notes(a, b) -> tuple:
+    """Notes of two merged episodes; "packet evidence only" goes once a log marks it."""
+    notes = a.notes + b.notes + ("merged two overlapping episodes",)
+    if a.from_events or b.from_events:
+        notes = tuple(n for n in notes if n != _PACKETS_ONLY)
+    return notes
 
 
 def _merge_overlaps(spans):
@@ -370,7 +381,7 @@ def _merge_overlaps(spans):
                     later.end_ns, later.end_lo_ns, later.end_hi_ns,
                     last.start_evidence, later.end_evidence,
                     last.during_evidence + sp.start_evidence + sp.during_evidence,
-                    last.notes + sp.notes + ("merged two overlapping episodes",),
+                    _merged_notes(last, sp),
                     last.from_events or sp.from_events,
                     last.start_band, later.end_band)
                 continue

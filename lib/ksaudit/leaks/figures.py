@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ksaudit.leaks.classify import CATEGORIES
+from ksaudit.leaks.episodes import gap_threshold_ns
 from ksaudit.leaks.verdict import Reason, decide
 
 _FLOW = ["src", "dst", "proto", "sport", "dport", "probe_seq"]
@@ -183,7 +184,8 @@ def probe_figures(probes: pd.DataFrame, frames: pd.DataFrame, lo: int, hi: int,
 
 def band_flips(band, leak_ns, attempts_ns, interval_ns, captures) -> list:
     """What inside an uncertain boundary band could change the verdict (DESIGN.md): a
-    frame sent outside the tunnel, a stretch without probe attempts, a capture edge."""
+    frame sent outside the tunnel, a stretch without probe attempts as long as a tunnel
+    traffic gap (`gap_threshold_ns`), a capture edge."""
     lo, hi = band
     why = []
     n = int(((leak_ns >= lo) & (leak_ns <= hi)).sum())
@@ -194,7 +196,9 @@ def band_flips(band, leak_ns, attempts_ns, interval_ns, captures) -> list:
     else:
         inside = attempts_ns[(attempts_ns >= lo) & (attempts_ns <= hi)]
         steps = np.diff(np.concatenate([[lo], inside, [hi]]))
-        if steps.max() > 2 * interval_ns:
+        # the same stretch that counts as a gap in tunnel traffic (5 intervals, >= 50 ms):
+        # a generator late by a few intervals on a loaded machine is not a silent device
+        if steps.max() > gap_threshold_ns(interval_ns):
             why.append(f"no probe was attempted for {int(steps.max()) // 1000} us")
     edges = [c["file"] for c in captures if not c["missing"] and c["first_ns"] is not None
              and (lo < c["first_ns"] < hi or lo < c["last_ns"] < hi)]
@@ -263,9 +267,11 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
         # every declared capture must cover the episode: a vantage point that saw only
         # part of it (or nothing) cannot vouch for the rest, and the others do not see
         # what it sees (e.g. DNS to a LAN resolver never passes an external vantage)
+        # (from where the start can lie to where the end can: a 1 s log line's far edge
+        # past the capture's end does not matter when the packets fix the end)
         short = [c["file"] for c in captures if not c["missing"] and c not in cut
-                 and not (c["first_ns"] is not None and c["first_ns"] <= span.start_lo_ns
-                          and c["last_ns"] >= span.end_hi_ns)]
+                 and not (c["first_ns"] is not None and c["first_ns"] <= span.start_band[0]
+                          and c["last_ns"] >= span.end_band[1])]
         if short:
             verb = "does" if len(short) == 1 else "do"
             reasons.append(Reason("capture_gap", f"{', '.join(short)} {verb} not cover the "
