@@ -35,14 +35,14 @@ def __getattr__(name):
     return getattr(import_module(module), name)
 
 
-def _unbind_stage(name):
+def _load_stage(name):
     """Importing the stage package ``ksaudit.<name>`` binds it here as an attribute, which
     would shadow the function of the same name; remove that binding so ``ksaudit.<name>``
     always reaches the function through ``__getattr__`` (the package stays importable
-    as ``ksaudit.<name>.…`` through ``sys.modules``)."""
+    as ``ksaudit.<name>.…`` through ``sys.modules``).  Load it now, before anyone else
+    can, so the binding is made (and removed) here once."""
+    import_module(f"ksaudit.{name}")        # lazy re-exports only: loads no numpy
     globals().pop(name, None)
 
 
-import ksaudit.align  # noqa: E402  (lazy re-exports: loads no numpy)
-
-_unbind_stage("align")
+_load_stage("align")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ksaudit.reasons import FAIL_CODES, INCONCLUSIVE_CODES, Reason  # noqa: F401 (re-exported)
+from ksaudit.reasons import FAIL_CODES, INCONCLUSIVE_CODES, Reason
+
+__all__ = ["FAIL", "FAIL_CODES", "INCONCLUSIVE", "INCONCLUSIVE_CODES", "PASS", "Reason", "Verdict",
+           "decide"]
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 
