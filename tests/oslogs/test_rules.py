@@ -109,9 +109,18 @@ def test_shipped_table_is_valid_and_named_uniquely():
 
 
 def test_rules_file_errors_are_one_line(tmp_path):
-    with pytest.raises(KsauditError, match="cannot read rules: No such file"):
+    with pytest.raises(KsauditError, match="cannot read: No such file"):
         rules.load_rules(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {name: x, kind: sleep\n")
     with pytest.raises(KsauditError, match=r"bad.yaml: line \d+ rules file is not valid YAML"):
         rules.load_rules(bad)
+
+
+def test_a_rules_file_that_is_a_fifo_is_one_line_not_a_hang(tmp_path):
+    import os
+    from ksaudit.oslogs.rules import _read_rules_file
+    fifo = tmp_path / "rules.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(KsauditError, match="not a regular file"):
+        _read_rules_file(fifo)

@@ -23,6 +23,7 @@ left alone.
 """
 
 import fnmatch
+import io
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 import yaml
 
 from ksaudit.errors import KsauditError
+from ksaudit.safeio import open_regular
 from ksaudit.oslogs.base import kind_codes
 from ksaudit.schema import EVENT_KINDS
 
@@ -93,7 +95,7 @@ def load_rules(rules=None):
 def _read_rules_file(path):
     """The rule list in the YAML file ``path`` (KsauditError: unreadable, not YAML)."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
             return yaml.safe_load(fh) or []
     except OSError as exc:
         raise KsauditError(f"{path}: cannot read rules: {exc.strerror or exc}") from exc

@@ -2,6 +2,7 @@
 builds, from summary.json documents."""
 
 import re
+import shlex
 from pathlib import Path
 
 from ksaudit.errors import KsauditError
@@ -177,8 +178,9 @@ def build_facts(doc):
     return facts([("ksaudit", doc.get("ksaudit_version", "?")),
                    ("Input files", f"{len(inputs):,} ({sum(i.get('bytes', 0) for i in inputs):,} bytes); "
                                    "SHA-256 of each in summary.json and CHANGELOG-snippet.md"),
-                   ("Re-check", "ksaudit verify <this directory> --captures <captures>/"
-                                f"{doc.get('build')}"),
+                   ("Re-check", "ksaudit verify REPORTS --captures "
+                                f"{shlex.quote('CAPTURES/' + str(doc.get('build')))} "
+                                "(REPORTS: this directory; CAPTURES: where the evidence is)"),
                    ("Files", Html('<a href="summary.json">summary.json</a>, '
                                   '<a href="CHANGELOG-snippet.md">CHANGELOG-snippet.md</a>, '
                                   '<a href="SHA256SUMS">SHA256SUMS</a>'))])
