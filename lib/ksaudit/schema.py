@@ -31,6 +31,11 @@ PACKET_COLUMNS = {
     "probe_seq": "int64",      # ksaudit probe: seq from a "KSAPROBE <seq> <send_ts_ns>" UDP payload; -1 otherwise
     "probe_send_ns": "int64",  # ksaudit probe: send time from the payload (sender's clock); -1 otherwise
     "ppp_proto": "int32",      # PPP protocol of a PPPoE session frame (0x0021 IPv4, 0xC021 LCP, ...); -1 otherwise
+    "payload_len": "int32",    # TCP/UDP payload bytes by the IP length field (as tshark's tcp.len,
+                               # udp.length - 8, also when the capture cut the frame); -1 when not
+                               # TCP/UDP, a fragment, or unknown
+    "payload_head": "int64",   # first 4 TCP/UDP payload bytes as a big-endian uint32; -1 when fewer
+                               # were captured (or payload_len is -1)
 }
 
 # Event table: one row per log event.  Before alignment `ts_ns`, `t_lo_ns` and

@@ -17,7 +17,7 @@ def table(rows, capture=0):
             "src": "192.168.50.2", "dst": "203.0.113.80", "proto": 17, "sport": 40000,
             "dport": 33434, "length": 80, "caplen": 80, "tcp_flags": -1, "icmp_type": -1,
             "icmp_code": -1, "ethertype": 0x0800, "vlan": -1, "arp": False, "fragment": False,
-            "probe_seq": -1, "probe_send_ns": -1, "ppp_proto": -1}
+            "probe_seq": -1, "probe_send_ns": -1, "ppp_proto": -1, "payload_len": -1, "payload_head": -1}
     data = [{**base, "frame": i + 1, "ts_ns": i, **r} for i, r in enumerate(rows)]
     df = pd.DataFrame(data).astype(PACKET_COLUMNS)
     df["capture"] = pd.Series([capture] * len(df), dtype="int16")

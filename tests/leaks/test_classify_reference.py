@@ -103,7 +103,8 @@ def build(rows):
                      "dport": r["dport"], "length": 80, "caplen": 80, "tcp_flags": -1,
                      "icmp_type": -1, "icmp_code": -1, "ethertype": 0x86DD if r["v6"] else 0x0800,
                      "vlan": -1, "arp": False, "fragment": False, "probe_seq": -1,
-                     "probe_send_ns": -1, "ppp_proto": -1})
+                     "probe_send_ns": -1, "ppp_proto": -1,
+                     "payload_len": -1, "payload_head": -1})
     df = pd.DataFrame(data).astype(PACKET_COLUMNS)
     df["capture"] = pd.Series([0] * len(df), dtype="int16")
     return df

@@ -121,10 +121,35 @@ def inner_ip(buf, q, end, et):
 
 
 @jit
+def _payload(buf, l4, end, ipend, pr, frag):
+    """(payload_len, payload_head) of the TCP (pr 6) / UDP (17) segment at l4: payload
+    bytes by the IP length field (so a snap length does not shorten it), the first four
+    captured payload bytes big-endian; -1 each when unknown (a fragment, a length field
+    of 0, a UDP header or a TCP data offset cut off, a TCP data offset below 5)."""
+    if frag or ipend < 0:
+        return -1, -1
+    if pr == 17:
+        if l4 + 8 > end:           # as tshark: no UDP header, no length
+            return -1, -1
+        hl = 8
+    else:
+        if l4 + 13 > end or (buf[l4 + 12] >> 4) < 5:
+            return -1, -1
+        hl = np.int64(buf[l4 + 12] >> 4) * 4
+    n = ipend - l4 - hl
+    if n < 0:
+        return -1, -1
+    q = l4 + hl
+    if n < 4 or q + 4 > end:
+        return n, -1
+    return n, np.int64(u32(buf, q, True))
+
+
+@jit
 def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
            direction, ip_version, src, dst, proto, sport, dport, tcp_flags, icmp_type,
            icmp_code, ethertype, vlan, arp, fragment, probe_seq, probe_send_ns, ppp_proto,
-           ifindex, tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count, magic):
+           payload_len, payload_head, ifindex, tab_hi, tab_lo, tab_kind, tab_code, uniq_hi, uniq_lo, uniq_kind, count, magic):
     half = tab_hi.shape[0] >> 1
     for i in range(i0, n):
         if count[0] + 2 > half:
@@ -213,6 +238,9 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
         psent = -1
         l4 = -1
         lim = end
+        ipend = -1                 # end of the IP packet by its length field (uncut)
+        plen4 = -1
+        head = -1
         # Headers cut by the snap length yield what Wireshark shows: each field only
         # when its bytes (and those Wireshark reads before it) were captured.
         nib = buf[l3] >> 4 if l3 >= 0 and l3 < end else 0
@@ -224,6 +252,8 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
             if ihl >= 20 and avail >= 4 and (tot == 0 or tot >= ihl):   # else bogus
                 if tot > 0 and l3 + tot < lim:
                     lim = l3 + tot
+                if tot > 0:
+                    ipend = l3 + tot
                 fo = u16(buf, l3 + 6, True) if avail >= 8 else 0
                 frag = (fo & 0x3FFF) != 0
                 if avail >= 10:
@@ -249,6 +279,8 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                 plen = u16(buf, l3 + 4, True)
                 if plen > 0 and l3 + 40 + plen < lim:
                     lim = l3 + 40 + plen
+                if plen > 0:
+                    ipend = l3 + 40 + plen
                 nh = buf[l3 + 6]
                 q = l3 + 40
                 first = True
@@ -300,6 +332,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                     fl = np.int64(buf[l4 + 13]) | ((np.int64(buf[l4 + 12]) & 1) << 8)
                 elif pr == 17 and l4 + 8 <= end:
                     pseq, psent = probe_fields(buf, l4 + 8, min(lim, end), magic)
+                plen4, head = _payload(buf, l4, end, ipend, pr, frag)
             elif pr == 132:
                 if l4 + 12 <= end:          # the SCTP common header comes whole
                     sp = u16(buf, l4, True)
@@ -331,5 +364,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
         probe_seq[i] = pseq
         probe_send_ns[i] = psent
         ppp_proto[i] = ppp
+        payload_len[i] = plen4
+        payload_head[i] = head
         ifindex[i] = ifx
     return n

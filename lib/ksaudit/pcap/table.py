@@ -97,7 +97,7 @@ def build_table(buf, rec, ifaces, linktypes, addresses, ifindex_names):
     out = {c: np.empty(n, PACKET_COLUMNS[c] if PACKET_COLUMNS[c] != "category" else np.int32)
            for c in ("ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags",
                      "icmp_type", "icmp_code", "ethertype", "vlan", "arp", "fragment",
-                     "probe_seq", "probe_send_ns", "ppp_proto")}
+                     "probe_seq", "probe_send_ns", "ppp_proto", "payload_len", "payload_head")}
     direction = np.empty(n, np.int8)
     ifindex = np.empty(n, np.int64)
     i = 0
@@ -107,7 +107,8 @@ def build_table(buf, rec, ifaces, linktypes, addresses, ifindex_names):
                        out["src"], out["dst"], out["proto"], out["sport"], out["dport"],
                        out["tcp_flags"], out["icmp_type"], out["icmp_code"], out["ethertype"],
                        out["vlan"], out["arp"], out["fragment"], out["probe_seq"],
-                       out["probe_send_ns"], out["ppp_proto"], ifindex, *addresses.tab, *addresses.uniq,
+                       out["probe_send_ns"], out["ppp_proto"], out["payload_len"],
+                       out["payload_head"], ifindex, *addresses.tab, *addresses.uniq,
                        addresses.count, dec.PROBE_MAGIC)
         if i >= n:
             break
