@@ -252,6 +252,12 @@ def combine_bounds(log: Bound | None, packets: Bound | None):
     return best.ns, (min(b.lo_ns for b in have), max(b.hi_ns for b in have)), False
 
 
+def _meets(bound: Bound, lo_ns: int, hi_ns: int) -> bool:
+    """The log interval `bound` reaches into ``[lo_ns, hi_ns]`` (a 1 s stamp agrees with
+    a moment anywhere in its second)."""
+    return bound.lo_ns <= hi_ns and bound.hi_ns >= lo_ns
+
+
 def _packet_end(gap, interval, responses):
     """End evidence of a gap: from the first WireGuard handshake response inside it to
     the first tunnel data frame after it (else one probe interval before that frame)."""
@@ -297,9 +303,11 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
     for sp in event_spans(events, files, interfaces, processes):
         s, e = sp["start"], sp["end"]
         s_ns, e_ns = int(s.ts_ns), (int(e.ts_ns) if e is not None else None)
+        # a gap belongs to the episode when it overlaps the events' intervals: two 1 s
+        # stamps of the same second still hold the gap between them
         mine = [i for i, g in enumerate(gaps)
-                if g.start_ns <= (e_ns if e_ns is not None else np.iinfo(np.int64).max)
-                and g.end_ns >= s_ns]
+                if g.start_ns <= (int(e.t_hi_ns) if e is not None else np.iinfo(np.int64).max)
+                and g.end_ns >= int(s.t_lo_ns)]
         used.update(mine)
         log_start = Bound(s_ns, min(int(s.t_lo_ns), sp["start_lo"]), int(s.t_hi_ns))
         log_end = Bound(e_ns, int(e.t_lo_ns), int(e.t_hi_ns)) if e is not None else None
@@ -309,15 +317,16 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
             g0, g1 = gaps[mine[0]], gaps[mine[-1]]
             start_ev.append(f"tunnel traffic ended {g0.start_ref}")
             pkt_start = Bound(g0.start_ns, g0.start_ns, g0.start_ns + interval)
-            if not g0.start_ns - tolerance_ns <= s_ns <= g0.start_ns + interval + tolerance_ns:
+            if not _meets(log_start, g0.start_ns - tolerance_ns,
+                          g0.start_ns + interval + tolerance_ns):
                 notes.append("start: logged " + _rel(s_ns - g0.start_ns) + " the last tunnel "
                              "frame (expected within one probe interval after it, give or "
                              f"take the tolerance of {tolerance_ns // 1000} us)")
             pkt_end, response = _packet_end(g1, interval, responses)
             resumed = f"tunnel traffic resumed {g1.end_ref}"
             end_ev.insert(0, resumed) if e is None else end_ev.append(resumed)
-            if e is not None and not (g1.end_ns - interval - tolerance_ns <= e_ns
-                                      <= g1.end_ns + tolerance_ns):
+            if e is not None and not _meets(log_end, g1.end_ns - interval - tolerance_ns,
+                                            g1.end_ns + tolerance_ns):
                 notes.append("end: logged " + _rel(e_ns - g1.end_ns) + " tunnel traffic "
                              "resumed (expected within one probe interval before it, give "
                              f"or take the tolerance of {tolerance_ns // 1000} us)")
