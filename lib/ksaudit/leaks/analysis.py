@@ -16,8 +16,9 @@ import pandas as pd
 from ksaudit.align.scenario import align_scenario
 from ksaudit.leaks import classify as cl
 from ksaudit.leaks import declarations as decl
-from ksaudit.leaks.episodes import (PROCESS_KINDS, WG_HANDSHAKE, build_spans, gap_threshold_ns,
+from ksaudit.leaks.episodes import (PROCESS_KINDS, build_spans, gap_threshold_ns,
                                     packet_gaps, unclaimed_process_events, with_handshakes)
+from ksaudit.leaks.handshakes import handshake_kinds, handshake_list, responses
 from ksaudit.leaks.evidence import dissect_leaks
 from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
 from ksaudit.digest import file_sha256
@@ -169,16 +170,16 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
 
     codes = rule.codes
     threshold = gap_threshold_ns(interval)
-    hs_sizes = _handshake_sizes(packets, caps, codes)
-    gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, hs_sizes >= 0)
+    hs = handshake_kinds(packets, codes == cl.RULES.index("tunnel_transport"))
+    gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, hs > 0)
     tol_ns = sc.tolerance_us * 1000
-    hs_ts, hs_kinds, hs_refs = _handshakes(packets, caps, hs_sizes)
-    is_resp = np.array([k == WG_HANDSHAKE[92] for k in hs_kinds], bool)
+    hs_ts, hs_kinds, hs_refs = handshake_list(packets, caps, hs)
+    is_resp = responses(hs_kinds)
     spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns,
                         interfaces=sc.physical_interfaces + sc.tunnel_interfaces,
                         processes=sc.processes,
                         responses=(hs_ts[is_resp], [r for r, k in zip(hs_refs, is_resp) if k]),
-                        last_tunnel=_last_tunnel(packets, caps, codes, dev_v, hs_sizes >= 0))
+                        last_tunnel=_last_tunnel(packets, caps, codes, dev_v, hs > 0))
     scen_reasons = list(glob)
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
@@ -320,42 +321,6 @@ def _tunnel_side(packets, codes, dev_v, handshake) -> np.ndarray:
 def _local_or_multicast(text) -> bool:
     a = cl._addr(text)
     return a is not None and (a.is_link_local or a.is_multicast)
-
-
-# link-layer header bytes per LINKTYPE (Ethernet 14, SLL 16, SLL2 20, raw 0, null 4)
-_LINK_HEADER = {1: 14, 113: 16, 276: 20, 101: 0, 228: 0, 229: 0, 12: 0, 14: 0, 0: 4, 108: 4}
-
-
-def _handshake_sizes(packets, caps, codes) -> np.ndarray:
-    """Per frame: the UDP payload size if it is a tunnel-transport frame whose payload
-    has the size of a WireGuard handshake message, else -1 (captures with one known
-    link type)."""
-    out = np.full(len(packets), -1, np.int64)
-    rows = np.flatnonzero((codes == cl.RULES.index("tunnel_transport"))
-                          & (packets["proto"].to_numpy() == 17))
-    if not len(rows):
-        return out
-    hdr = np.array([_LINK_HEADER.get(c.facts["link_types"][0], -10 ** 6)
-                    if len(c.facts["link_types"]) == 1 else -10 ** 6 for c in caps])
-    cap = packets["capture"].to_numpy()[rows]
-    ipv = packets["ip_version"].to_numpy()[rows]
-    vlan = packets["vlan"].to_numpy()[rows] >= 0
-    payload = (packets["length"].to_numpy()[rows].astype(np.int64) - hdr[cap] - 4 * vlan
-               - np.where(ipv == 6, 40, 20) - 8)
-    keep = np.isin(payload, list(WG_HANDSHAKE))
-    out[rows[keep]] = payload[keep]
-    return out
-
-
-def _handshakes(packets, caps, sizes):
-    """(ts, kinds, refs) of the handshake frames (`_handshake_sizes`), sorted by time."""
-    rows = np.flatnonzero(sizes >= 0)
-    ts = packets["ts_ns"].to_numpy()[rows]
-    order = np.argsort(ts, kind="stable")
-    rows = rows[order]
-    frames, capn = packets["frame"].to_numpy(), packets["capture"].to_numpy()
-    return (ts[order], [WG_HANDSHAKE[int(sizes[r])] for r in rows],
-            [f"{caps[int(capn[r])].file}#{int(frames[r])}" for r in rows])
 
 
 def _steady_state(leaks, evidence) -> dict:

@@ -38,6 +38,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ksaudit.leaks.handshakes import WG_HANDSHAKE  # noqa: F401  (moved there)
+
 START_KINDS = ("tunnel_down", "link_down", "sleep", "process_exit")
 END_KINDS = ("tunnel_up",)
 DURING_KINDS = ("firewall_block", "firewall_release", "link_up", "wake", "network_change",
@@ -398,13 +400,11 @@ def _merge_overlaps(spans):
     return merged
 
 
-# WireGuard message sizes (UDP payload): handshake initiation and response.
-WG_HANDSHAKE = {148: "WireGuard handshake initiation", 92: "WireGuard handshake response"}
 
 
 def with_handshakes(spans, ts_ns, kinds, refs, cutoff_ns):
     """Add to each episode's end evidence the first handshake of each kind seen in
-    ``[start_ns, end_hi_ns]`` (`ts_ns` sorted; `kinds[i]` a `WG_HANDSHAKE` label,
+    ``[start_ns, end_hi_ns]`` (`ts_ns` sorted; `kinds[i]` a `handshakes.LABELS` label,
     `refs[i]` the frame, e.g. ``"device.pcap#96"``)."""
     out = []
     for sp in spans:

@@ -1,0 +1,75 @@
+"""Tunnel handshakes in the capture: WireGuard and OpenVPN, by their message headers.
+
+A handshake frame is a tunnel-transport frame that carries no tunnel data: its time is
+boundary evidence (the response fixes when the tunnel came back) and it must not end
+a gap in tunnel traffic.  Decided from the decoded transport payload
+(``payload_len``, ``payload_head``), so any link layer the decoder reads (VLAN, PPPoE,
+MPLS, SLL2) works alike.
+
+- WireGuard (UDP): message type 1 initiation, 2 response, 3 cookie reply, each followed
+  by three zero reserved bytes and of its fixed size (148, 92, 64 bytes).
+- OpenVPN: opcode = first byte >> 3, key id = first byte & 7 (src/openvpn/ssl_pkt.h):
+  P_CONTROL_HARD_RESET_CLIENT_V2 (7) and _V3 (10) are initiations,
+  P_CONTROL_HARD_RESET_SERVER_V2 (8) the response; a hard reset always starts key id 0
+  and holds at least opcode, session id and message packet id (14 bytes).  Over TCP a
+  2-byte length prefix precedes each packet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NONE, WG_INIT, WG_RESP, WG_COOKIE, OVPN_INIT2, OVPN_INIT3, OVPN_RESP = range(7)
+LABELS = {
+    WG_INIT: "WireGuard handshake initiation",
+    WG_RESP: "WireGuard handshake response",
+    WG_COOKIE: "WireGuard cookie reply",
+    OVPN_INIT2: "OpenVPN handshake initiation (P_CONTROL_HARD_RESET_CLIENT_V2)",
+    OVPN_INIT3: "OpenVPN handshake initiation (P_CONTROL_HARD_RESET_CLIENT_V3)",
+    OVPN_RESP: "OpenVPN handshake response (P_CONTROL_HARD_RESET_SERVER_V2)",
+}
+# labels of the messages that answer an initiation: the tunnel's peer is reachable again
+RESPONSES = frozenset({LABELS[WG_RESP], LABELS[OVPN_RESP]})
+# WireGuard message sizes (UDP payload) and their labels
+WG_HANDSHAKE = {148: LABELS[WG_INIT], 92: LABELS[WG_RESP], 64: LABELS[WG_COOKIE]}
+_WG_TYPES = {1: (WG_INIT, 148), 2: (WG_RESP, 92), 3: (WG_COOKIE, 64)}
+_OVPN_OPCODES = {7: OVPN_INIT2, 10: OVPN_INIT3, 8: OVPN_RESP}
+_OVPN_MIN_BYTES = 14
+
+
+def handshake_kinds(packets, transport) -> np.ndarray:
+    """Per frame (int8): the handshake kind (a key of `LABELS`) of each frame in the
+    ``transport`` mask (tunnel-transport frames), `NONE` (0) for every other frame."""
+    out = np.zeros(len(packets), np.int8)
+    proto = packets["proto"].to_numpy()
+    n = packets["payload_len"].to_numpy().astype(np.int64)
+    head = packets["payload_head"].to_numpy().astype(np.int64)
+    known = np.asarray(transport, bool) & (head >= 0)
+    udp, tcp = known & (proto == 17), known & (proto == 6)
+    first = head >> 24
+    for t, (kind, size) in _WG_TYPES.items():
+        out[udp & (first == t) & ((head & 0xFFFFFF) == 0) & (n == size)] = kind
+    for opcode, kind in _OVPN_OPCODES.items():
+        byte = opcode << 3                       # key id 0
+        out[udp & (first == byte) & (n >= _OVPN_MIN_BYTES)] = kind
+        prefix = head >> 16
+        out[tcp & (((head >> 8) & 0xFF) == byte) & (prefix >= _OVPN_MIN_BYTES)
+            & (prefix <= n - 2)] = kind
+    return out
+
+
+def handshake_list(packets, caps, kinds):
+    """(ts_ns, labels, refs) of the handshake frames (`handshake_kinds` nonzero), sorted
+    by time; refs name frames as ``"<capture file>#<frame>"``."""
+    rows = np.flatnonzero(kinds > 0)
+    ts = packets["ts_ns"].to_numpy()[rows]
+    order = np.argsort(ts, kind="stable")
+    rows = rows[order]
+    frames, capn = packets["frame"].to_numpy(), packets["capture"].to_numpy()
+    return (ts[order], [LABELS[int(kinds[r])] for r in rows],
+            [f"{caps[int(capn[r])].file}#{int(frames[r])}" for r in rows])
+
+
+def responses(labels) -> np.ndarray:
+    """Mask of the labels that are handshake responses (`RESPONSES`)."""
+    return np.array([k in RESPONSES for k in labels], bool)
