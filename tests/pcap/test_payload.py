@@ -61,13 +61,15 @@ def packets():
         / TCP(sport=1, dport=2, options=[("MSS", 1400), ("NOP", None), ("NOP", None)]) / data,
         Ether(**MAC) / Dot1Q(vlan=5) / Dot1Q(vlan=6) / IP(src="10.0.0.1", dst="10.0.0.2")
         / UDP(sport=1, dport=51820) / data,
-        Ether(**MAC) / PPPoE(sessionid=3) / PPP(proto=0x0021) / IP(src="100.64.0.1", dst="10.0.0.2")
+        Ether(**MAC) / PPPoE(sessionid=3) / PPP(proto=0x0021)
+        / IP(src="100.64.0.1", dst="10.0.0.2")
         / UDP(sport=1, dport=1194) / data,
         Ether(**MAC, type=0x8847) / MPLS(label=9, s=1) / IP(src="10.0.0.1", dst="10.0.0.2")
         / TCP(sport=1, dport=1194) / data,
         Ether(**MAC) / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrDestOpt()
         / UDP(sport=1, dport=2) / data,
-        Ether(**MAC) / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF") / UDP(sport=1, dport=2) / data,
+        Ether(**MAC) / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF")
+        / UDP(sport=1, dport=2) / data,
     ]
 
 
@@ -93,7 +95,8 @@ def test_payload_len_survives_a_snap_length(tmp_path, gen, frames):
 
 def test_sll2_payload(tmp_path, gen, frames):
     pk = [CookedLinuxV2(proto=0x0800, ifindex=2, pkttype=4)
-          / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(b"\x02\0\0\0" + b"z" * 88)]
+          / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2)
+          / Raw(b"\x02\0\0\0" + b"z" * 88)]
     path = tmp_path / "sll2.pcap"
     path.write_bytes(gen.pcap(frames(pk), linktype=276, nano=True))
     df, compared = check(path)
