@@ -85,6 +85,25 @@ def test_handshake_kinds_behind_any_link_layer(tmp_path):
     assert sum(hs.responses(labels)) == 4
 
 
+
+def test_keepalives_are_not_tunnel_data(tmp_path):
+    import importlib.util
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "pcapgen_ka", pathlib.Path(__file__).parents[1] / "pcap" / "pcapgen.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    frames = [_eth(_udp(b"\x04\0\0\0" + b"k" * 28)),       # keepalive: 32 bytes, empty
+              _eth(_udp(b"\x04\0\0\0" + b"d" * 60)),       # data
+              _eth(_udp(b"\x04\0\0\x01" + b"k" * 28)),     # reserved bytes not zero
+              _eth(_udp(b"\x02\0\0\0" + b"r" * 88))]       # a handshake response
+    path = tmp_path / "ka.pcap"
+    path.write_bytes(gen.pcap([(T0 + i * MS, bytes(p)) for i, p in enumerate(frames)],
+                              nano=True))
+    df = read_packets(path)
+    assert hs.keepalives(df, np.ones(len(df), bool)).tolist() == [True, False, False, False]
+    assert not hs.keepalives(df, np.zeros(len(df), bool)).any()
+
 def test_openvpn_handshake_response_fixes_the_episode_end(builder):
     """endpoint 1194/udp: the client's hard reset does not end the gap, the server's
     reset opens the end band, the first tunnel data frame closes it."""

@@ -18,7 +18,7 @@ from ksaudit.leaks import classify as cl
 from ksaudit.leaks import declarations as decl
 from ksaudit.leaks.episodes import (PROCESS_KINDS, build_spans, gap_threshold_ns,
                                     packet_gaps, unclaimed_process_events, with_handshakes)
-from ksaudit.leaks.handshakes import handshake_kinds, handshake_list, responses
+from ksaudit.leaks.handshakes import handshake_kinds, handshake_list, keepalives, responses
 from ksaudit.leaks.evidence import dissect_leaks
 from ksaudit.leaks.figures import assign_episodes, dedupe, episode_figures
 from ksaudit.digest import file_sha256
@@ -170,8 +170,10 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
 
     codes = rule.codes
     threshold = gap_threshold_ns(interval)
-    hs = handshake_kinds(packets, codes == cl.RULES.index("tunnel_transport"))
-    gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, hs > 0)
+    transport = codes == cl.RULES.index("tunnel_transport")
+    hs = handshake_kinds(packets, transport)
+    no_data = (hs > 0) | keepalives(packets, transport)     # sent while reconnecting
+    gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, no_data)
     tol_ns = sc.tolerance_us * 1000
     hs_ts, hs_kinds, hs_refs = handshake_list(packets, caps, hs)
     is_resp = responses(hs_kinds)
@@ -179,7 +181,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                         interfaces=sc.physical_interfaces + sc.tunnel_interfaces,
                         processes=sc.processes,
                         responses=(hs_ts[is_resp], [r for r, k in zip(hs_refs, is_resp) if k]),
-                        last_tunnel=_last_tunnel(packets, caps, codes, dev_v, hs > 0))
+                        last_tunnel=_last_tunnel(packets, caps, codes, dev_v, no_data))
     scen_reasons = list(glob)
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
@@ -273,8 +275,9 @@ def _process_notes(sc, events) -> list:
 def _tunnel_gaps(packets, caps, codes, dev_v, threshold, handshake) -> list:
     """Gaps in tunnel-side traffic (device vantage points when there are any).
 
-    Frames that do not show a working tunnel do not end a gap: WireGuard handshakes
-    (sent while reconnecting; listed as end evidence instead) and link-local or
+    Frames that do not show a working tunnel do not end a gap: tunnel handshakes
+    and WireGuard keepalives (sent while reconnecting, before routes are back; the
+    handshakes are listed as end evidence instead) and link-local or
     multicast chatter on a tunnel interface that has just come back (router
     solicitations, MLD) before any route through it exists."""
     tun = _tunnel_side(packets, codes, dev_v, handshake)

@@ -58,6 +58,17 @@ def handshake_kinds(packets, transport) -> np.ndarray:
     return out
 
 
+def keepalives(packets, transport) -> np.ndarray:
+    """Mask of WireGuard keepalives among the ``transport`` frames: a transport-data
+    message (type 4, zero reserved bytes) with nothing inside (16-byte header, 16-byte
+    tag).  A keepalive shows a session, not that traffic goes through the tunnel again:
+    after a reconnect it comes before the routes are back."""
+    head = packets["payload_head"].to_numpy().astype(np.int64)
+    n = packets["payload_len"].to_numpy().astype(np.int64)
+    return (np.asarray(transport, bool) & (packets["proto"].to_numpy() == 17) & (head >= 0)
+            & ((head >> 24) == 4) & ((head & 0xFFFFFF) == 0) & (n == 32))
+
+
 def handshake_list(packets, caps, kinds):
     """(ts_ns, labels, refs) of the handshake frames (`handshake_kinds` nonzero), sorted
     by time; refs name frames as ``"<capture file>#<frame>"``."""
