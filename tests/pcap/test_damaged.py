@@ -133,7 +133,7 @@ def test_random_bytes_and_missing_file(tmp_path):
         read_packets(path)
     with pytest.raises(KsauditError, match="cannot read"):
         read_packets(tmp_path / "missing.pcap")
-    with pytest.raises(KsauditError, match="cannot read"):
+    with pytest.raises(KsauditError, match="a directory, not a regular file"):
         read_packets(tmp_path)
 
 
