@@ -38,8 +38,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ksaudit.leaks.handshakes import WG_HANDSHAKE  # noqa: F401  (moved there)
-
 START_KINDS = ("tunnel_down", "link_down", "sleep", "process_exit")
 END_KINDS = ("tunnel_up",)
 DURING_KINDS = ("firewall_block", "firewall_release", "link_up", "wake", "network_change",

@@ -20,7 +20,6 @@ import os
 import re
 import secrets
 import shutil
-from pathlib import Path
 
 from ksaudit.errors import KsauditError
 from ksaudit.report import hashing, summary as summ
