@@ -95,7 +95,11 @@ def load_rules(rules=None):
 def _read_rules_file(path):
     """The rule list in the YAML file ``path`` (KsauditError: unreadable, not YAML)."""
     try:
-        with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
+        raw = open_regular(path)
+    except KsauditError as exc:
+        raise KsauditError(f"rules file {exc}") from None      # names what the file was for
+    try:
+        with raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
             return yaml.safe_load(fh) or []
     except OSError as exc:
         raise KsauditError(f"{path}: cannot read rules: {exc.strerror or exc}") from exc
