@@ -42,8 +42,8 @@ def test_combine_bounds():
 
 
 def test_a_coarse_tunnel_up_line_does_not_turn_a_clean_pass_inconclusive(builder):
-    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
-    builder.log(1000, "tunnel down dev wg0")
+    builder.probes_run(0, 3000, lambda t: "block" if 800 <= t < 1500 else "up")
+    builder.log(800, "tunnel down dev wg0")
     root = _with_wg_log(builder, [(1500, "Interface state was Down, requested Up, now Up")])
     a = analyze(root)
     (ep,) = a.episodes
@@ -67,9 +67,9 @@ def test_a_leak_inside_an_uncertain_band_is_named(builder):
 
 
 def test_a_stretch_without_probes_inside_a_wide_band_is_inconclusive(builder):
-    builder.probes_run(0, 1500, lambda t: "block" if t >= 1000 else "up")
+    builder.probes_run(0, 1500, lambda t: "block" if t >= 800 else "up")
     builder.probes_run(2500, 3500, lambda t: "up", first_seq=500)     # none 1500-2500 ms
-    builder.log(1000, "tunnel down dev wg0")
+    builder.log(800, "tunnel down dev wg0")          # a second before the 1 s line's second
     a = analyze(_with_wg_log(builder, [(1400, "Interface state was Down, requested Up, now Up")]))
     (ep,) = a.episodes
     assert a.verdict.status == "INCONCLUSIVE"
@@ -193,8 +193,8 @@ def test_a_probe_log_cut_short_does_not_move_a_leaking_trial_out_of_the_window(b
 
 def test_the_far_edge_of_a_coarse_line_past_the_capture_end_is_not_a_gap(builder):
     """A 1 s tunnel-up line whose second ends after the capture: the packets fix the end."""
-    builder.probes_run(0, 1800, lambda t: "block" if 1000 <= t < 1500 else "up")
-    builder.log(1000, "tunnel down dev wg0")
+    builder.probes_run(0, 1800, lambda t: "block" if 800 <= t < 1500 else "up")
+    builder.log(800, "tunnel down dev wg0")
     a = analyze(_with_wg_log(builder, [(1500, "Interface state was Down, requested Up, now Up")]))
     (ep,) = a.episodes
     assert a.captures[0]["last_ns"] < T0 + 2000 * MS <= ep.end_hi_ns
@@ -225,3 +225,14 @@ def test_a_declared_capture_clock_its_probes_disprove_is_clock_uncertainty(build
     a = analyze(builder.write(captures=caps, clocks={"router": {"offset_ns": -10**9}}))
     assert any(r.code == "clock_uncertainty" and "router.pcap" in r.message
                and "before they were sent" in r.message for r in a.verdict.reasons)
+
+
+def test_a_coarse_up_line_in_the_start_second_of_another_file_does_not_end_it(builder):
+    """Two files, one second: nothing orders the up after the down (the client's start-up
+    "up" and the kill's "down"), so the packets end the episode."""
+    builder.probes_run(0, 3000, lambda t: "block" if 1000 <= t < 1500 else "up")
+    builder.log(1000, "tunnel down dev wg0")
+    a = analyze(_with_wg_log(builder, [(1100, "Interface state was Down, requested Up, now Up")]))
+    (ep,) = a.episodes
+    assert ep.end_ns == T0 + 1500 * MS + 5_000 and a.verdict.status == "PASS", a.verdict.reasons
+    assert any("its order is unknown" in d for d in ep.during_evidence)

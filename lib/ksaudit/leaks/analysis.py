@@ -181,7 +181,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                         interfaces=sc.physical_interfaces + sc.tunnel_interfaces,
                         processes=sc.processes,
                         responses=(hs_ts[is_resp], [r for r, k in zip(hs_refs, is_resp) if k]),
-                        last_tunnel=_last_tunnel(packets, caps, codes, dev_v, no_data))
+                        last_tunnel=_last_tunnel(packets, caps, codes, dev_v, no_data,
+                                                 probes, interval))
     scen_reasons = list(glob)
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
@@ -303,13 +304,20 @@ def _outside_note(ep, window) -> str:
             f"its own verdict is {ep.verdict}")
 
 
-def _last_tunnel(packets, caps, codes, dev_v, handshake):
-    """(time, name) of the last tunnel-side frame (as `_tunnel_gaps` counts them), or None."""
+def _last_tunnel(packets, caps, codes, dev_v, handshake, probes, interval):
+    """(time, name) of the last tunnel-side frame (as `_tunnel_gaps` counts them), or None.
+
+    Only when probes were still attempted more than one interval after it: tunnel
+    traffic that ends because the probes ended says nothing about the tunnel."""
     tun = _tunnel_side(packets, codes, dev_v, handshake)
-    if not tun.any():
+    if not tun.any() or not interval:
         return None
     ts = packets["ts_ns"].to_numpy()
     i = int(np.flatnonzero(tun)[np.argmax(ts[tun])])
+    probe_ts = np.concatenate([probes["ts_ns"].to_numpy(np.int64),
+                               ts[packets["probe_seq"].to_numpy() >= 0]])
+    if not len(probe_ts) or probe_ts.max() <= ts[i] + interval:
+        return None
     return int(ts[i]), f"{caps[int(packets['capture'].iat[i])].file}#{int(packets['frame'].iat[i])}"
 
 

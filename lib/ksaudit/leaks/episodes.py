@@ -208,7 +208,13 @@ def event_spans(events: pd.DataFrame, files: dict, interfaces=None, processes=No
                 cur = {"start": best, "start_lo": lo, "start_ev": texts, "during": [],
                        "end": None, "end_ev": []}
             continue
-        if kind in END_KINDS:
+        if kind in END_KINDS and _order_unknown(row, cur["start"]):
+            # e.g. the client's start-up "up" and the kill's "down" in one 1 s stamp of two
+            # files: nothing shows the up came after the down, so it cannot end the episode
+            cur["during"].append(_describe(row, files) + " (in the start's interval, from "
+                                 "another file: its order is unknown, so it does not end "
+                                 "the episode)")
+        elif kind in END_KINDS:
             best, _, texts = same_moment(i, END_KINDS)
             cur["end"], cur["end_ev"] = best, texts
             spans.append(cur)
@@ -266,6 +272,12 @@ def _packet_end(gap, interval, responses):
     if k < len(ts) and ts[k] <= gap.end_ns:
         return Bound(int(ts[k]), int(ts[k]), gap.end_ns), refs[k]
     return Bound(gap.end_ns, gap.end_ns - interval, gap.end_ns), None
+
+
+def _order_unknown(end, start) -> bool:
+    """An end event that may precede the start: its interval begins no later than the
+    start's and another file logged it (within one file, line order is time order)."""
+    return int(end.t_lo_ns) <= int(start.t_lo_ns) and str(end.file) != str(start.file)
 
 
 def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfaces=None,
@@ -381,8 +393,11 @@ def _merge_overlaps(spans):
     for sp in spans:
         if merged:
             last = merged[-1]
-            last_end = last.end_hi_ns if last.end_ns is not None else np.iinfo(np.int64).max
-            if sp.start_lo_ns <= last_end:
+            # one episode when where the later one may start reaches where the earlier
+            # may end (the bands, not the hulls: a 1 s tunnel-up line's far edge is not
+            # evidence that the tunnel was still down there)
+            last_end = last.end_band[1] if last.end_band is not None else np.iinfo(np.int64).max
+            if sp.start_band[0] <= last_end:
                 later = sp if (sp.end_ns is None or (last.end_ns is not None
                                                      and sp.end_ns > last.end_ns)) else last
                 merged[-1] = Span(
