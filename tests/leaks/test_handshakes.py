@@ -20,6 +20,17 @@ OVPN_CLIENT3 = bytes([10 << 3]) + SID + b"\0" + b"\0\0\0\0" + b"k" * 300       #
 OVPN_SERVER = bytes([8 << 3]) + SID + b"\x01" + b"\0\0\0\0" + SID + b"\0\0\0\0"  # 26 bytes
 
 
+def _pcapgen():
+    """tests/pcap/pcapgen.py (the capture writer of the pcap tests)."""
+    import importlib.util
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "pcapgen_hs", pathlib.Path(__file__).parents[1] / "pcap" / "pcapgen.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    return gen
+
+
 def _eth(l3):
     return Ether(**MAC) / l3
 
@@ -58,15 +69,9 @@ CASES = [   # (frame, expected kind)
 
 
 def test_handshake_kinds_behind_any_link_layer(tmp_path):
-    import importlib.util
-    import pathlib
-    spec = importlib.util.spec_from_file_location(
-        "pcapgen_hs", pathlib.Path(__file__).parents[1] / "pcap" / "pcapgen.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
     frames = [(T0 + i * MS, bytes(p)) for i, (p, _) in enumerate(CASES)]
     path = tmp_path / "hs.pcap"
-    path.write_bytes(gen.pcap(frames, nano=True))
+    path.write_bytes(_pcapgen().pcap(frames, nano=True))
     df = read_packets(path)
     kinds = hs.handshake_kinds(df, np.ones(len(df), bool))
     assert kinds.tolist() == [k for _, k in CASES]
@@ -87,19 +92,13 @@ def test_handshake_kinds_behind_any_link_layer(tmp_path):
 
 
 def test_keepalives_are_not_tunnel_data(tmp_path):
-    import importlib.util
-    import pathlib
-    spec = importlib.util.spec_from_file_location(
-        "pcapgen_ka", pathlib.Path(__file__).parents[1] / "pcap" / "pcapgen.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
     frames = [_eth(_udp(b"\x04\0\0\0" + b"k" * 28)),       # keepalive: 32 bytes, empty
               _eth(_udp(b"\x04\0\0\0" + b"d" * 60)),       # data
               _eth(_udp(b"\x04\0\0\x01" + b"k" * 28)),     # reserved bytes not zero
               _eth(_udp(b"\x02\0\0\0" + b"r" * 88))]       # a handshake response
     path = tmp_path / "ka.pcap"
-    path.write_bytes(gen.pcap([(T0 + i * MS, bytes(p)) for i, p in enumerate(frames)],
-                              nano=True))
+    path.write_bytes(_pcapgen().pcap([(T0 + i * MS, bytes(p)) for i, p in enumerate(frames)],
+                                     nano=True))
     df = read_packets(path)
     assert hs.keepalives(df, np.ones(len(df), bool)).tolist() == [True, False, False, False]
     assert not hs.keepalives(df, np.zeros(len(df), bool)).any()

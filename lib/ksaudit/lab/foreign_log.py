@@ -23,6 +23,8 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ksaudit.lab.journal import SuspendClock
+
 HOSTNAME = "rig-b-dut"
 AGENT = "vpnagent"
 STYLES = ("rfc3164", "short-iso-precise")
@@ -80,7 +82,7 @@ def agent_words(message):
     raise ValueError(f"foreign rig: no wording for {message!r}")
 
 
-class ForeignLog:
+class ForeignLog(SuspendClock):
     """Appends syslog text lines (``style`` one of STYLES) in time zone ``tz``."""
 
     def __init__(self, path, client_pid, style="rfc3164", tz="Europe/Berlin"):
@@ -88,8 +90,6 @@ class ForeignLog:
             raise ValueError(f"foreign log style must be one of {STYLES}, got {style!r}")
         self.path, self.client_pid, self.style = path, client_pid, style
         self.zone = ZoneInfo(tz)
-        self.suspended_ns = 0
-        self._suspend_start = None
         self._fh = open(path, "a", buffering=1, encoding="utf-8")
 
     def close(self):
@@ -146,12 +146,3 @@ class ForeignLog:
         """A line of the agent's own that the lab's client has no counterpart for."""
         self.write(ts_ns, mono_ns, AGENT, message, self.client_pid)
 
-    def suspend_entry(self, ts_ns, mono_ns):
-        self.kernel(ts_ns, mono_ns, "PM: suspend entry (deep)")
-        self._suspend_start = mono_ns
-
-    def suspend_exit(self, ts_ns, mono_ns):
-        if self._suspend_start is not None:
-            self.suspended_ns += max(0, mono_ns - self._suspend_start)
-            self._suspend_start = None
-        self.kernel(ts_ns, mono_ns, "PM: suspend exit")

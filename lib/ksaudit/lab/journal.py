@@ -22,7 +22,25 @@ def _boot_id():
         return "0" * 32
 
 
-class Journal:
+class SuspendClock:
+    """The kernel's suspend lines and the monotonic time they hide, for a log writer with a
+    ``kernel(ts_ns, mono_ns, message)`` method (the journal and the foreign rig's syslog)."""
+    suspended_ns = 0               # monotonic time hidden by "suspend"
+    _suspend_start = None
+
+    def suspend_entry(self, ts_ns, mono_ns):
+        self.kernel(ts_ns, mono_ns, "PM: suspend entry (deep)")
+        self._suspend_start = mono_ns
+
+    def suspend_exit(self, ts_ns, mono_ns):
+        """Monotonic time does not advance while suspended: hide the frozen span."""
+        if self._suspend_start is not None:
+            self.suspended_ns += max(0, mono_ns - self._suspend_start)
+            self._suspend_start = None
+        self.kernel(ts_ns, mono_ns, "PM: suspend exit")
+
+
+class Journal(SuspendClock):
     """Appends journald-JSON lines to ``path``; each ``*_at`` method takes the harness's
     own ns timestamp of the state change it reports."""
 
@@ -30,8 +48,6 @@ class Journal:
         self.path = path
         self.client_pid = client_pid
         self.boot_id = _boot_id()
-        self.suspended_ns = 0          # monotonic time hidden by "suspend"
-        self._suspend_start = None
         self._seq = 0
         self._fh = open(path, "a", buffering=1)
 
@@ -88,16 +104,6 @@ class Journal:
     def logind(self, ts_ns, mono_ns, message):
         self.write(ts_ns, mono_ns, "systemd-logind", message, pid=LOGIND_PID)
 
-    def suspend_entry(self, ts_ns, mono_ns):
-        self.kernel(ts_ns, mono_ns, "PM: suspend entry (deep)")
-        self._suspend_start = mono_ns
-
-    def suspend_exit(self, ts_ns, mono_ns):
-        """Monotonic time does not advance while suspended: hide the frozen span."""
-        if self._suspend_start is not None:
-            self.suspended_ns += max(0, mono_ns - self._suspend_start)
-            self._suspend_start = None
-        self.kernel(ts_ns, mono_ns, "PM: suspend exit")
 
 
 def now():
