@@ -22,6 +22,10 @@ COMMANDS = {
     "render": ("ksaudit.report.render_cli", "render the verification reports of a build"),
     "verify": ("ksaudit.report.verify_cli", "re-check the SHA-256 of a rendered build"),
     "lab": ("ksaudit.lab.cli", "run the network-namespace kill-switch lab"),
+    "record": ("ksaudit.record.cli", "record a scenario directory on a real Linux host"),
+    "annotate": ("ksaudit.exports.annotate_cli", "copy a scenario's captures as pcapng with leak comments"),
+    "timeline": ("ksaudit.exports.timeline_cli", "write a scenario's timeline (Timesketch JSONL or CSV)"),
+    "compare": ("ksaudit.report.compare_cli", "compare two rendered builds; non-zero when one got worse"),
 }
 
 
