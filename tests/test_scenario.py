@@ -59,7 +59,22 @@ def test_vpn_processes(tmp_path):
     sc = load_scenario(write(tmp_path, doc))
     assert sc.processes == ("wireguard-go", "Mullvad VPN", "mullvad-daemon.service")
     assert sc.to_dict()["vpn"] == {"endpoints": ["198.51.100.2:51820/udp"],
-                                   "processes": list(sc.processes)}
+                                   "processes": list(sc.processes),
+                                   "blocks_when_disconnected": None}
+
+
+@pytest.mark.parametrize("given, expected", [(True, True), (False, False), (None, None)])
+def test_vpn_blocks_when_disconnected(tmp_path, given, expected):
+    vpn = dict(MINIMAL["vpn"], **({} if given is None else {"blocks_when_disconnected": given}))
+    sc = load_scenario(write(tmp_path, dict(MINIMAL, scenario="disconnect", vpn=vpn)))
+    assert sc.scenario == "disconnect" and sc.blocks_when_disconnected is expected
+    assert sc.to_dict()["vpn"]["blocks_when_disconnected"] is expected
+
+
+def test_vpn_blocks_when_disconnected_must_be_a_boolean(tmp_path):
+    vpn = dict(MINIMAL["vpn"], blocks_when_disconnected="no")
+    with pytest.raises(KsauditError, match="vpn.blocks_when_disconnected: must be true or false"):
+        load_scenario(write(tmp_path, dict(MINIMAL, vpn=vpn)))
 
 
 @pytest.mark.parametrize("doc, field", [

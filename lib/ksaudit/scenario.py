@@ -11,7 +11,13 @@ one of them (its identifier, or the unit or process its message names, compared
 case-insensitively; a unit ``X.service`` also answers to ``X``); other process
 events stay in the event table.
 Not given (``Scenario.processes`` is None): every process exit opens an episode, as
-it may be the VPN client's (fail safe).  ``clocks`` are validated by
+it may be the VPN client's (fail safe).  ``vpn.blocks_when_disconnected`` (true or
+false) says whether the product promises to block traffic while the user has
+disconnected; it decides a ``scenario: disconnect`` (docs/events.md): false lists a
+user disconnect's leaks without failing; true, or not given (``None``: an escape
+valve is opt-in, like ``allow_lan``), fails them.  ``scenario`` also takes ``boot``
+(the evidence begins before the tunnel first came up; that stretch is an episode) and
+``disconnect``.  ``clocks`` are validated by
 `ksaudit.align.clocks` and ``window`` (the test window) by `ksaudit.window`.
 """
 
@@ -32,7 +38,7 @@ from ksaudit.window import parse_window
 
 PLATFORMS = ("linux", "macos", "windows", "android", "ios")
 SCENARIOS = ("wifi-yank", "process-kill", "sleep-wake", "network-change", "reconnect",
-             "reboot", "flapping", "custom")
+             "reboot", "flapping", "boot", "disconnect", "custom")
 VANTAGES = ("device", "external")
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
 
@@ -86,6 +92,7 @@ class Scenario:
     window: object = None                          # ksaudit.window.DeclaredWindow
     rules: tuple = ()
     processes: tuple | None = None     # vpn.processes; None = not declared (no filtering)
+    blocks_when_disconnected: bool | None = None   # vpn.; None = not declared (judged as true)
 
     @property
     def name(self) -> str:
@@ -104,7 +111,8 @@ class Scenario:
                        "addresses": list(self.addresses),
                        "ifindex": {str(k): v for k, v in sorted(self.ifindex.items())}},
             "vpn": {"endpoints": [e.text for e in self.endpoints],
-                    "processes": None if self.processes is None else list(self.processes)},
+                    "processes": None if self.processes is None else list(self.processes),
+                    "blocks_when_disconnected": self.blocks_when_disconnected},
             "policy": {"allow_lan": self.allow_lan, "allow": [a.text for a in self.allow],
                        "tolerance_us": self.tolerance_us},
             "clocks": {name: m.to_dict() for name, m in sorted(self.clocks.items())},
@@ -348,12 +356,15 @@ def load_scenario(directory) -> Scenario:
         out["ifindex"][_int(key, f"device.ifindex key {k!r}", minimum=0)] = \
             _str(v, f"device.ifindex[{k}]")
 
-    vpn = _mapping(doc.get("vpn"), "vpn", ("endpoints", "processes"))
+    vpn = _mapping(doc.get("vpn"), "vpn", ("endpoints", "processes", "blocks_when_disconnected"))
     eps = _list(vpn.get("endpoints"), "vpn.endpoints")
     if not eps:
         _fail("vpn.endpoints", "at least one VPN endpoint ('ADDR:PORT/PROTO') is required")
     out["endpoints"] = tuple(parse_endpoint(v, f"vpn.endpoints[{i}]") for i, v in enumerate(eps))
     out["processes"] = _processes(vpn)
+    promise = vpn.get("blocks_when_disconnected")
+    out["blocks_when_disconnected"] = (None if promise is None else
+                                       _bool(promise, "vpn.blocks_when_disconnected"))
 
     pol = _mapping(doc.get("policy"), "policy", ("allow_lan", "allow", "tolerance_us"))
     out["allow_lan"] = _bool(pol.get("allow_lan", False), "policy.allow_lan")
