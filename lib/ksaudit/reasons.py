@@ -12,7 +12,8 @@ from dataclasses import dataclass
 FAIL_CODES = ("leak", "steady_state_leak")
 INCONCLUSIVE_CODES = ("capture_gap", "dropped_packets", "truncated_capture", "no_tunnel_down",
                       "clock_uncertainty", "log_missing", "no_traffic_attempted",
-                      "device_addresses_unknown", "declarations_contradicted")
+                      "device_addresses_unknown", "declarations_contradicted",
+                      "incomplete_evidence")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ valve is opt-in, like ``allow_lan``), fails them.  ``scenario`` also takes ``boo
 (the evidence begins before the tunnel first came up; that stretch is an episode) and
 ``disconnect``.  ``clocks`` are validated by
 `ksaudit.align.clocks` and ``window`` (the test window) by `ksaudit.window`.
+``incomplete: true`` (with an optional ``incomplete_reason`` text) says the evidence
+was cut short (``ksaudit record`` interrupted): `analyze` then holds the reason
+``incomplete_evidence`` for every episode, so the verdict is at best INCONCLUSIVE (a
+leak that was seen still FAILs).  ``notes`` (a list of texts, e.g. "journald is not
+running here") is what the recorder wants a reader to know; `analyze` lists them.
 """
 
 from __future__ import annotations
@@ -92,6 +97,9 @@ class Scenario:
     window: object = None                          # ksaudit.window.DeclaredWindow
     rules: tuple = ()
     processes: tuple | None = None     # vpn.processes; None = not declared (no filtering)
+    incomplete: bool = False           # the evidence was cut short (fail closed)
+    incomplete_reason: str | None = None
+    notes: tuple = ()
     blocks_when_disconnected: bool | None = None   # vpn.; None = not declared (judged as true)
 
     @property
@@ -117,6 +125,8 @@ class Scenario:
                        "tolerance_us": self.tolerance_us},
             "clocks": {name: m.to_dict() for name, m in sorted(self.clocks.items())},
             "window": None if self.window is None else self.window.to_dict(),
+            "incomplete": self.incomplete, "incomplete_reason": self.incomplete_reason,
+            "notes": list(self.notes),
         }
 
 
@@ -289,7 +299,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                               lambda loader, node: _no_duplicate_keys(loader, node))
 
 _TOP = ("build", "platform", "scenario", "description", "device", "vpn", "policy",
-        "captures", "logs", "clocks", "window", "rules")
+        "captures", "logs", "clocks", "window", "rules", "incomplete", "incomplete_reason", "notes")
 
 
 def load_scenario(directory) -> Scenario:
@@ -412,4 +422,9 @@ def load_scenario(directory) -> Scenario:
         if not isinstance(r, dict):
             _fail(f"rules[{i}]", f"must be a mapping, got {type(r).__name__}")
     out["rules"] = tuple(rules)
+    out["incomplete"] = _bool(doc.get("incomplete", False), "incomplete")
+    out["incomplete_reason"] = _str(doc.get("incomplete_reason"), "incomplete_reason", optional=True)
+    if out["incomplete_reason"] and not out["incomplete"]:
+        _fail("incomplete_reason", "given but 'incomplete' is not true (say incomplete: true)")
+    out["notes"] = tuple(_str(v, f"notes[{i}]") for i, v in enumerate(_list(doc.get("notes"), "notes")))
     return Scenario(root=root, **out)

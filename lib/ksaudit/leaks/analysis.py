@@ -140,6 +140,9 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     caps = load_captures(sc, inputs)
     events, log_facts, missing_logs = load_logs(sc, inputs)
     glob = []                                     # Reason: hold for every episode
+    if sc.incomplete:
+        glob.append(Reason("incomplete_evidence", "scenario.yaml marks the evidence incomplete: "
+                           + (sc.incomplete_reason or "no reason given")))
     for c in caps:
         if c.missing:
             glob.append(Reason("capture_gap", f"declared capture {c.file} is missing"))
@@ -238,7 +241,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
               "window": None if window is None else window.to_dict()}
     notes = [device.statement, *tb.notes, *window_notes,
              *_declaration_notes(sc, packets, vantages, device, facts, classification),
-             *_process_notes(sc, events)]
+             *_process_notes(sc, events), *sc.notes]
     for f in facts:
         unnamed = [i for i in f["interfaces"] if i.startswith("#")]
         if f["vantage"] == "device" and unnamed:
