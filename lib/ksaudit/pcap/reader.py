@@ -47,6 +47,7 @@ class CaptureInfo:
     truncated_at: int | None          # byte offset of the first unreadable byte
     truncated_after_ns: int | None    # timestamp of the last complete frame before that
     warnings: tuple                   # human-readable problems, one line each
+    bad_fraction_frames: int = 0      # pcap records with a µs (ns) field >= 1 s (a warning)
 
     def to_dict(self):
         """Plain dict (interfaces as dicts), as stored in ``DataFrame.attrs``."""
@@ -70,6 +71,8 @@ def _info(sc, tally):
     ifaces = sc.interfaces()
     drops = [x for i in ifaces for x in (i.isb_ifdrop, i.isb_osdrop) if x is not None]
     notes = list(sc.warnings)
+    if (frac := sc.fraction_warning()) is not None:
+        notes.append(frac)
     if sc.format == "pcapng" and tally.first == 0:
         notes.append(f"{sc.path}: some frames have no timestamp (simple packet blocks); "
                      "their ts_ns is 0")
@@ -84,7 +87,8 @@ def _info(sc, tally):
         first_ns=tally.first, last_ns=tally.last, dropped=sum(drops) if drops else None,
         truncated=sc.problem is not None,
         truncated_at=sc.problem[0] if sc.problem else None,
-        truncated_after_ns=tally.final if sc.problem else None, warnings=tuple(notes))
+        truncated_after_ns=tally.final if sc.problem else None, warnings=tuple(notes),
+        bad_fraction_frames=int(sc.bad_frac[0]))
 
 
 def _ifindex_names(ifindex):

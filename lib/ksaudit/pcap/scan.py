@@ -25,6 +25,9 @@ PCAP_MAGIC = {  # first 4 bytes -> (big endian, ns per fraction unit)
 MODIFIED_PCAP_MAGIC = (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
 SHB_TYPE = b"\x0a\x0d\x0d\x0a"
 STANDARD_MAX_CAPLEN = 262144
+# per-interface arrays the compiled code reads (Interface fields it needs, by global index)
+_IFACE_COLUMNS = {"linktype": np.int32, "binary": np.uint8, "exp": np.int64,
+                  "offset_ns": np.int64, "snaplen": np.int64}
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,13 @@ class Scanner:
         self.buf = np.frombuffer(self._map, np.uint8)
         self.size = size
         self.ifaces = []              # list of dicts, turned into Interface by interfaces()
+        self._cols = {k: np.zeros(16, t) for k, t in _IFACE_COLUMNS.items()}
         self.warnings = []
         self.problem = None           # (byte offset, message) when reading stopped early
         self.done = False
         self.frames = 0
         self.fno = 0                  # last frame number given (Wireshark numbering)
+        self.bad_frac = np.zeros(2, np.int64)   # pcap fraction fields >= 1 s: walk.walk_pcap
         head = bytes(self.buf[:4])
         if head in PCAP_MAGIC:
             self.format = "pcap"
@@ -93,9 +98,9 @@ class Scanner:
                                                       bytes(self.buf[4:24]))
         self.big, self.frac_ns, self.pos = big, frac_ns, 24
         self.max_caplen = min(max(snaplen, STANDARD_MAX_CAPLEN), walk.MAX_FRAME)
-        self.ifaces.append(dict(id=0, name=None, linktype=linktype & 0xFFFF, snaplen=snaplen,
-                                tsresol="10^-9" if frac_ns == 1 else "10^-6", tsoffset_s=0,
-                                binary=0, exp=9 if frac_ns == 1 else 6))
+        self._add_interface(dict(id=0, name=None, linktype=linktype & 0xFFFF, snaplen=snaplen,
+                                 tsresol="10^-9" if frac_ns == 1 else "10^-6", tsoffset_s=0,
+                                 binary=0, exp=9 if frac_ns == 1 else 6, offset_ns=0))
 
     # -- pcapng metadata blocks ---------------------------------------------------------
     def _stop(self, pos, what):
@@ -164,7 +169,7 @@ class Scanner:
                 return self._stop(pos, f"bad interface block length {blen}")
             linktype, _, snaplen = struct.unpack(o + "HHI", bytes(self.buf[pos + 8:pos + 16]))
             opts = self._options(pos + 16, pos + blen - 4)
-            self.ifaces.append(self._interface(linktype, snaplen, opts, o))
+            self._add_interface(self._interface(linktype, snaplen, opts, o))
         elif btype == walk.ISB:
             if blen < 24:
                 return self._stop(pos, f"bad statistics block length {blen}")
@@ -181,6 +186,17 @@ class Scanner:
         self.pos = pos + blen
         return True
 
+    def fraction_warning(self):
+        """The warning line for pcap records whose fraction field is a second or more
+        (tshark prints such stamps unnormalised), or None."""
+        if not self.bad_frac[0]:
+            return None
+        unit, limit = ("µs", "1,000,000") if self.frac_ns == 1000 else ("ns", "1,000,000,000")
+        return (f"{self.path}: {int(self.bad_frac[0])} record(s) have a {unit} field of "
+                f"{limit} or more, which no valid time has (first: frame "
+                f"{int(self.bad_frac[1])}); their ts_ns adds the field as given, so it lies "
+                f"past the record's second")
+
     def _interface(self, linktype, snaplen, opts, o):
         name = opts.get(2)
         if name is not None:
@@ -195,6 +211,17 @@ class Scanner:
                     binary=binary, exp=exp,
                     offset_ns=max(min(tsoffset * 1_000_000_000, 2**63 - 1), -2**63))
 
+    def _add_interface(self, d):
+        """Append one interface, to ``ifaces`` and to the arrays the compiled walk and
+        decoder read (grown by doubling: a file of many interface blocks reads in
+        linear time)."""
+        k = len(self.ifaces)
+        if k == len(self._cols["exp"]):
+            self._cols = {c: np.resize(a, 2 * k) for c, a in self._cols.items()}
+        for c, a in self._cols.items():
+            a[k] = d[c]
+        self.ifaces.append(d)
+
     # -- records ------------------------------------------------------------------------
     def interfaces(self):
         keys = Interface.__dataclass_fields__
@@ -202,7 +229,7 @@ class Scanner:
 
     def linktypes(self):
         """int32 array: link type per global interface index."""
-        return np.array([d["linktype"] for d in self.ifaces] or [0], np.int32)
+        return self._cols["linktype"][:max(len(self.ifaces), 1)]
 
     def records(self, max_rows):
         """Next batch of at most max_rows frame records (dict of arrays), None at the end."""
@@ -216,16 +243,13 @@ class Scanner:
                 n, self.pos, status, self.fno = walk.walk_pcap(
                     self.buf, self.pos, self.big, self.frac_ns, self.max_caplen, rec["off"],
                     rec["caplen"], rec["length"], rec["ts_ns"], rec["iface"], rec["dirhint"],
-                    rec["frame"], self.fno, n, cap)
+                    rec["frame"], self.fno, n, cap, self.bad_frac)
             else:
-                ifs = self.ifaces
+                c = self._cols
                 n, self.pos, status, self.fno = walk.walk_pcapng(
-                    self.buf, self.pos, self.big, self.if_base, len(ifs) - self.if_base,
-                    np.array([d["binary"] for d in ifs] or [0], np.uint8),
-                    np.array([d["exp"] for d in ifs] or [0], np.int64),
-                    np.array([d.get("offset_ns", 0) for d in ifs] or [0], np.int64),
-                    np.array([d["snaplen"] for d in ifs] or [0], np.int64),
-                    rec["off"], rec["caplen"], rec["length"], rec["ts_ns"], rec["iface"],
+                    self.buf, self.pos, self.big, self.if_base,
+                    len(self.ifaces) - self.if_base, c["binary"], c["exp"], c["offset_ns"],
+                    c["snaplen"], rec["off"], rec["caplen"], rec["length"], rec["ts_ns"], rec["iface"],
                     rec["dirhint"], rec["frame"], self.fno, n, cap)
             if status == META:
                 if self._meta():

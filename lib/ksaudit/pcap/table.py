@@ -84,10 +84,11 @@ def _iface_column(ifaces, iface, ifindex, ifindex_names):
         remap = np.full(len(names), -1, np.int32)
         remap[keep] = np.arange(len(keep), dtype=np.int32)
         codes, names = remap[codes], [names[k] for k in keep]
-    uniq_names = list(dict.fromkeys(names))
-    if len(uniq_names) != len(names):
-        remap = np.array([uniq_names.index(x) for x in names], np.int32)
+    first = {}                           # name -> its first code (names may repeat)
+    remap = np.array([first.setdefault(x, len(first)) for x in names], np.int32)
+    if len(first) != len(names):
         codes = remap[codes]
+    uniq_names = list(first)
     return _categorical(codes, uniq_names)
 
 

@@ -31,9 +31,13 @@ def new_records(cap):
 
 @jit
 def walk_pcap(buf, pos, big, frac_ns, max_caplen, off, caplen, length, ts_ns, iface,
-              dirhint, frame, fno, n0, cap):
+              dirhint, frame, fno, n0, cap, bad_frac):
+    """``bad_frac`` (int64[2]): count of records whose fraction field is a second or
+    more (µs >= 1,000,000, ns >= 10^9) and the frame number of the first one; their
+    ts_ns reads the fields as given (seconds + fraction), past the next second."""
     end = buf.shape[0]
     n = n0
+    limit = 1_000_000_000 // frac_ns
     while n < cap:
         if pos == end:
             return n, pos, DONE, fno
@@ -47,10 +51,15 @@ def walk_pcap(buf, pos, big, frac_ns, max_caplen, off, caplen, length, ts_ns, if
         off[n] = pos + 16
         caplen[n] = incl
         length[n] = u32(buf, pos + 12, big)
-        ts_ns[n] = u32(buf, pos, big) * 1_000_000_000 + u32(buf, pos + 4, big) * frac_ns
+        frac = u32(buf, pos + 4, big)
+        ts_ns[n] = u32(buf, pos, big) * 1_000_000_000 + frac * frac_ns
         iface[n] = 0
         dirhint[n] = 0
         fno += 1
+        if frac >= limit:
+            if bad_frac[0] == 0:
+                bad_frac[1] = fno
+            bad_frac[0] += 1
         frame[n] = fno
         n += 1
         pos += 16 + incl
