@@ -18,12 +18,14 @@ _CAPTURED = re.compile(r"^(\d+) packets? captured", re.M)
 class Capture:
     """One running tcpdump; ``stop()`` returns (captured, dropped)."""
 
-    def __init__(self, procs, name, ns, iface, pcap_path, stderr_path, nano=True):
-        """``nano``: ns time stamps (the lab's); False is tcpdump's default, µs."""
+    def __init__(self, procs, name, ns, iface, pcap_path, stderr_path, nano=True, buffer_kib=16384):
+        """``nano``: ns time stamps (the lab's); False is tcpdump's default, µs.  ``ns``
+        None captures where the caller runs (``ksaudit record``); ``buffer_kib`` is
+        tcpdump's ``-B`` (a busy real host wants more than the lab's 16 MiB)."""
         self.procs, self.name, self.stderr_path = procs, name, stderr_path
         precision = ["--time-stamp-precision", "nano"] if nano else []
         argv = ["tcpdump", "-i", iface, "-n", "-Z", "root", *precision,
-                "--immediate-mode", "-s", "2048", "-B", "16384", "-w", pcap_path]
+                "--immediate-mode", "-s", "2048", "-B", str(buffer_kib), "-w", pcap_path]
         self._err = open(stderr_path, "w")
         self.proc = procs.start(name, argv, ns=ns, stderr=self._err)
         wait_for(self._listening, START_TIMEOUT_S, f"tcpdump on {iface} to start", interval_s=0.01)

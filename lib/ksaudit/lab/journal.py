@@ -44,8 +44,8 @@ class Journal(SuspendClock):
     """Appends journald-JSON lines to ``path``; each ``*_at`` method takes the harness's
     own ns timestamp of the state change it reports."""
 
-    def __init__(self, path, client_pid):
-        self.path = path
+    def __init__(self, path, client_pid, hostname=HOSTNAME):
+        self.path, self.hostname = path, hostname
         self.client_pid = client_pid
         self.boot_id = _boot_id()
         self._seq = 0
@@ -68,7 +68,7 @@ class Journal(SuspendClock):
             "__MONOTONIC_TIMESTAMP": str(self._mono_us(mono_ns) + (recv_ns - ts_ns) // 1000),
             "_BOOT_ID": self.boot_id,
             "PRIORITY": str(priority),
-            "_HOSTNAME": HOSTNAME,
+            "_HOSTNAME": self.hostname,
             "SYSLOG_IDENTIFIER": ident,
             "MESSAGE": message,
         }

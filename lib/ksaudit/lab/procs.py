@@ -1,4 +1,5 @@
-"""Processes the lab starts: started inside a namespace, tracked and stopped by PID."""
+"""Processes the lab (and ``ksaudit record``) starts: started inside a namespace or not,
+tracked and stopped by PID."""
 
 import os
 import signal
@@ -13,10 +14,12 @@ class Procs:
 
     def __init__(self):
         self._procs = {}      # name -> Popen
+        self._groups = set()  # names stopped by process group
 
-    def start(self, name, argv, ns=None, stdout=None, stderr=None, env=None):
+    def start(self, name, argv, ns=None, stdout=None, stderr=None, env=None, group=False):
         """Start ``argv`` (inside ``ns`` via ``ip netns exec``, which execs it, so the PID
-        is the program's own) in its own session; returns the Popen."""
+        is the program's own) in its own session; returns the Popen.  With ``group``,
+        stopping it signals its whole process group (a shell command and its children)."""
         full = (["ip", "netns", "exec", ns] if ns else []) + list(argv)
         try:
             proc = subprocess.Popen(full, stdin=subprocess.DEVNULL,
@@ -26,6 +29,8 @@ class Procs:
         except FileNotFoundError:
             raise KsauditError(f"lab: cannot start {argv[0]}: not found")
         self._procs[name] = proc
+        if group:
+            self._groups.add(name)
         return proc
 
     def adopt(self, name, proc):
@@ -38,36 +43,57 @@ class Procs:
 
     def forget(self, name):
         self._procs.pop(name, None)
+        self._groups.discard(name)
 
     def stop(self, name, sig=signal.SIGTERM, timeout_s=3.0):
         """Signal the process, wait up to ``timeout_s``, then SIGKILL; returns its exit code."""
         proc = self._procs.pop(name, None)
         if proc is None:
             return None
-        return stop_proc(proc, sig, timeout_s)
+        group = name in self._groups
+        self._groups.discard(name)
+        return stop_proc(proc, sig, timeout_s, group=group)
 
     def stop_all(self):
         for name in list(self._procs):
             self.stop(name, timeout_s=2.0)
 
 
-def stop_proc(proc, sig=signal.SIGTERM, timeout_s=3.0):
-    """Stop one Popen: ``sig``, bounded wait, then SIGKILL (also SIGCONT in case it is stopped)."""
+def stop_proc(proc, sig=signal.SIGTERM, timeout_s=3.0, group=False):
+    """Stop one Popen: ``sig``, bounded wait, then SIGKILL (also SIGCONT in case it is stopped).
+    With ``group`` (a process that leads its own session) the signals go to its process
+    group, and what of the group outlives the leader is SIGKILLed."""
+    kill = os.killpg if group else os.kill
     if proc.poll() is None:
         try:
-            os.kill(proc.pid, sig)
-            os.kill(proc.pid, signal.SIGCONT)
+            kill(proc.pid, sig)
+            kill(proc.pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
         try:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             try:
-                os.kill(proc.pid, signal.SIGKILL)
+                kill(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             proc.wait(timeout=timeout_s)
+        if group:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     return proc.returncode
+
+
+def python_env():
+    """The environment for ``python3 -m ksaudit...`` children: this checkout's lib first
+    on PYTHONPATH, so a child runs the same ksaudit as its parent."""
+    import ksaudit
+    lib = os.path.dirname(os.path.dirname(os.path.abspath(ksaudit.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = lib + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 
 
 def wait_for(predicate, timeout_s, what, interval_s=0.01):

@@ -24,7 +24,7 @@ from ksaudit.lab.client import Client
 from ksaudit.lab.daemon import set_subreaper
 from ksaudit.lab.foreign_log import STYLES, ForeignLog
 from ksaudit.lab.journal import Journal
-from ksaudit.lab.procs import Procs, wait_for
+from ksaudit.lab.procs import Procs, python_env, wait_for
 
 PROBE_START_TIMEOUT_S = 10.0
 RIGS = ("lab", "foreign")     # whose harness writes the evidence (docs/lab.md "Another rig")
@@ -92,20 +92,26 @@ def _check(opts):
             raise KsauditError(f"lab: --{name.replace('_', '-')} must be 0..{MAX_PHASE_MS}, got {ms}")
     if opts.event == "network-change" and opts.timing.settle_ms > opts.timing.down_ms:
         raise KsauditError("lab: --settle-ms must not exceed --down-ms for network-change")
-    out = os.path.abspath(opts.out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise KsauditError(f"lab: {opts.out} exists and is not a directory")
-    if os.path.isdir(out) and os.listdir(out):
-        raise KsauditError(f"lab: {opts.out} exists and is not empty (evidence is never overwritten)")
-    parent = os.path.dirname(out)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise KsauditError(f"lab: cannot create {opts.out}: {parent} is not a writable directory")
+    check_output_dir(opts.out, "lab")
     build = _build_name(opts)
     if not build.strip() or "/" in build or not build.isprintable():
         raise KsauditError(f"lab: build name {build!r} must be a non-empty printable name without '/' "
                            "(give --build, or -o captures/<build>/<scenario>)")
+
+
+def check_output_dir(path, who):
+    """A scenario directory to create: it must not exist or be an empty directory (evidence
+    is never overwritten) under a writable parent; `who` prefixes the one-line error."""
+    out = os.path.abspath(path)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise KsauditError(f"{who}: {path} exists and is not a directory")
+    if os.path.isdir(out) and os.listdir(out):
+        raise KsauditError(f"{who}: {path} exists and is not empty (evidence is never overwritten)")
+    parent = os.path.dirname(out)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise KsauditError(f"{who}: cannot create {path}: {parent} is not a writable directory")
 
 
 def _build_name(opts):
@@ -327,7 +333,7 @@ def _start_sink(procs, names, work, max_s):
     argv = [sys.executable, "-m", "ksaudit.lab.sink", "--out", os.path.join(work, "sink.jsonl"),
             "--ready-file", ready, "--max-s", str(round(max_s))] + [a for spec in listen for a in ("--listen", spec)]
     err = open(os.path.join(work, "sink.err"), "w")
-    proc = procs.start("sink", argv, ns=names.rtr, stderr=err, env=_py_env())
+    proc = procs.start("sink", argv, ns=names.rtr, stderr=err, env=python_env())
     wait_for(lambda: os.path.exists(ready) or proc.poll() is not None, 10.0, "the sink to bind")
     if proc.poll() is not None:
         raise KsauditError(f"lab: sink exited at start: {open(err.name).read()[-300:]}")
@@ -346,7 +352,7 @@ def _start_probes(procs, names, opts, client, probe_log):
     if opts.allow_lan:
         argv += ["--lan-dst", f"{topo.PRINTER_ADDR}:{topo.PRINTER_PORT}",
                  "--dns-resolver-file", client.resolver_file]
-    proc = procs.start("probe", argv, ns=names.dev, env=_py_env())
+    proc = procs.start("probe", argv, ns=names.dev, env=python_env())
 
     def started():
         return proc.poll() is not None or (os.path.exists(probe_log) and os.path.getsize(probe_log) > 0)
@@ -356,9 +362,4 @@ def _start_probes(procs, names, opts, client, probe_log):
         raise KsauditError(f"lab: probe generator exited at start with {proc.returncode}")
 
 
-def _py_env():
-    import ksaudit
-    lib = os.path.dirname(os.path.dirname(os.path.abspath(ksaudit.__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = lib + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+_py_env = python_env          # tests/lab import it under this name
