@@ -1,4 +1,4 @@
-"""`ksaudit render CAPTURES/<build> [-o reports/<build>] [--jobs N] [--scheduler ADDR] [--sign KEY]`.
+"""`ksaudit render CAPTURES/<build> [-o reports/<build>] [--jobs N] [--scheduler ADDR] [--sign KEY] [--junit FILE]`.
 
 Exit code: 1 if any scenario FAILs, 3 if any is INCONCLUSIVE or ERROR (and none
 FAILs), 0 when every scenario PASSes; 2 on bad usage (another render of the same
@@ -27,10 +27,10 @@ def add_arguments(parser):
                         help="record the render time (UTC; SOURCE_DATE_EPOCH if set) in summary.json "
                              "and the snippet; without it the output is byte-for-byte reproducible")
     parser.add_argument("--report-notebook", metavar="IPYNB",
-                        help="render scenarios with this notebook instead of notebooks/leak_report.ipynb "
+                        help="render scenarios with this notebook instead of the shipped leak_report.ipynb "
                              "(parameters: scenario_dir, analysis_json)")
     parser.add_argument("--summary-notebook", metavar="IPYNB",
-                        help="render index.html with this notebook instead of notebooks/build_summary.ipynb "
+                        help="render index.html with this notebook instead of the shipped build_summary.ipynb "
                              "(parameters: reports_dir, reports_root, build)")
     parser.add_argument("--sign", metavar="KEY",
                         help="sign SHA256SUMS with this OpenSSH private key into SHA256SUMS.sig "
@@ -38,6 +38,9 @@ def add_arguments(parser):
     parser.add_argument("--trend", metavar="DIR",
                         help="show the builds rendered under DIR in index.html's trend "
                              "(default: none; index.html then depends on this build only)")
+    parser.add_argument("--junit", metavar="FILE.xml",
+                        help="also write the verdicts as JUnit XML for a CI system, each "
+                             "scenario's report attached (docs/junit.md); outside the output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -58,6 +61,35 @@ def _notebook(given, default):
     return path
 
 
+def _check_junit(args):
+    """Refuse an unwritable --junit path, or one inside the output directory (replaced
+    as a whole and hashed into SHA256SUMS), before anything is rendered."""
+    from pathlib import Path
+
+    from ksaudit.errors import KsauditError
+    from ksaudit.exports.output import check_target
+
+    out = Path(args.out or Path("reports") / Path(args.captures).resolve().name).resolve()
+    junit = Path(args.junit).resolve()
+    if junit == out or out in junit.parents:
+        raise KsauditError(f"--junit {args.junit}: must lie outside the output directory {out}")
+    check_target(args.junit, "--junit")
+
+
+def _write_junit(path, result):
+    """JUnit XML of the rendered build; each scenario's report is its attachment."""
+    from ksaudit.exports.junit import junit_xml
+    from ksaudit.exports.output import atomic_output
+    from ksaudit.report.render import _display_path
+
+    cwd = os.getcwd()
+    doc = result.summary
+    entries = [dict(s, attachments=[_display_path(result.out_dir / s["report"], cwd)])
+               for s in doc["scenarios"]]
+    with atomic_output(path) as fh:
+        fh.write(junit_xml(doc["build"], entries))
+
+
 def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -71,6 +103,8 @@ def run(args):
         raise KsauditError(f"--jobs {args.jobs}: must be at least 1")
     if args.scheduler and "://" not in args.scheduler:
         raise KsauditError(f"--scheduler {args.scheduler}: expected an address like tcp://host:8786")
+    if args.junit:
+        _check_junit(args)
     # SIGTERM unwinds like Ctrl-C: workers killed, the staging directory removed
     signal.signal(signal.SIGTERM, _terminate)
     result = render_build(args.captures, out=args.out, jobs=args.jobs, scheduler=args.scheduler,
@@ -87,5 +121,7 @@ def run(args):
     if doc.get("summary_error"):
         print(f"build summary: ERROR  {doc['summary_error']}")
     print(f"{doc['build']}: {doc['verdict']}  -> {result.out_dir / 'index.html'}")
+    if args.junit:
+        _write_junit(args.junit, result)
     sys.stdout.flush()
     return result.exit_code

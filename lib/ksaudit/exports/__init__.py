@@ -1,0 +1,10 @@
+"""Exports: the analysis in other tools' formats.
+
+JUnit XML for CI gates (`junit`), pcapng copies of the captures with leak comments for
+Wireshark (`annotate`), a timeline for Timesketch and plaso users (`timeline`).  Each
+writes its file atomically through `output`.
+"""
+
+from ksaudit.exports.junit import junit_xml
+
+__all__ = ["junit_xml"]
