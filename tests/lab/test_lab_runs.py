@@ -161,7 +161,7 @@ def test_failure_mid_run_removes_everything(lab, tmp_path, monkeypatch):
 
 def test_failure_while_connecting_removes_everything(lab, tmp_path, monkeypatch):
     """A failure during set-up (server, sink and client process up; no captures yet)."""
-    from ksaudit.lab import client as client_mod
+    from ksaudit.lab.clients import harness as client_mod
     seen = {}
 
     def no_handshake(ns, ifname, server_pub, timeout_s=0):

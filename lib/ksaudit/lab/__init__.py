@@ -7,7 +7,8 @@ arrives and from which address.  See docs/lab.md.
 
 Modules: ``topology`` (namespaces, veths, addresses, cleanup), ``procs`` (processes by
 PID), ``wireguard`` (keys, daemons, handshakes), ``firewall`` (nftables rulesets per
-policy), ``client`` (the VPN client model and the events), ``journal`` (journald-JSON
+policy), ``clients`` (the VPN clients: the harness, real ones from client files),
+``events`` (the events), ``journal`` (journald-JSON
 writer), ``probe`` / ``sink`` (traffic generator and receiver), ``capture`` (tcpdump),
 ``truth`` (lab-truth.json), ``runner`` (one scenario run), ``samples`` (the bundled
 sample build), ``cli`` (``ksaudit lab``); another rig's evidence (``--rig foreign``):
@@ -16,4 +17,5 @@ sample build), ``cli`` (``ksaudit lab``); another rig's evidence (``--rig foreig
 """
 
 EVENTS = ("wifi-yank", "process-kill", "sleep-wake", "network-change", "reconnect", "flapping")
-POLICIES = ("none", "app-level", "weak-reconnect", "fail-open-sleep", "ipv4-only", "strong")
+POLICIES = ("none", "app-level", "weak-reconnect", "fail-open-sleep", "ipv4-only", "strong",
+            "client")     # client: the client's own protection (clients/, docs/lab.md "Clients")

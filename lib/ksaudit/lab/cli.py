@@ -4,7 +4,7 @@ import os
 import re
 
 from ksaudit.errors import KsauditError
-from ksaudit.lab import EVENTS, POLICIES
+from ksaudit.lab import EVENTS, POLICIES, clients
 
 
 def add_arguments(parser):
@@ -14,7 +14,12 @@ def add_arguments(parser):
                        description="Run one kill-switch scenario in network namespaces "
                                    "(root) and write the scenario directory.")
     p.add_argument("--event", required=True, choices=EVENTS)
-    p.add_argument("--policy", required=True, choices=POLICIES)
+    p.add_argument("--policy", required=True, choices=POLICIES,
+                   help="the kill switch; 'client': the client's own protection instead of "
+                        "ksaudit's nftables (wg-quick: its PostUp/PreDown REJECT recipe)")
+    p.add_argument("--client", default=clients.DEFAULT, metavar="NAME|FILE",
+                   help=f"the VPN client: {', '.join(clients.NAMES)} (default {clients.DEFAULT}: "
+                        "the harness), or a client file (YAML; docs/lab.md \"Clients\")")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="scenario directory to create, e.g. captures/<build>/<scenario>")
     p.add_argument("--build", help="build name in scenario.yaml (default: DIR's parent name)")
@@ -71,11 +76,12 @@ def run(args):
                              allow_lan=args.allow_lan, ipv6=args.ipv6, probes=not args.no_probes,
                              probe_interval_ms=args.probe_interval_ms, trials=args.trials,
                              timing=timing, steady_ms=args.steady_ms, description=args.description,
-                             rig=args.rig, system_log=args.system_log)
+                             rig=args.rig, system_log=args.system_log, client=args.client)
     result = runner.run(opts)
     t = result.truth
     leaked = sum(tr["leaked_probes"] for tr in t["trials"])
-    print(f"{result.out}: {t['policy']} / {t['event']}, {t['trial_count']} trial(s), "
+    who = "" if args.client == clients.DEFAULT else f"client {args.client}, "
+    print(f"{result.out}: {who}{t['policy']} / {t['event']}, {t['trial_count']} trial(s), "
           f"{leaked} probe(s) reached the sink outside the tunnel; expected verdict "
           f"{result.expected_verdict}")
     return 0

@@ -13,15 +13,19 @@ TABLE = "ksaudit_killswitch"
 FIREWALL_POLICIES = ("app-level", "weak-reconnect", "fail-open-sleep", "ipv4-only", "strong")
 
 
-def ruleset(policy, wg_ifname, allow_lan):
-    """nft script text that loads the kill switch of ``policy`` (None for ``none``)."""
+WG_ENDPOINT = (topo.UP_VPN, topo.WG_PORT, "udp")
+
+
+def ruleset(policy, wg_ifname, allow_lan, endpoint=WG_ENDPOINT):
+    """nft script text that loads the kill switch of ``policy`` (None for ``none`` and
+    ``client``); ``endpoint`` (addr, port, proto) is the VPN server the tunnel reaches."""
     if policy not in FIREWALL_POLICIES:
         return None
     family = "ip" if policy == "ipv4-only" else "inet"
     rules = [
         'oifname "lo" accept',
         f'oifname "{wg_ifname}" accept',
-        f"ip daddr {topo.UP_VPN} udp dport {topo.WG_PORT} accept",
+        f"ip daddr {endpoint[0]} {endpoint[2]} dport {endpoint[1]} accept",
         "udp sport 68 udp dport 67 accept",
     ]
     if family == "inet":
@@ -40,9 +44,9 @@ def ruleset(policy, wg_ifname, allow_lan):
             f"    type filter hook output priority 0; policy drop;\n{body}\n  }}\n}}\n")
 
 
-def engage(ns, policy, wg_ifname, allow_lan):
+def engage(ns, policy, wg_ifname, allow_lan, endpoint=WG_ENDPOINT):
     """Load the policy's ruleset in ``ns`` (replacing an earlier copy); no-op for ``none``."""
-    text = ruleset(policy, wg_ifname, allow_lan)
+    text = ruleset(policy, wg_ifname, allow_lan, endpoint)
     if text is None:
         return False
     release(ns, policy)

@@ -31,7 +31,7 @@ STYLES = ("rfc3164", "short-iso-precise")
 WPA_PID, DHCLIENT_PID, SLEEP_PID = 811, 902, 4021
 BSSID = "02:00:5e:00:53:01"
 
-# the lab client's messages (client.py, events.py) -> the foreign agent's own wording
+# the lab client's messages (clients/harness.py, clients/base.py, events.py) -> the foreign agent's own wording
 _AGENT_WORDS = (
     (re.compile(r"^tunnel up \((?P<why>[^;]*); handshake with (?P<ep>\S+) completed; dev (?P<dev>\S+)\)$"),
      "session: connected to {ep} via {dev} ({why})"),

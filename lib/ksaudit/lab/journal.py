@@ -7,6 +7,7 @@ time, a little earlier), or ``_SOURCE_MONOTONIC_TIMESTAMP`` for kernel lines.
 """
 
 import json
+import threading
 import time
 
 HOSTNAME = "ksaudit-lab-device"
@@ -50,6 +51,7 @@ class Journal(SuspendClock):
         self.boot_id = _boot_id()
         self._seq = 0
         self._fh = open(path, "a", buffering=1)
+        self._lock = threading.Lock()      # a real client's output lines come from reader threads
 
     def close(self):
         self._fh.close()
@@ -59,6 +61,10 @@ class Journal(SuspendClock):
 
     def write(self, ts_ns, mono_ns, ident, message, pid=None, priority=6, kernel=False):
         """One record: source time ``ts_ns``; reception time is now (after the event)."""
+        with self._lock:
+            self._write(ts_ns, mono_ns, ident, message, pid, priority, kernel)
+
+    def _write(self, ts_ns, mono_ns, ident, message, pid, priority, kernel):
         recv_ns = max(time.time_ns(), ts_ns + 1000)
         self._seq += 1
         rec = {

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import yaml
 
 from ksaudit.errors import KsauditError
-from ksaudit.lab import events as ev, foreign, topology as topo, truth, wireguard as wg
+from ksaudit.lab import clients, events as ev, foreign, topology as topo, truth
 from ksaudit.lab.capture import Capture
-from ksaudit.lab.client import Client
+from ksaudit.lab.clients.base import Context
 from ksaudit.lab.daemon import set_subreaper
 from ksaudit.lab.foreign_log import STYLES, ForeignLog
 from ksaudit.lab.journal import Journal
@@ -55,6 +55,7 @@ class RunOptions:
     description: str | None = None
     rig: str = "lab"               # "foreign": another harness's files, words and ending
     system_log: str = "rfc3164"    # the foreign rig's syslog file format (foreign_log.STYLES)
+    client: str = clients.DEFAULT  # a client name (clients.NAMES) or a client file's path
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,13 @@ def _check(opts):
         raise KsauditError(f"lab: --system-log must be one of {', '.join(STYLES)}, got {opts.system_log!r}")
     if opts.event not in ev.EVENTS:
         raise KsauditError(f"lab: unknown event {opts.event!r} (one of {', '.join(ev.EVENTS)})")
-    from ksaudit.lab.firewall import FIREWALL_POLICIES
-    if opts.policy not in ("none",) + FIREWALL_POLICIES:
+    from ksaudit.lab import POLICIES
+    if opts.policy not in POLICIES:
         raise KsauditError(f"lab: unknown policy {opts.policy!r}")
+    clients.check(opts.client, opts.policy)
+    if opts.rig == "foreign" and opts.client != clients.DEFAULT:
+        raise KsauditError(f"lab: --rig foreign runs the {clients.DEFAULT} harness only, "
+                           f"not --client {opts.client}")
     if not 1 <= opts.trials <= 20:
         raise KsauditError(f"lab: --trials must be 1..20, got {opts.trials}")
     if not 1 <= opts.probe_interval_ms <= 1000:
@@ -143,8 +148,9 @@ def run(opts):
     procs = Procs()
     main = threading.current_thread() is threading.main_thread()   # signals: main thread only
     old_handlers = {s: signal.signal(s, _unwind) for s in _UNWIND_SIGNALS} if main else {}
-    # the foreign rig's wireguard-go daemonizes: be its reaper so it is stopped and reaped by PID
-    reaper = opts.rig == "foreign" and set_subreaper(True)
+    # the foreign rig's wireguard-go and a real client's daemons fork away: be their reaper so
+    # they are stopped and reaped by PID
+    reaper = (opts.rig == "foreign" or opts.client != clients.DEFAULT) and set_subreaper(True)
     ok = False
     try:
         try:
@@ -192,28 +198,23 @@ def _run_inside(opts, names, procs, partial, work):
     topo.create(names, ipv6=opts.ipv6)
     other = opts.rig == "foreign"
     files = ((foreign.DEVICE_PCAP, foreign.EXTERNAL_PCAP) if other else ("device.pcap", "external.pcap"))
-    # VPN server
-    srv_priv, srv_pub = wg.genkeys()
-    srv_log = open(os.path.join(work, "wg-server.log"), "ab")
-    wg_log_path = os.path.join(work, "wireguard-go.log")
-    wg_log = open(wg_log_path, "ab")
     if other:
         journal = ForeignLog(os.path.join(partial, foreign.SYSTEM_LOGS[opts.system_log]), os.getpid(),
                              style=opts.system_log, tz=foreign.TIMEZONE)
     else:
         journal = Journal(os.path.join(partial, "logs", "journal.json"), os.getpid())
     teardown = []
+    client = None
     try:
-        client = Client(names, procs, journal, opts.policy, opts.allow_lan, opts.ipv6, work,
-                        wg_log, srv_pub, detached=other, tz=foreign.TIMEZONE if other else "UTC")
-        wg.start_daemon(procs, "wg-server", names.vpn, names.wg_server, srv_log)
-        wg.configure_server(names.vpn, names.wg_server, srv_priv, client.pub, work)
+        client = clients.make(opts.client, Context(
+            names, procs, journal, opts.policy, opts.allow_lan, opts.ipv6, work,
+            detached=other, tz=foreign.TIMEZONE if other else "UTC"))
+        client.start_server()
         _start_sink(procs, names, work, _max_run_s(opts))
         # the client connects: strong loads its firewall before the tunnel exists
         if opts.policy == "strong":
             client.engage_firewall("loaded before connecting")
-        client.start_process()
-        client.tunnel_up("connected")
+        client.connect("connected")
         if not client.firewall_on:
             client.engage_firewall("tunnel up")
         setup_changes = list(client.changes)
@@ -247,12 +248,11 @@ def _run_inside(opts, names, procs, partial, work):
             client.disconnect()
             teardown = client.changes[first:]
             time.sleep(foreign.CAPTURE_TAIL_S)
-            wg_log.flush()
-            shutil.copy(wg_log_path, os.path.join(partial, foreign.WG_LOG))
+            client.wg_log.flush()
+            shutil.copy(client.wg_log_path, os.path.join(partial, foreign.WG_LOG))
         else:
-            # the evidence ends with the captures: the client's log as it stood then (its
-            # shutdown lines at teardown would be a tunnel-down no capture covers)
-            _copy_prefix(wg_log_path, os.path.join(partial, "logs", "wireguard-go.log"))
+            # the evidence ends with the captures: the client's logs as they stood then
+            client_logs = client.collect_logs(partial)
         captures = []
         for cap, fname, vantage in zip(caps, files, ("device", "external")):
             captured, dropped = cap.stop()
@@ -260,9 +260,10 @@ def _run_inside(opts, names, procs, partial, work):
         procs.stop("sink")
         links = client.snapshot_links()
     finally:
+        if client:
+            procs.stop_all()            # a real client's log readers end with its processes
+            client.close()
         journal.close()
-        wg_log.close()
-        srv_log.close()
     with open(os.path.join(partial, "ip-link.json"), "w") as fh:
         json.dump(links, fh, indent=1)
         fh.write("\n")
@@ -276,7 +277,7 @@ def _run_inside(opts, names, procs, partial, work):
             "probe_interval_ms": opts.probe_interval_ms,
             "timing": {**opts.timing.__dict__, "steady_ms": opts.steady_ms},
             "run_id": names.run_id, "started_ns": started_ns, "ended_ns": time.time_ns(),
-            "rig": opts.rig, "teardown_changes": teardown}
+            "rig": opts.rig, "teardown_changes": teardown, "client": client.name}
     doc = truth.build(meta, trials, setup_changes, sink_records, probe_records,
                       [{k: c[k] for k in ("file", "vantage", "dropped")} for c in captures])
     addresses = sorted({c["detail"].split()[-1] for c in client.changes
@@ -284,26 +285,21 @@ def _run_inside(opts, names, procs, partial, work):
     if opts.ipv6:
         addresses.append(topo.DEV6_ADDR)
     scenario = (foreign.scenario_yaml(opts, build, names, client, started_ns) if other
-                else _scenario_yaml(opts, build, names, client, captures, addresses))
+                else _scenario_yaml(opts, build, names, client, captures, addresses, client_logs))
     return doc, scenario
 
 
-def _copy_prefix(src, dst):
-    with open(src, "rb") as fh:
-        data = fh.read()
-    with open(dst, "wb") as fh:
-        fh.write(data[:data.rfind(b"\n") + 1])
-
-
-def _scenario_yaml(opts, build, names, client, captures, addresses):
+def _scenario_yaml(opts, build, names, client, captures, addresses, client_logs):
     desc = opts.description or (ev.DESCRIPTIONS[opts.event].format(**opts.timing.__dict__)
+                                + (f"; client {client.name}" if client.name != clients.DEFAULT else "")
                                 + f"; policy {opts.policy}"
+                                + (f" ({client.protection})" if opts.policy == "client" else "")
                                 + (", LAN allowed" if opts.allow_lan else "")
                                 + (", IPv6" if opts.ipv6 else "")
                                 + (f", {opts.trials} trials" if opts.trials > 1 else "")
                                 + ("" if opts.probes else ", no traffic generator"))
     logs = [{"file": "logs/journal.json", "format": "journald-json", "clock": "device", "timezone": "UTC"},
-            {"file": "logs/wireguard-go.log", "format": "wireguard-go", "clock": "device", "timezone": "UTC"}]
+            *client_logs]
     if opts.probes:
         logs.append({"file": "logs/probes.jsonl", "format": "ksaudit-probe", "clock": "device",
                      "timezone": "UTC"})
@@ -312,10 +308,11 @@ def _scenario_yaml(opts, build, names, client, captures, addresses):
         "platform": "linux",
         "scenario": ev.SCENARIO_KIND[opts.event],
         "description": desc,
-        "device": {"tunnel_interfaces": [names.wg_client], "physical_interfaces": ["wlan0"],
+        "device": {"tunnel_interfaces": [client.ifname], "physical_interfaces": ["wlan0"],
                    "addresses": addresses,
                    "ifindex": dict(sorted(client.ifindex.items()))},
-        "vpn": {"endpoints": [f"{topo.UP_VPN}:{topo.WG_PORT}/udp"]},
+        "vpn": {"endpoints": [client.endpoint_spec],
+                **({"processes": client.processes} if client.processes else {})},
         "policy": {"allow_lan": opts.allow_lan, "allow": [], "tolerance_us": 1000},
         "captures": [{"file": c["file"], "vantage": c["vantage"], "clock": "device",
                       "dropped": c["dropped"]} for c in captures],

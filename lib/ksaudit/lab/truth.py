@@ -112,6 +112,8 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
         if probe_records else None
     rig = ({"rig": meta["rig"], "teardown_changes": meta.get("teardown_changes", []),
             "probe_span_ns": span} if meta.get("rig", "lab") != "lab" else {})
+    client = meta.get("client", "wireguard-go")      # a real client (docs/lab.md "Clients")
+    rig.update({"client": client} if client != "wireguard-go" else {})
     return {
         "format": FORMAT,
         "ksaudit_version": __version__,

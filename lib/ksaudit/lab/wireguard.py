@@ -107,12 +107,18 @@ def handshake(ns, ifname, server_pub, timeout_s=HANDSHAKE_TIMEOUT_S):
     state = {}
 
     def done():
-        out = topo.sh(["wg", "show", ifname, "latest-handshakes"], ns=ns, check=False).split()
-        state["ts"] = int(out[1]) if len(out) >= 2 and out[1].isdigit() else 0
+        state["ts"] = latest_handshake(ns, ifname)
         return state["ts"] > 0   # a re-added peer starts at 0
 
     wait_for(done, timeout_s, f"WireGuard handshake on {ifname}", interval_s=0.005)
     return state["ts"]
+
+
+def latest_handshake(ns, ifname):
+    """The first peer's latest handshake (s since the epoch) on ``ifname``, 0 for none yet
+    or when the interface is gone."""
+    out = topo.sh(["wg", "show", ifname, "latest-handshakes"], ns=ns, check=False).split()
+    return int(out[1]) if len(out) >= 2 and out[1].isdigit() else 0
 
 
 def _keyfile(directory, ifname, priv):

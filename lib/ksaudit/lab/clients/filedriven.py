@@ -1,0 +1,472 @@
+"""A real VPN client described by a YAML file (``--client FILE``; ``--client wg-quick`` is the
+packaged ``examples/wg-quick.yaml``), run in the device namespace with the lab as its
+supervisor.
+
+The file names the server protocol it needs (the lab provides the server and renders
+keys, endpoint and addresses into ``{placeholders}``), the files to render, the commands
+to connect and disconnect, how to find its processes (exact command line, as ``pgrep
+-xf``), its tunnel interface and its logs.  Format and example: docs/lab.md "Clients".
+
+The events act on the real client: ``process-kill`` SIGKILLs its processes and the lab,
+as supervisor, runs the connect command again after ``--down-ms``; ``reconnect`` is the
+disconnect command, the gap, the connect command; a lost link is the client's own
+business (the harness's network-manager reactions do nothing here).  The tunnel is
+"up" when the harness observes it (the server's ``observed_up``), stamped after that.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from datetime import datetime, timezone
+
+import yaml
+
+from ksaudit.errors import KsauditError
+from ksaudit.lab import topology as topo
+from ksaudit.lab.clients.base import Client, copy_prefix, log_entry
+from ksaudit.lab.daemon import Detached, find_pid
+from ksaudit.lab.journal import now
+from ksaudit.lab.procs import wait_for
+
+FIELDS = {"name", "server", "interface", "files", "env", "connect", "disconnect", "processes",
+          "logs", "protection", "timeout_s"}
+LOG_FIELDS = {"source", "file", "path", "journal", "format", "timezone", "stamp"}
+SOURCES = ("stdout", "stderr", "path")
+LAB_LOGS = ("journal.json", "probes.jsonl")       # the lab's own files in logs/
+PLACEHOLDER = re.compile(r"\{([a-z0-9_]+)\}")
+IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+PROCESS_TIMEOUT_S = 5.0          # the client's processes appear after connect / go after kill
+UP_TIMEOUT_S = 10.0              # the tunnel is observed up after connect
+CONNECT_ATTEMPTS = 3             # a supervisor retries a failed connect (Restart=on-failure)
+RETRY_PAUSE_S = 0.2
+READER_JOIN_S = 2.0
+
+
+def _err(where, field, msg):
+    return KsauditError(f"lab: client file {where}: field '{field}': {msg}")
+
+
+def _str_list(doc, where, field, key=None):
+    val = doc.get(key or field)
+    if not isinstance(val, list) or not val or not all(isinstance(v, str) and v for v in val):
+        raise _err(where, field, "must be a non-empty list of non-empty strings (argv)")
+    return val
+
+
+def _str_map(doc, where, field, key=None):
+    val = doc.get(key or field, {})
+    if not isinstance(val, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                            for k, v in val.items()):
+        raise _err(where, field, "must be a mapping of strings to strings")
+    return val
+
+
+def load_spec(path, servers, label=None):
+    """Read and check a client file; returns the checked spec (a dict).
+
+    Parameters: path (the YAML file), servers ({protocol: server class}), label (the
+    name used in messages; default the path).
+    Raises: KsauditError, one line naming the file and the field at fault.
+    """
+    where = label or path
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise KsauditError(f"lab: client file {where}: no such file (or give a client name)")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KsauditError(f"lab: client file {where}: cannot read: {exc}")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise KsauditError(f"lab: client file {where}: not valid YAML{at}")
+    if not isinstance(doc, dict):
+        raise KsauditError(f"lab: client file {where}: must be a mapping of fields")
+    unknown = sorted(set(doc) - FIELDS)
+    if unknown:
+        raise _err(where, unknown[0], f"unknown (known: {', '.join(sorted(FIELDS))})")
+    name = doc.get("name", os.path.splitext(os.path.basename(path))[0])
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+        raise _err(where, "name", "must be 1..40 letters, digits, '_', '.', '-'")
+    server = doc.get("server")
+    if server not in servers:
+        raise _err(where, "server", f"must be one of {', '.join(servers)}, got {server!r}")
+    timeout = doc.get("timeout_s", 20)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 120:
+        raise _err(where, "timeout_s", f"must be a number 1..120, got {timeout!r}")
+    spec = {"name": name, "server": server, "timeout_s": float(timeout),
+            "interface": doc.get("interface", "{interface}"),
+            "files": _str_map(doc, where, "files"), "env": _str_map(doc, where, "env"),
+            "connect": _str_list(doc, where, "connect"),
+            "disconnect": _str_list(doc, where, "disconnect"),
+            "processes": _processes(doc, where), "logs": _logs(doc, where),
+            "protection": _protection(doc, where)}
+    if not isinstance(spec["interface"], str) or not ("{interface}" in spec["interface"]
+                                                     or "{run_id}" in spec["interface"]):
+        raise _err(where, "interface", "must contain {interface} or {run_id} (WireGuard "
+                                       "sockets are global: names must differ per run)")
+    _check_placeholders(spec, servers[server].PLACEHOLDERS, where)
+    return spec
+
+
+def _processes(doc, where):
+    procs = doc.get("processes")
+    if not isinstance(procs, list) or not procs:
+        raise _err(where, "processes", "must be a non-empty list of {name, cmdline}")
+    out = []
+    for i, p in enumerate(procs):
+        field = f"processes[{i}]"
+        if not isinstance(p, dict) or set(p) != {"name", "cmdline"} or not isinstance(p["name"], str) \
+                or not p["name"]:
+            raise _err(where, field, "must be {name: NAME, cmdline: [argv...]}")
+        out.append({"name": p["name"], "cmdline": _str_list(p, where, f"{field}.cmdline", "cmdline")})
+    return out
+
+
+def _logs(doc, where):
+    logs = doc.get("logs", [])
+    if not isinstance(logs, list):
+        raise _err(where, "logs", "must be a list")
+    from ksaudit.oslogs.registry import formats
+    known, out, files = formats(), [], set()
+    for i, entry in enumerate(logs):
+        field = f"logs[{i}]"
+        if not isinstance(entry, dict):
+            raise _err(where, field, "must be a mapping")
+        extra = sorted(set(entry) - LOG_FIELDS)
+        if extra:
+            raise _err(where, f"{field}.{extra[0]}", f"unknown (known: {', '.join(sorted(LOG_FIELDS))})")
+        source = entry.get("source")
+        if source not in SOURCES:
+            raise _err(where, f"{field}.source", f"must be one of {', '.join(SOURCES)}, got {source!r}")
+        if source == "path" and not isinstance(entry.get("path"), str):
+            raise _err(where, f"{field}.path", "a file the client writes (source: path) needs its path")
+        if source != "path" and "path" in entry:
+            raise _err(where, f"{field}.path", "only for source: path")
+        if ("file" in entry) == ("journal" in entry) or (source == "path" and "journal" in entry):
+            raise _err(where, field, "needs exactly one of file (under logs/) or journal "
+                                     "(an identifier; stdout/stderr only)")
+        if "journal" in entry and not (isinstance(entry["journal"], str)
+                                       and re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", entry["journal"])):
+            raise _err(where, f"{field}.journal", "must be a syslog identifier")
+        if "file" in entry:
+            fname = entry["file"]
+            if not isinstance(fname, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", fname) \
+                    or fname in LAB_LOGS or fname in files or fname.startswith("."):
+                raise _err(where, f"{field}.file", f"must be a new plain file name under logs/ "
+                                                   f"(not {', '.join(LAB_LOGS)}), got {fname!r}")
+            files.add(fname)
+            if entry.get("format") not in known:
+                raise _err(where, f"{field}.format", f"must be a known log format ({', '.join(known)}), "
+                                                     f"got {entry.get('format')!r}")
+        elif "format" in entry:
+            raise _err(where, f"{field}.format", "a journal identifier's lines are in journal.json")
+        if entry.get("stamp", "iso") != "iso" or ("stamp" in entry and source == "path"):
+            raise _err(where, f"{field}.stamp", "only 'iso' (each stdout/stderr line prefixed "
+                                                "with its ISO 8601 read time, as `ts` does)")
+        tz = entry.get("timezone", "UTC")
+        if not isinstance(tz, str) or not tz:
+            raise _err(where, f"{field}.timezone", "must be a zone name")
+        out.append({**entry, "timezone": tz})
+    for source in ("stdout", "stderr"):
+        if sum(e["source"] == source for e in out) > 1:
+            raise _err(where, "logs", f"{source} is declared twice")
+    return out
+
+
+def _protection(doc, where):
+    prot = doc.get("protection")
+    if prot is None:
+        return None
+    if not isinstance(prot, dict) or set(prot) - {"description", "placeholders"} \
+            or not isinstance(prot.get("description"), str) or not prot["description"].strip():
+        raise _err(where, "protection", "must be {description: TEXT, placeholders: {NAME: TEXT}}")
+    return {"description": " ".join(prot["description"].split()),
+            "placeholders": _str_map(prot, where, "protection.placeholders", "placeholders")}
+
+
+def _check_placeholders(spec, server_names, where):
+    """Every {name} used must be one the lab fills (or the protection's own)."""
+    own = set(spec["protection"]["placeholders"]) if spec["protection"] else set()
+    known = set(server_names) | {"interface", "run_id", "dir"} | own
+    texts = [("interface", spec["interface"])]
+    texts += [(f"files[{k!r}]", k) for k in spec["files"]] + [(f"files[{k!r}]", v)
+                                                               for k, v in spec["files"].items()]
+    texts += [(f"env.{k}", v) for k, v in spec["env"].items()]
+    texts += [(f, a) for f in ("connect", "disconnect") for a in spec[f]]
+    texts += [(f"processes[{i}].cmdline", a) for i, p in enumerate(spec["processes"]) for a in p["cmdline"]]
+    texts += [(f"logs[{i}].path", e["path"]) for i, e in enumerate(spec["logs"]) if "path" in e]
+    if spec["protection"]:
+        texts += [(f"protection.placeholders.{k}", v) for k, v in spec["protection"]["placeholders"].items()]
+    for field, text in texts:
+        for name in PLACEHOLDER.findall(text):
+            if name not in known or (field.startswith("protection.") and name in own):
+                raise _err(where, field, f"unknown placeholder {{{name}}} (known: "
+                                         f"{', '.join(sorted(known - own) + sorted(own))})")
+    for k in spec["files"]:
+        if "/" in k or k.startswith("."):
+            raise _err(where, f"files[{k!r}]", "must be a plain file name (rendered into {dir})")
+
+
+def render(text, values):
+    """``text`` with every ``{name}`` replaced (names were checked by load_spec)."""
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+class FileClient(Client):
+    """A client file's commands, processes, interface and logs, supervised by the lab."""
+
+    def __init__(self, ctx, spec, server_cls):
+        server = server_cls(ctx)
+        self.spec = spec
+        self.name = spec["name"]
+        self.dir = os.path.join(ctx.workdir, "client")
+        os.makedirs(self.dir, exist_ok=True)
+        values = {**server.placeholders(), "run_id": ctx.names.run_id, "dir": self.dir,
+                  "interface": server.client_ifname}
+        prot = spec["protection"]
+        for key, text in (prot["placeholders"] if prot else {}).items():
+            values[key] = render(text, values) if ctx.policy == "client" else ""
+        self.values = values
+        ifname = render(spec["interface"], values)
+        if not IFNAME.fullmatch(ifname):
+            raise KsauditError(f"lab: client {self.name}: field 'interface': {ifname!r} is not "
+                               "an interface name (1..15 letters, digits, '_', '.', '-')")
+        super().__init__(ctx, server, ifname)
+        self.supports_client_policy = prot is not None
+        self.protection = prot["description"] if prot else None
+        self.processes = sorted({p["name"] for p in spec["processes"]})
+        self.connected = False
+        self._running = []             # [(name, Detached)] the client's processes now
+        self._readers = []             # threads copying piped stdout/stderr lines
+        self._render_files()
+        self._sinks = {src: self._sink_path(src) for src in ("stdout", "stderr")}
+
+    # --- files, commands and their output -------------------------------------------
+    def _render_files(self):
+        for name, text in self.spec["files"].items():
+            path = os.path.join(self.dir, render(name, self.values))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(render(text, self.values))
+
+    def _log_of(self, source):
+        return next((e for e in self.spec["logs"] if e["source"] == source), None)
+
+    def _sink_path(self, source):
+        """Where a stream's lines go in the work dir: the declared file, else an
+        undeclared one (kept for error messages, not part of the evidence)."""
+        entry = self._log_of(source)
+        name = entry["file"] if entry and "file" in entry else f"undeclared.{source}"
+        return os.path.join(self.dir, "logs", name)
+
+    def _stream(self, source):
+        """(Popen argument, reader or None) for the command's ``source`` stream."""
+        entry = self._log_of(source)
+        os.makedirs(os.path.dirname(self._sinks[source]), exist_ok=True)
+        if entry and ("journal" in entry or "stamp" in entry):
+            return subprocess.PIPE, entry
+        return open(self._sinks[source], "ab"), None
+
+    def _run(self, field):
+        """Run the connect or disconnect command in the device namespace (bounded);
+        returns (exit code, last stderr line)."""
+        argv = ["ip", "netns", "exec", self.ns] + [render(a, self.values) for a in self.spec[field]]
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "TZ": "UTC",
+               **{k: render(v, self.values) for k, v in self.spec["env"].items()}}
+        out, out_entry = self._stream("stdout")
+        err, err_entry = self._stream("stderr")
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    env=env, start_new_session=True)
+        except FileNotFoundError:
+            raise KsauditError("lab: cannot run ip netns exec")
+        finally:
+            for fh in (out, err):
+                if fh is not subprocess.PIPE:
+                    fh.close()
+        for pipe, entry, source in ((proc.stdout, out_entry, "stdout"), (proc.stderr, err_entry, "stderr")):
+            if pipe is not None:
+                t = threading.Thread(target=self._copy_lines, args=(pipe, entry, source, proc.pid),
+                                     daemon=True)
+                t.start()
+                self._readers.append(t)
+        try:
+            code = proc.wait(timeout=self.spec["timeout_s"])
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+            raise KsauditError(f"lab: client {self.name}: {field} command did not finish in "
+                               f"{self.spec['timeout_s']:g}s: {' '.join(argv[4:])}")
+        return code, self._last_line("stderr")
+
+    def _copy_lines(self, pipe, entry, source, pid):
+        """Each line as it arrives: into the journal under the file's identifier, or into
+        the stream's file prefixed with its ISO 8601 read time (what `ts` would do)."""
+        with pipe, open(self._sinks[source], "ab", buffering=0) as fh:
+            for line in pipe:
+                ts, mono = now()
+                text = line.rstrip(b"\r\n")
+                if "journal" in entry:
+                    self.journal.write(ts, mono, entry["journal"], text.decode("utf-8", "replace"),
+                                       pid=pid)
+                stamp = datetime.fromtimestamp(ts / 1e9, timezone.utc).isoformat(timespec="microseconds")
+                fh.write(stamp.encode() + b" " + text + b"\n")
+
+    def _last_line(self, source):
+        time.sleep(0.05)                  # a piped stream's reader writes just after
+        try:
+            with open(self._sinks[source], "rb") as fh:
+                lines = [ln for ln in fh.read()[-2000:].decode("utf-8", "replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    # --- the client's processes ---------------------------------------------------------
+    def _find_processes(self):
+        """Wait (bounded) until every declared process runs; track them by PID."""
+        found = {}
+
+        def all_up():
+            for p in self.spec["processes"]:
+                found[p["name"]] = find_pid([render(a, self.values) for a in p["cmdline"]])
+            return all(found.values())
+
+        wait_for(all_up, PROCESS_TIMEOUT_S, f"the processes of client {self.name} "
+                                            f"({', '.join(self.processes)})")
+        self._running = []
+        for name, pids in found.items():
+            for pid in pids:
+                handle = Detached(pid, [name])
+                self.procs.adopt(f"client-{name}-{pid}", handle)
+                self._running.append((name, handle))
+
+    def _reap(self, timeout_s=PROCESS_TIMEOUT_S):
+        """Wait (bounded) until the tracked processes are gone; stop them if they stay."""
+        for name, handle in self._running:
+            try:
+                handle.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.procs.stop(f"client-{name}-{handle.pid}")
+            self.procs.forget(f"client-{name}-{handle.pid}")
+        self._running = []
+
+    def _describe(self):
+        return ", ".join(f"{name} pid {h.pid}" for name, h in self._running)
+
+    # --- what the runner and the events call ---------------------------------------------
+    def start_server(self):
+        self.server.start()
+
+    def start_process(self):
+        """The connect command (retried like a supervisor would); then its processes."""
+        self.owner_started()
+        unit = f"ksaudit-lab-{self.name}.service"
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            code, last = self._run("connect")
+            if code == 0:
+                break
+            ts, mono = now()
+            self.journal.systemd(ts, mono, f"{unit}: Control process exited, code=exited, "
+                                           f"status={code}/FAILURE")
+            if attempt == CONNECT_ATTEMPTS:
+                raise KsauditError(f"lab: client {self.name}: connect command failed ({code}) "
+                                   f"{CONNECT_ATTEMPTS} times: {last}")
+            time.sleep(RETRY_PAUSE_S)
+        self.connected = True
+        self._find_processes()
+        at = self.record("process_started", self._describe())
+        self.journal.systemd(*at, f"Started {unit} - {self.name} ({self.ifname}).")
+        self.snapshot_links()
+
+    def tunnel_up(self, why="connected"):
+        """Connect if the tunnel was taken down, then wait until it is observed up;
+        stamped after the observation."""
+        if not self.connected:
+            self.start_process()
+        wait_for(lambda: self.server.observed_up(self.ns, self.ifname), UP_TIMEOUT_S,
+                 f"client {self.name}'s tunnel {self.ifname} to come up", interval_s=0.005)
+        at = self.record("tunnel_up", f"{why} (observed)")
+        self.tunnel_is_up = True
+        self.set_resolver(topo.TUNNEL_RESOLVER)
+        self.snapshot_links()
+        self.journal.client(*at, f"tunnel up ({why}; handshake with {self.endpoint_spec} observed; "
+                                 f"dev {self.ifname})")
+        return at[0]
+
+    def tunnel_down(self, why, nm_reason="user-requested"):
+        """The disconnect command when the user asks for it; a network-manager reaction
+        (any other reason) is not this client's: nothing happens, the time is returned."""
+        at = now()
+        if nm_reason != "user-requested" or not self.connected:
+            return at[0]
+        code, last = self._run("disconnect")
+        self.record("tunnel_down", why, at=at)
+        self.connected = self.tunnel_is_up = False
+        self._reap()
+        if code != 0:
+            raise KsauditError(f"lab: client {self.name}: disconnect command failed ({code}): {last}")
+        self.set_resolver(topo.LAN_RESOLVER)
+        self.journal.client(*at, f"tunnel down ({why}; dev {self.ifname})", 4)
+        return at[0]
+
+    def kill_process(self):
+        """SIGKILL every process of the client; their interface goes with them."""
+        at = self.record("process_killed", f"SIGKILL {self._describe()}")
+        for _, handle in self._running:
+            os.kill(handle.pid, signal.SIGKILL)
+        self.owner_died()
+        try:
+            wait_for(self.interface_gone, PROCESS_TIMEOUT_S, f"{self.ifname} to disappear",
+                     interval_s=0.001)
+            gone = self.record("interface_removed", self.ifname)
+            self.journal.nm_device(*gone, self.ifname, "activated", "unmanaged", "removed")
+        except KsauditError:
+            pass                    # a client whose interface outlives its process
+        self._reap()
+        self.connected = self.tunnel_is_up = False
+        ts, mono = now()
+        self.journal.systemd(ts, mono, f"ksaudit-lab-{self.name}.service: Main process exited, "
+                                       "code=killed, status=9/KILL")
+        self.journal.client(ts, mono, f"tunnel down ({self.name} killed by signal 9; "
+                                      f"dev {self.ifname})", 3)
+        self.set_resolver(topo.LAN_RESOLVER)
+        return at[0]
+
+    def freeze_process(self, frozen):
+        at = now()
+        for _, handle in self._running:
+            os.kill(handle.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+        self.record("process_frozen" if frozen else "process_resumed", self._describe(),
+                    at=at if frozen else None)
+
+    def disconnect(self):
+        """The user's disconnect: the disconnect command; every policy but ``strong``
+        drops ksaudit's firewall.  Returns the ns time."""
+        down = self.tunnel_down("disconnect requested")
+        if self.policy != "strong":
+            self.release_firewall("disconnected")
+        return down
+
+    def collect_logs(self, partial):
+        """Copy the declared log files (cut at their last complete line) into logs/."""
+        entries = []
+        for entry in self.spec["logs"]:
+            if "file" not in entry:
+                continue
+            src = (render(entry["path"], self.values) if entry["source"] == "path"
+                   else self._sinks[entry["source"]])
+            if not os.path.exists(src):
+                raise KsauditError(f"lab: client {self.name}: declared log {src} was not written")
+            copy_prefix(src, os.path.join(partial, "logs", entry["file"]))
+            entries.append(log_entry(f"logs/{entry['file']}", entry["format"], entry["timezone"]))
+        return entries
+
+    def close(self):
+        """After the processes are stopped: the readers see EOF and end (bounded)."""
+        for t in self._readers:
+            t.join(timeout=READER_JOIN_S)
+        super().close()
