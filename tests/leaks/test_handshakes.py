@@ -103,6 +103,69 @@ def test_keepalives_are_not_tunnel_data(tmp_path):
     assert hs.keepalives(df, np.ones(len(df), bool)).tolist() == [True, False, False, False]
     assert not hs.keepalives(df, np.zeros(len(df), bool)).any()
 
+def test_openvpn_control_channel_and_pings_are_not_tunnel_data(tmp_path):
+    """Frames as OpenVPN 2.6 (tls-crypt, AES-256-GCM) sends them on 1194/udp while it
+    reconnects, and the 40-byte pings its server sends to a killed client."""
+    ack = bytes([5 << 3]) + SID + b"\x01" + b"\0\0\0\0" + SID
+    frames = [
+        (_udp(bytes([4 << 3]) + SID + b"t" * 330, dport=1194), True),      # P_CONTROL_V1 (TLS)
+        (_udp(ack, dport=1194), True),                                       # P_ACK_V1
+        (_udp(bytes([3 << 3 | 1]) + SID + b"s" * 40, dport=1194), True),     # soft reset, key 1
+        (_udp(bytes([11 << 3]) + SID + b"w" * 200, dport=1194), True),       # P_CONTROL_WKC_V1
+        (_udp(bytes([4 << 3]) + b"\0" * 8, dport=1194), False),              # 9 bytes: too short
+        (_udp(bytes([9 << 3]) + b"\0\0\0" + b"p" * 36, sport=1194), True),   # P_DATA_V2 ping, 40
+        (_udp(bytes([9 << 3]) + b"\0\0\0" + b"d" * 40, dport=1194), False),  # 44: an IP header fits
+        (_udp(bytes([9 << 3]) + b"\0\0\0" + b"d" * 80, dport=1194), False),  # a probe, 84 bytes
+        (_udp(bytes([6 << 3]) + b"p" * 36, dport=1194), True),               # P_DATA_V1 ping, 37
+        (_udp(bytes([6 << 3]) + b"d" * 40, dport=1194), False),              # P_DATA_V1, 41
+        (_udp(OVPN_CLIENT, dport=1194), False),                              # a hard reset: a handshake
+        (_tcp(struct.pack(">H", len(ack)) + ack), True),                     # one ack behind its prefix
+        (_tcp(struct.pack(">H", len(ack)) + ack + struct.pack(">H", 84)
+              + bytes([9 << 3]) + b"d" * 83), False),                       # ... followed by data
+    ]
+    path = tmp_path / "ovpn.pcap"
+    path.write_bytes(_pcapgen().pcap([(T0 + i * MS, bytes(_eth(f))) for i, (f, _) in
+                                      enumerate(frames)], nano=True))
+    df = read_packets(path)
+    assert hs.keepalives(df, np.ones(len(df), bool)).tolist() == [want for _, want in frames]
+    assert not hs.keepalives(df, np.zeros(len(df), bool)).any()
+    assert (hs.handshake_kinds(df, np.ones(len(df), bool)) > 0).tolist() == \
+        [i == 10 for i in range(len(frames))]
+
+
+def test_openvpn_pings_and_control_frames_do_not_split_or_end_a_gap(builder):
+    """After a kill the server's pings keep arriving at the dead port, and the restarted
+    client's TLS exchange runs before its routes are back: one episode, ended by the
+    first tunnel data frame (the probe after the routes), holding every leak."""
+    ovpn = (ENDPOINT[0], 1194)
+    ping = bytes([9 << 3]) + b"\0\0\0" + b"p" * 36
+
+    def tunnel_packet(t_ns, payload=b"x" * 32):
+        builder.udp(t_ns, TUN4, SINK[0], 40000, SINK[1], payload, ifindex=3)
+        builder.udp(t_ns + 20_000, DEV4, ovpn[0], 51000, ovpn[1], bytes([9 << 3]) + b"d" * 80)
+
+    builder.tunnel_packet = tunnel_packet
+    builder.probes_run(0, 3000, lambda t: "leak" if 1000 <= t < 2000 else "up")
+    builder.log(1000, "tunnel down dev wg0")
+    for t in (1300, 1600, 1900):               # the server pings the killed client's port
+        builder.udp(T0 + t * MS, ovpn[0], DEV4, ovpn[1], 51000, ping, out=False)
+    builder.udp(T0 + 1940 * MS, DEV4, ovpn[0], 51001, ovpn[1], OVPN_CLIENT)
+    builder.udp(T0 + 1941 * MS, ovpn[0], DEV4, ovpn[1], 51001, OVPN_SERVER, out=False)
+    for t in range(1945, 1995, 5):             # TLS handshake and push reply, 50 ms
+        builder.udp(T0 + t * MS, DEV4, ovpn[0], 51001, ovpn[1], bytes([4 << 3]) + SID + b"t" * 200)
+        builder.udp(T0 + t * MS + 100_000, ovpn[0], DEV4, ovpn[1], 51001,
+                    bytes([5 << 3]) + SID + b"\x01" + b"\0" * 4 + SID, out=False)
+    a = analyze(builder.write(**{"vpn.endpoints": [f"{ovpn[0]}:{ovpn[1]}/udp"]}))
+    (ep,) = a.episodes
+    assert a.verdict.status == "FAIL"
+    leaked = a.leaks[a.leaks["rule"].astype(str) == "leak"]
+    assert set(leaked["episode"].astype(int)) == {ep.id} and len(leaked) == 100
+    # the end band opens at the server's reset and closes at the first probe inside the
+    # tunnel (a ping or the TLS exchange would have closed it with leaks still to come)
+    assert ep.end_band == (T0 + 1941 * MS, T0 + 2000 * MS + 5_000)
+    assert a.steady_state["leaked_frames"] == 0
+
+
 def test_openvpn_handshake_response_fixes_the_episode_end(builder):
     """endpoint 1194/udp: the client's hard reset does not end the gap, the server's
     reset opens the end band, the first tunnel data frame closes it."""

@@ -13,6 +13,14 @@ MPLS, SLL2) works alike.
   P_CONTROL_HARD_RESET_SERVER_V2 (8) the response; a hard reset always starts key id 0
   and holds at least opcode, session id and message packet id (14 bytes).  Over TCP a
   2-byte length prefix precedes each packet.
+
+Session upkeep that carries no tunnel data (`keepalives`) must not end a gap either:
+WireGuard keepalives, and OpenVPN's control channel (P_CONTROL_SOFT_RESET_V1 3,
+P_CONTROL_V1 4, P_ACK_V1 5, P_CONTROL_WKC_V1 11: the TLS handshake and the pushed
+options, sent while reconnecting before the routes are back) and its pings (a data
+packet too short to hold an IP header: the 16-byte ping magic under an AEAD cipher,
+40 bytes as P_DATA_V2, 37 as P_DATA_V1; the server keeps sending them to a client
+that was killed).
 """
 
 from __future__ import annotations
@@ -35,6 +43,14 @@ WG_HANDSHAKE = {148: LABELS[WG_INIT], 92: LABELS[WG_RESP], 64: LABELS[WG_COOKIE]
 _WG_TYPES = {1: (WG_INIT, 148), 2: (WG_RESP, 92), 3: (WG_COOKIE, 64)}
 _OVPN_OPCODES = {7: OVPN_INIT2, 10: OVPN_INIT3, 8: OVPN_RESP}
 _OVPN_MIN_BYTES = 14
+# OpenVPN control-channel opcodes that are not hard resets: soft reset 3, control 4, ack 5,
+# control with wrapped client key 11; at least opcode, session id and an ack count
+_OVPN_CONTROL = (3, 4, 5, 11)
+_OVPN_MIN_CONTROL_BYTES = 10
+# data opcodes -> the most bytes that cannot hold a 20-byte IPv4 header under an AEAD
+# cipher: P_DATA_V1 6 (1-byte opcode, 4-byte packet id, 16-byte tag), P_DATA_V2 9 (+3-byte
+# peer id); the 16-byte ping is 37 and 40 bytes
+_OVPN_PING_MAX = {6: 1 + 4 + 16 + 19, 9: 4 + 4 + 16 + 19}
 
 
 def handshake_kinds(packets, transport) -> np.ndarray:
@@ -59,14 +75,32 @@ def handshake_kinds(packets, transport) -> np.ndarray:
 
 
 def keepalives(packets, transport) -> np.ndarray:
-    """Mask of WireGuard keepalives among the ``transport`` frames: a transport-data
-    message (type 4, zero reserved bytes) with nothing inside (16-byte header, 16-byte
-    tag).  A keepalive shows a session, not that traffic goes through the tunnel again:
-    after a reconnect it comes before the routes are back."""
+    """Mask of the session upkeep among the ``transport`` frames: WireGuard keepalives
+    (a transport-data message, type 4 with zero reserved bytes, with nothing inside:
+    16-byte header, 16-byte tag) and OpenVPN control-channel packets and pings (module
+    docstring; over TCP, a segment holding one such packet behind its length prefix).
+    Upkeep shows a session, not that traffic goes through the tunnel again: after a
+    reconnect it comes before the routes are back."""
     head = packets["payload_head"].to_numpy().astype(np.int64)
     n = packets["payload_len"].to_numpy().astype(np.int64)
-    return (np.asarray(transport, bool) & (packets["proto"].to_numpy() == 17) & (head >= 0)
-            & ((head >> 24) == 4) & ((head & 0xFFFFFF) == 0) & (n == 32))
+    proto = packets["proto"].to_numpy()
+    known = np.asarray(transport, bool) & (head >= 0)
+    udp, tcp = known & (proto == 17), known & (proto == 6)
+    wg = udp & ((head >> 24) == 4) & ((head & 0xFFFFFF) == 0) & (n == 32)
+    prefix = head >> 16
+    alone = tcp & (prefix == n - 2)                       # one OpenVPN packet in the segment
+    return wg | _openvpn_upkeep(head >> 27, udp, n) | _openvpn_upkeep((head >> 11) & 0x1F, alone,
+                                                                      n - 2)
+
+
+def _openvpn_upkeep(opcode, rows, n) -> np.ndarray:
+    """Rows whose OpenVPN packet (``opcode``, ``n`` bytes) is a control-channel packet
+    other than a hard reset, or a ping (`_OVPN_PING_MAX` by data opcode)."""
+    control = np.isin(opcode, _OVPN_CONTROL) & (n >= _OVPN_MIN_CONTROL_BYTES)
+    ping = np.zeros(len(n), bool)
+    for op, most in _OVPN_PING_MAX.items():
+        ping |= (opcode == op) & (n <= most)
+    return rows & (control | ping)
 
 
 def handshake_list(packets, caps, kinds):
