@@ -42,6 +42,19 @@ def test_stored_without_outputs_and_documents_parameters(name):
     assert all(p["help"] and p["inferred_type_name"] in ("str", "int") for p in inspected.values())
 
 
+def test_the_checkout_notebooks_are_links_to_the_shipped_ones():
+    """notebooks/ (what JupyterLab users open in a checkout) holds links to the package's
+    notebooks, never copies that could drift from what `ksaudit render` runs."""
+    top = Path(__file__).resolve().parents[2] / "notebooks"
+    if not top.is_dir():
+        pytest.skip("not a checkout")
+    assert sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    assert sorted(p.name for p in top.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    for name in NOTEBOOKS:
+        assert (top / name).is_symlink(), f"notebooks/{name} is a copy, not a link"
+        assert (top / name).resolve() == (NOTEBOOKS_DIR / name).resolve()
+
+
 @needs_samples
 def test_leak_report_runs_with_its_defaults():
     nb = execute.execute_notebook(NOTEBOOKS_DIR / "leak_report.ipynb", {})

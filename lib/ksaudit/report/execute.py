@@ -13,7 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-TEMPLATES_DIR = Path(__file__).with_name("templates")
+from ksaudit.report.resources import TEMPLATES_DIR
+
 TEMPLATE_NAME = "ksaudit"
 KERNEL_NAME = "python3"
 START_TIMEOUT_S = 60
@@ -172,6 +173,25 @@ def write_notebook(nb, path):
 _EXPORTER = None
 
 
+def _nbconvert_templates():
+    """The directory of nbconvert's own templates (`lab`, `base`), or [] if not found.
+
+    nbconvert looks for them under the Jupyter data paths of the running prefix; in a
+    virtual environment that reuses the system's site-packages they lie under the
+    system's prefix instead, so they are located through nbconvert's installed files.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("nbconvert")
+    except PackageNotFoundError:
+        return []
+    for rel in dist.files or ():
+        if rel.as_posix().endswith("nbconvert/templates/lab/index.html.j2"):
+            return [str(Path(dist.locate_file(rel)).resolve().parents[1])]
+    return []
+
+
 def to_html(nb, title):
     """Export `nb` to one self-contained HTML page without code cells.
 
@@ -191,8 +211,10 @@ def to_html(nb, title):
     if _EXPORTER is None:
         from nbconvert import HTMLExporter
 
+        nbconvert_dirs = _nbconvert_templates()
         _EXPORTER = HTMLExporter(
-            extra_template_basedirs=[str(TEMPLATES_DIR)], template_name=TEMPLATE_NAME,
+            extra_template_basedirs=[str(TEMPLATES_DIR), *nbconvert_dirs],
+            extra_template_paths=nbconvert_dirs, template_name=TEMPLATE_NAME,
             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
             embed_images=True, anchor_link_text="")
     nb = copy.deepcopy(nb)

@@ -18,9 +18,9 @@ from pathlib import Path
 from ksaudit.digest import file_sha256
 from ksaudit.errors import KsauditError
 from ksaudit.report import hashing, staging, summary as summ, workers
+from ksaudit.report.resources import NOTEBOOKS_DIR
 from ksaudit.safeio import check_name
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 REPORT_NOTEBOOK = NOTEBOOKS_DIR / "leak_report.ipynb"
 SUMMARY_NOTEBOOK = NOTEBOOKS_DIR / "build_summary.ipynb"
 SCRATCH = ".scratch"

@@ -3,16 +3,15 @@
 import json
 import os
 import shlex
-from pathlib import Path
 
 from ksaudit import __version__
 from ksaudit.errors import KsauditError
 from ksaudit.report.html import Html, esc, href
+from ksaudit.report.resources import CSS_PATH
 
 SCHEMA = "ksaudit.summary/1"
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "ERROR")
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3, "ERROR": 3}
-CSS_PATH = Path(__file__).with_name("templates") / "ksaudit" / "static" / "ksaudit.css"
 
 
 def overall_verdict(verdicts):
