@@ -12,7 +12,7 @@ import pytest
 
 from ksaudit.lab import runner, topology, truth
 from ksaudit.lab.clients import openvpn as ov
-from ksaudit.lab.procs import Procs
+from ksaudit.lab.procs import Procs, python_env
 from ksaudit.oslogs import read_events
 
 from .conftest import assert_nothing_left
@@ -65,7 +65,7 @@ def probe_burst(lab, seconds=0.3):
     argv = [runner.sys.executable, "-m", "ksaudit.lab.probe", "--log", log, "--interval-ms", "10",
             "--max-s", str(seconds), "--dst", f"{topology.SINK_ADDR}:{topology.SINK_PORT}",
             "--dst", f"[{topology.SINK6_ADDR}]:{topology.SINK_PORT}"]
-    proc = lab.procs.start("probe", argv, ns=lab.names.dev, env=runner._py_env())
+    proc = lab.procs.start("probe", argv, ns=lab.names.dev, env=python_env())
     proc.wait(timeout=seconds + 10)
     lab.procs.forget("probe")
     time.sleep(0.1)
@@ -97,6 +97,7 @@ def test_tunnel_exits_at_the_vpn_and_sigkill_takes_it_down(ovpn):
     assert ALL_ROUTES <= ov.routes_on(ovpn.names.dev, cdev)
     assert probe_burst(ovpn) == {"4": {topology.UP_VPN}, "6": {topology.UP6_VPN}}
     ovpn.client.kill()
+    ovpn.client.reap()
     assert not ov.link_exists(ovpn.names.dev, cdev)
     assert ovpn.client.proc is None
     # no kill switch: traffic falls back to wlan0 and reaches the sink from the LAN address

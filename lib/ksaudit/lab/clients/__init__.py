@@ -3,8 +3,10 @@
 ``wireguard-go`` (default) is the harness: wireguard-go's data plane, the harness's
 control plane (`harness`).  Every other client is real and described by a client file
 (`filedriven`): ``wg-quick`` is the packaged ``examples/wg-quick.yaml``; a path to a
-YAML file brings your own.  ``base`` holds what they share (firewall, link, resolver,
-bookkeeping) and the servers a client file can ask for.
+YAML file brings your own.  ``openvpn`` is real OpenVPN 2.6, server and client, driven
+in Python (`openvpn`: its PKI, management socket and restarts).  ``base`` holds what
+they share (firewall, link, resolver, bookkeeping) and the servers a client file can
+ask for.
 """
 
 import os
@@ -15,7 +17,8 @@ from ksaudit.lab.clients.base import WireGuardServer
 
 DEFAULT = "wireguard-go"
 # clients written in Python: name -> "module:class" (imported when used)
-CLASSES = {DEFAULT: "ksaudit.lab.clients.harness:HarnessClient"}
+CLASSES = {DEFAULT: "ksaudit.lab.clients.harness:HarnessClient",
+           "openvpn": "ksaudit.lab.clients.openvpn:OpenVPNClient"}
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
 # a client name given as a file: the packaged definitions
 NAMED_FILES = {"wg-quick": os.path.join(EXAMPLES, "wg-quick.yaml")}

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ksaudit.errors import KsauditError
-from ksaudit.lab import topology as topo
+from ksaudit.lab import firewall, topology as topo
+from ksaudit.lab.clients.base import Client, copy_prefix, log_entry
 from ksaudit.lab.journal import now
 from ksaudit.lab.procs import wait_for
 
@@ -236,17 +237,21 @@ class OpenVPN:
                  f"routes {', '.join(routes)} on {self.dev}", interval_s=0.002)
 
     def kill(self):
-        """SIGKILL by PID, wait until its tun device is gone (the kernel removes it, and
-        the routes on it, when the process's file closes), reap it.  Returns the
-        ``journal.now()`` pair taken just before the signal."""
-        proc = self.proc
+        """SIGKILL by PID; returns the ``journal.now()`` pair taken just before it."""
         at = now()
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(self.proc.pid, signal.SIGKILL)
+        return at
+
+    def reap(self):
+        """After `kill`: wait until the tun device is gone (the kernel removes it, and the
+        routes on it, when the process's file closes), then reap the process.  Returns
+        the ``journal.now()`` pair of the moment the device was seen gone."""
         wait_for(lambda: not link_exists(self.ns, self.dev), MGMT_TIMEOUT_S,
                  f"{self.dev} to disappear", interval_s=0.001)
-        proc.wait(timeout=MGMT_TIMEOUT_S)
+        gone = now()
+        self.proc.wait(timeout=MGMT_TIMEOUT_S)
         self.procs.forget(self.name)
-        return at
+        return gone
 
     def stop(self):
         """SIGTERM by PID (openvpn removes its routes, closes the tun device and logs
@@ -286,3 +291,168 @@ def _read_until(sock, done, start=b""):
             raise ConnectionError("management socket closed")
         buf += chunk
     return buf
+
+
+# --- the lab client (``--client openvpn``) ---------------------------------------------------
+UNIT = "openvpn-client@ksaudit-lab.service"     # Debian's unit for a client config
+LOG = "logs/openvpn.log"
+
+
+class OpenVPNServer:
+    """The OpenVPN server in the vpn namespace; the device side sees a working tunnel
+    when the client's pulled routes are on its tun device."""
+
+    protocol = "openvpn"
+    endpoint = (topo.UP_VPN, PORT, "udp")
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.ifname = tun_names(ctx.names)[1]
+        self.process = None
+
+    def start(self, pki):
+        """Start the server with the run's ``pki``; returns once it listens."""
+        self.process = OpenVPN(self.ctx.procs, "ovpn-server", self.ctx.names.vpn, self.ifname,
+                               self.ctx.workdir, pki, server_options(pki, self.ctx.ipv6))
+        self.process.wait_log(INIT_DONE, self.process.start(), READY_TIMEOUT_S, "listening")
+
+    def close(self):
+        """Nothing to release: the process is the runner's (Procs), its log a path."""
+
+    def routes(self):
+        """The routes the client's ``redirect-gateway def1 [ipv6]`` adds."""
+        return REDIRECT_ROUTES4 + (REDIRECT_ROUTES6 if self.ctx.ipv6 else ())
+
+    def observed_up(self, ns, ifname):
+        """True once every pulled route is on the device's tun device ``ifname``."""
+        return set(self.routes()) <= routes_on(ns, ifname)
+
+
+class OpenVPNClient(Client):
+    """``openvpn --client`` in the device namespace: it adds and removes its own routes,
+    so the harness only starts, signals and kills it, and observes.
+
+    - ``start_process``: start openvpn (it connects by itself); ``tunnel_up`` waits
+      (bounded) for the pulled routes on its tun device, stamped when seen.
+    - ``tunnel_down`` with ``user-requested`` (the reconnect event): ``signal SIGUSR1``
+      on the management socket, OpenVPN's own reconnect (routes and tun device go, a
+      CONNECT_RETRY_S pause, a new TLS session, new routes); the other reasons are a
+      network manager's reaction, which a bare openvpn does not have: nothing happens.
+      A lost link is noticed by ``ping-restart`` after PING_RESTART_S, on its own.
+    - ``kill_process``: SIGKILL; the kernel removes the tun device and its routes.
+    - ``disconnect``: SIGTERM; openvpn removes its routes and exits.
+    - ``--policy client``: ``persist-tun`` (`protection`).
+    """
+
+    name = "openvpn"
+    supports_client_policy = True
+    protection = ("openvpn --persist-tun: the tun device and its routes stay across "
+                  "SIGUSR1 and ping-restart restarts (traffic is held, not routed to wlan0); "
+                  "a killed process takes them with it")
+    processes = ["openvpn", UNIT]
+
+    def __init__(self, ctx):
+        super().__init__(ctx, OpenVPNServer(ctx), tun_names(ctx.names)[0])
+        self.pki = make_pki(ctx.workdir)
+        self.process = OpenVPN(ctx.procs, "ovpn-client", self.ns, self.ifname, ctx.workdir,
+                               self.pki, client_options(self.pki, persist_tun=ctx.policy == "client"))
+        self._since = 0                # log offset of the last start or reconnect
+
+    def start_server(self):
+        self.server.start(self.pki)
+
+    def collect_logs(self, partial):
+        """openvpn's log as it stood when the captures stopped."""
+        copy_prefix(self.process.log_path, os.path.join(partial, LOG))
+        return [log_entry(LOG, "openvpn")]
+
+    def _pid(self):
+        return self.process.proc.pid
+
+    # --- the process ---------------------------------------------------------------------
+    def start_process(self):
+        """Start (or restart) openvpn; it connects on its own (`tunnel_up` waits)."""
+        if self.policy == "app-level":       # the app's own rules come with the process
+            self.engage_firewall("client process started")
+        self._since = self.process.start()
+        at = self.record("process_started", f"openvpn pid {self._pid()}")
+        self.journal.systemd(*at, f"Started {UNIT} - OpenVPN tunnel for ksaudit-lab.")
+
+    def kill_process(self):
+        """SIGKILL openvpn by PID; its tun device and the routes on it vanish."""
+        pid = self._pid()
+        at = self.process.kill()
+        self.record("process_killed", f"SIGKILL openvpn pid {pid}", at=at)
+        if self.policy == "app-level":        # rules owned by the process die with it
+            released = now()
+            firewall.release(self.ns, self.policy)
+            self.firewall_on = False
+            self.record("firewall_released", "owner process died", at=released)
+        gone = self.process.reap()
+        self.record("interface_removed", self.ifname, at=gone)
+        self.tunnel_is_up = False
+        self.journal.systemd(*now(), f"{UNIT}: Main process exited, code=killed, status=9/KILL")
+        self.set_resolver(topo.LAN_RESOLVER)
+        return at[0]
+
+    def freeze_process(self, frozen):
+        at = now()
+        os.kill(self._pid(), signal.SIGSTOP if frozen else signal.SIGCONT)
+        self.record("process_frozen" if frozen else "process_resumed", f"pid {self._pid()}",
+                    at=at if frozen else None)
+
+    def disconnect(self):
+        """SIGTERM: openvpn removes its routes, closes the tun device and exits; every
+        policy but ``strong`` releases its firewall.  Returns the ns time."""
+        at = now()
+        pid = self._pid()
+        self.record("tunnel_down", "disconnect requested", at=at)
+        self.record("process_stopped", f"SIGTERM openvpn pid {pid}", at=at)
+        self.process.stop()
+        self.tunnel_is_up = False
+        self.set_resolver(topo.LAN_RESOLVER)
+        self.journal.systemd(*now(), f"{UNIT}: Deactivated successfully.")
+        if self.policy != "strong":
+            self.release_firewall("disconnected")
+        return at[0]
+
+    # --- the tunnel ----------------------------------------------------------------------
+    def tunnel_up(self, why="connected"):
+        """Start openvpn if it is not running, wait (bounded) until it has completed its
+        last start or reconnect and its pulled routes are on the tun device; returns the
+        ns time that was seen."""
+        if self.process.proc is None:
+            self.start_process()
+        proc = self.process.proc
+
+        def up():
+            return (INIT_DONE in self.process.log_text(self._since)
+                    and self.server.observed_up(self.ns, self.ifname))
+
+        wait_for(lambda: up() or proc.poll() is not None,
+                 READY_TIMEOUT_S, f"openvpn's routes on {self.ifname}", interval_s=0.002)
+        if proc.poll() is not None:
+            raise KsauditError(f"lab: openvpn client exited with {proc.returncode}: "
+                               f"{self.process.log_text().strip().splitlines()[-1:]}")
+        at = self.record("tunnel_up", why)
+        self.tunnel_is_up = True
+        self.set_resolver(topo.TUNNEL_RESOLVER)
+        self.snapshot_links()            # a restarted tun device has a new ifindex
+        return at[0]
+
+    def tunnel_down(self, why, nm_reason="user-requested"):
+        """``user-requested``: OpenVPN's reconnect (management ``signal SIGUSR1``),
+        returning once its routes are gone; otherwise nothing (see the class).  Returns
+        the ns time taken before the signal."""
+        at = now()
+        if nm_reason != "user-requested":
+            return at[0]
+        self._since = self.process.log_size()
+        self.process.command("signal SIGUSR1")
+        if self.policy != "client":          # persist-tun keeps them
+            wait_for(lambda: not routes_on(self.ns, self.ifname) & set(self.server.routes()),
+                     MGMT_TIMEOUT_S, f"openvpn's routes on {self.ifname} to go", interval_s=0.001)
+        self.record("tunnel_down", why, at=at)
+        self.tunnel_is_up = False
+        self.set_resolver(topo.LAN_RESOLVER)
+        return at[0]
