@@ -8,7 +8,7 @@ and reasons per episode (`figures`) -> the scenario verdict (`verdict`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from ksaudit.align.scenario import align_scenario
 from ksaudit.leaks import classify as cl
 from ksaudit.leaks import declarations as decl
-from ksaudit.leaks.episodes import (PROCESS_KINDS, build_spans, gap_threshold_ns,
+from ksaudit.leaks.episodes import (PROCESS_KINDS, boot_start, build_spans, gap_threshold_ns,
                                     packet_gaps, unclaimed_process_events, with_handshakes)
 from ksaudit.leaks.handshakes import handshake_kinds, handshake_list, keepalives, responses
 from ksaudit.leaks.evidence import dissect_leaks
@@ -180,16 +180,19 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     tol_ns = sc.tolerance_us * 1000
     hs_ts, hs_kinds, hs_refs = handshake_list(packets, caps, hs)
     is_resp = responses(hs_kinds)
+    facts = [c.facts for c in caps]
+    boot = _boot(sc, facts, probes, packets)
     spans = build_spans(events, {}, gaps, probe_interval_ns=interval, tolerance_ns=tol_ns,
                         interfaces=sc.physical_interfaces + sc.tunnel_interfaces,
                         processes=sc.processes,
                         responses=(hs_ts[is_resp], [r for r, k in zip(hs_refs, is_resp) if k]),
                         last_tunnel=_last_tunnel(packets, caps, codes, dev_v, no_data,
-                                                 probes, interval))
+                                                 probes, interval),
+                        boot=boot, first_tunnel=boot and _first_tunnel(packets, caps, codes,
+                                                                       dev_v, no_data))
     scen_reasons = list(glob)
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
-    facts = [c.facts for c in caps]
     lasts = [f["last_ns"] for f in facts if f["last_ns"] is not None]
     cutoff = max(lasts) if lasts else 0
     spans = with_handshakes(spans, hs_ts, hs_kinds, hs_refs, cutoff)
@@ -213,6 +216,13 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
             i, sp, rows, probe_frames, probes, interval_ns=interval, cutoff_ns=cutoff,
             captures=facts, global_reasons=glob, tolerance_ns=tol_ns, attempts_ns=attempts,
             window=window, evidence=evidence.get(i, ()))
+        if _not_promised(sc, sp):
+            # listed in full, but the product promises nothing while the user is
+            # disconnected: neither its leaks nor what it cannot prove count
+            ep = replace(ep, promised=False)
+            episodes.append(ep)
+            window_notes.append(_not_promised_note(ep))
+            continue
         episodes.append(ep)
         if not ep.in_window:
             # not under test: what it cannot prove does not count, but a frame that left
@@ -241,7 +251,7 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
               "window": None if window is None else window.to_dict()}
     notes = [device.statement, *tb.notes, *window_notes,
              *_declaration_notes(sc, packets, vantages, device, facts, classification),
-             *_process_notes(sc, events), *sc.notes]
+             *_process_notes(sc, events), *_promise_notes(sc), *sc.notes]
     for f in facts:
         unnamed = [i for i in f["interfaces"] if i.startswith("#")]
         if f["vantage"] == "device" and unnamed:
@@ -305,6 +315,56 @@ def _outside_note(ep, window) -> str:
     return (f"episode {ep.id} {where} ({window.source}: {window.start_ns} .. "
             f"{window.end_ns} ns): what it cannot prove does not change the verdict; {held}; "
             f"its own verdict is {ep.verdict}")
+
+
+def _not_promised(sc, span) -> bool:
+    """A user disconnect the product does not promise to block: ``scenario: disconnect``
+    with ``vpn.blocks_when_disconnected: false``, an episode a tunnel-down log line opens
+    (a crash, a lost link, a sleep or a gap in the packets is no user disconnect)."""
+    return (sc.scenario == "disconnect" and sc.blocks_when_disconnected is False
+            and span.start_kind == "tunnel_down")
+
+
+def _not_promised_note(ep) -> str:
+    held = (f"{ep.leaked_frames} frame(s) left outside the tunnel in it and are listed"
+            if ep.leaked_frames else "no frame left outside the tunnel in it")
+    return (f"episode {ep.id} is a user disconnect the product does not promise to block "
+            f"(vpn.blocks_when_disconnected: false): {held}, but neither its leaks nor what it "
+            f"cannot prove change the verdict; its own verdict is {ep.verdict}")
+
+
+def _promise_notes(sc) -> list:
+    """What ``vpn.blocks_when_disconnected`` did, when it matters or is misplaced."""
+    if sc.scenario == "disconnect" and sc.blocks_when_disconnected is None:
+        return ["vpn.blocks_when_disconnected is not declared: the disconnect is judged as if "
+                "the product promised to block while disconnected (a leak fails); declare "
+                "false to list a disconnect's leaks without failing"]
+    if sc.scenario != "disconnect" and sc.blocks_when_disconnected is not None:
+        return [f"vpn.blocks_when_disconnected applies to scenario: disconnect only; this is "
+                f"scenario: {sc.scenario}, so it changes nothing"]
+    return []
+
+
+def _boot(sc, facts, probes, packets):
+    """``scenario: boot``: where its boot episode begins (`boot_start`), else None.
+    Without any captured frame there is no start: nothing covers the boot."""
+    firsts = [(f["first_ns"], f["file"]) for f in facts if f["first_ns"] is not None]
+    if sc.scenario != "boot" or not firsts:
+        return None
+    sent = probes.loc[probes["probe_result"].astype(str) == "sent", "ts_ns"]
+    frames = packets.loc[packets["probe_seq"].to_numpy() >= 0, "ts_ns"]
+    first = min([int(x.min()) for x in (sent, frames) if len(x)], default=None)
+    return boot_start(firsts, first, sc.tolerance_us * 1000)
+
+
+def _first_tunnel(packets, caps, codes, dev_v, handshake):
+    """(time, name) of the first tunnel-side frame (as `_tunnel_gaps` counts them), or None."""
+    tun = _tunnel_side(packets, codes, dev_v, handshake)
+    if not tun.any():
+        return None
+    ts = packets["ts_ns"].to_numpy()
+    i = int(np.flatnonzero(tun)[np.argmin(ts[tun])])
+    return int(ts[i]), f"{caps[int(packets['capture'].iat[i])].file}#{int(packets['frame'].iat[i])}"
 
 
 def _last_tunnel(packets, caps, codes, dev_v, handshake, probes, interval):

@@ -28,6 +28,10 @@ negative time to first leak.  An episode never restored in the logs ends where
 tunnel traffic resumes.  Gaps that overlap no event episode become packet-only
 episodes.  Where the log time lies outside the packet evidence by more than one
 probe interval plus the tolerance, the episode carries a note.
+
+A ``scenario: boot`` also has a boot episode (`boot_span`): the evidence begins
+before the tunnel ever came up, and that stretch, to the tunnel's first coming up,
+is judged like any tunnel-down episode (docs/events.md).
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Span:
     from_events: bool = True
     start_band: tuple = (0, 0)         # (lo, hi): where the boundary lies, all evidence
     end_band: tuple | None = None      # combined (see `combine_bounds`); None: not restored
+    start_kind: str | None = None      # event kind that defines the start; "boot"; None: packets
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,20 @@ def unclaimed_process_events(events: pd.DataFrame, processes) -> np.ndarray:
     return out
 
 
+def _same_moment(rows, kinds, used, files, i, group):
+    """Reports of the same transition: rows of `group` kinds starting inside row i's
+    interval (and not in `used`, which takes them); the narrowest interval defines the
+    moment, the rest corroborate.  Returns (defining row, lowest t_lo_ns, texts)."""
+    cand = [k for k in range(i, len(rows)) if kinds[k] in group
+            and rows[k].ts_ns <= rows[i].t_hi_ns and k not in used]
+    used.update(cand)
+    best = min(cand, key=lambda k: (int(rows[k].t_hi_ns) - int(rows[k].t_lo_ns),
+                                     int(rows[k].ts_ns)))
+    texts = [_describe(rows[best], files)] + [_describe(rows[k], files) for k in cand
+                                               if k != best]
+    return rows[best], min(int(rows[k].t_lo_ns) for k in cand), texts
+
+
 def event_spans(events: pd.DataFrame, files: dict, interfaces=None, processes=None) -> list:
     """Group aligned events into raw episodes: list of dicts (internal).
 
@@ -187,16 +206,7 @@ def event_spans(events: pd.DataFrame, files: dict, interfaces=None, processes=No
     spans, cur, used = [], None, set()
 
     def same_moment(i, group):
-        """Reports of the same transition: rows of `group` kinds starting inside row i's
-        interval; the narrowest interval defines the moment, the rest corroborate."""
-        cand = [k for k in range(i, len(rows)) if kinds[k] in group
-                and rows[k].ts_ns <= rows[i].t_hi_ns and k not in used]
-        used.update(cand)
-        best = min(cand, key=lambda k: (int(rows[k].t_hi_ns) - int(rows[k].t_lo_ns),
-                                         int(rows[k].ts_ns)))
-        texts = [_describe(rows[best], files)] + [_describe(rows[k], files) for k in cand
-                                                   if k != best]
-        return rows[best], min(int(rows[k].t_lo_ns) for k in cand), texts
+        return _same_moment(rows, kinds, used, files, i, group)
 
     for i, row in enumerate(rows):
         if i in used:
@@ -280,8 +290,80 @@ def _order_unknown(end, start) -> bool:
     return int(end.t_lo_ns) <= int(start.t_lo_ns) and str(end.file) != str(start.file)
 
 
+def _end_bounds(log_end: Bound | None, pkt_end: Bound | None, notes: list):
+    """((end_ns, end_lo_ns, end_hi_ns), end band) of an episode from its log and packet
+    end evidence (see `combine_bounds`; the hull is where leaks are still assigned to
+    it); ((None, None, None), None) without any: never restored."""
+    if log_end is None and pkt_end is None:
+        return (None, None, None), None
+    end_ns, end_band, agree = combine_bounds(log_end, pkt_end)
+    if not agree and pkt_end is not None and end_ns == pkt_end.ns:
+        notes.append("end: the log line disagrees with the packets; the band spans both")
+    have = [b for b in (log_end, pkt_end) if b is not None]
+    return (end_ns, min(b.lo_ns for b in have), max(b.hi_ns for b in have)), end_band
+
+
+def boot_start(firsts, sent_ns, tolerance_ns) -> tuple:
+    """(ns, text): where the boot episode of a ``scenario: boot`` begins.
+
+    That is when every declared capture is running, the last of their first frames
+    (`firsts`: (ns, file) pairs; a capture proves coverage from its first frame only),
+    or the first probe attempt the OS let out (`sent_ns`, or None) if that is earlier
+    by more than the tolerance (closer, the two cannot be ordered: the log is stamped
+    just before the frame it causes): such a datagram went somewhere before every
+    capture ran, and the episode then starts uncovered (capture_gap)."""
+    ns, name = max(firsts)
+    if sent_ns is not None and sent_ns < ns - tolerance_ns:
+        return int(sent_ns), "the first probe the OS let out"
+    return int(ns), f"{name}'s first frame (from there every capture runs)"
+
+
+def boot_span(events, files, boot, *, first_tunnel, probe_interval_ns, tolerance_ns,
+              responses=None) -> Span:
+    """The boot episode: from `boot` ((ns, text), `boot_start`), before the tunnel ever
+    came up, to its first coming up.
+
+    End evidence: the first ``tunnel_up`` logged after the start (reports of the same
+    moment corroborate) and, with probes, the first tunnel data frame (`first_tunnel`:
+    (ns, name) or None) with the handshake response before it, combined as any end
+    (`combine_bounds`).  A tunnel-up line later than one probe interval plus the
+    tolerance after that frame is a later episode's, not the boot's.  Never up: the
+    episode is not restored (the captures do not cover its end)."""
+    boot_ns, boot_text = boot
+    interval = int(probe_interval_ns or 0)
+    rows, kinds = [], []
+    if events is not None and not events.empty:
+        ev = events[events["kind"].astype(str).isin(END_KINDS + DURING_KINDS)
+                    & (events["ts_ns"] >= boot_ns)]
+        rows = list(ev.sort_values(["ts_ns", "file", "line"], kind="stable").itertuples(index=False))
+        kinds = [str(r.kind) for r in rows]
+    pkt = first_tunnel if first_tunnel is not None and interval else None
+    limit = pkt[0] + interval + tolerance_ns if pkt is not None else np.iinfo(np.int64).max
+    ends = [k for k, r in enumerate(rows) if kinds[k] in END_KINDS and int(r.t_lo_ns) <= limit]
+    log_end, end_ev, notes = None, [], [_BOOT]
+    if ends:
+        best, _, end_ev = _same_moment(rows, kinds, set(), files, ends[0], END_KINDS)
+        log_end = Bound(int(best.ts_ns), int(best.t_lo_ns), int(best.t_hi_ns))
+    pkt_end = None
+    if pkt is not None:
+        pkt_end, _ = _packet_end(Gap(boot_ns, pkt[0], boot_text, pkt[1]), interval, responses)
+        pkt_end = replace(pkt_end, lo_ns=max(pkt_end.lo_ns, boot_ns))   # not before the start
+        end_ev.append(f"tunnel traffic began {pkt[1]}")
+    end, end_band = _end_bounds(log_end, pkt_end, notes)
+    stop = end[2] if end[0] is not None else np.iinfo(np.int64).max
+    during = tuple(_describe(r, files) for r, k in zip(rows, kinds)
+                   if k in DURING_KINDS and int(r.ts_ns) <= stop)
+    return Span(boot_ns, boot_ns, boot_ns, *end, (f"the evidence begins before the tunnel "
+                f"first came up: {boot_text}",), tuple(end_ev), during, tuple(notes), True,
+                (boot_ns, boot_ns), end_band, "boot")
+
+
+_BOOT = ("scenario: boot: the stretch before the tunnel first came up is an episode; what "
+         "left outside the tunnel in it is a leak")
+
+
 def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfaces=None,
-                processes=None, responses=None, last_tunnel=None):
+                processes=None, responses=None, last_tunnel=None, boot=None, first_tunnel=None):
     """Merge event episodes and packet gaps into a sorted list of `Span`.
 
     Parameters
@@ -304,6 +386,11 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
     last_tunnel : (int, str) or None
         The last tunnel-side frame of the captures (time, name): an episode that opens
         after it and is never restored (the client stopped) began after that frame.
+    boot : (int, str) or None
+        ``scenario: boot``: where the evidence begins (`boot_start`); the stretch from
+        there to the tunnel's first coming up is an episode (`boot_span`).
+    first_tunnel : (int, str) or None
+        The first tunnel-side frame (time, name), the boot episode's packet end.
 
     Returns
     -------
@@ -349,19 +436,11 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
         start_ns, start_band, agree = combine_bounds(log_start, pkt_start)
         if not agree and start_ns == pkt_start.ns:
             notes.append("start: the log line disagrees with the packets; the band spans both")
-        end = (None, None, None)
-        end_band = None
-        if log_end is not None or pkt_end is not None:
-            end_ns, end_band, agree = combine_bounds(log_end, pkt_end)
-            if not agree and pkt_end is not None and end_ns == pkt_end.ns:
-                notes.append("end: the log line disagrees with the packets; the band spans both")
-            hi = max(b.hi_ns for b in (log_end, pkt_end) if b is not None)
-            lo = min(b.lo_ns for b in (log_end, pkt_end) if b is not None)
-            end = (end_ns, lo, hi)
+        end, end_band = _end_bounds(log_end, pkt_end, notes)
         lo = min(log_start.lo_ns, pkt_start.lo_ns if pkt_start is not None else log_start.lo_ns)
         out.append(Span(start_ns, lo, log_start.hi_ns, end[0], end[1], end[2],
                         tuple(start_ev), tuple(end_ev), tuple(sp["during"]), tuple(notes),
-                        True, start_band, end_band))
+                        True, start_band, end_band, str(s.kind)))
     for i, g in enumerate(gaps):
         if i in used:
             continue
@@ -373,6 +452,10 @@ def build_spans(events, files, gaps, *, probe_interval_ns, tolerance_ns, interfa
                         (_PACKETS_ONLY,),
                         False, (g.start_ns, g.start_ns + interval),
                         (pkt_end.lo_ns, pkt_end.hi_ns)))
+    if boot is not None:
+        out.append(boot_span(events, files, boot, first_tunnel=first_tunnel,
+                             probe_interval_ns=probe_interval_ns, tolerance_ns=tolerance_ns,
+                             responses=responses))
     out.sort(key=lambda sp: sp.start_lo_ns)
     return _merge_overlaps(out)
 
@@ -407,7 +490,7 @@ def _merge_overlaps(spans):
                     last.during_evidence + sp.start_evidence + sp.during_evidence,
                     _merged_notes(last, sp),
                     last.from_events or sp.from_events,
-                    last.start_band, later.end_band)
+                    last.start_band, later.end_band, last.start_kind)
                 continue
         merged.append(sp)
     return merged

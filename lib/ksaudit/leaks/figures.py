@@ -54,6 +54,8 @@ class Episode:
     start_band: tuple = (0, 0)         # (lo, hi) ns: where the boundary lies, all evidence
     end_band: tuple | None = None
     outside_window: str | None = None  # "after" / "before" the test window, else None
+    promised: bool = True              # False: a user disconnect the product does not
+                                       # promise to block (vpn.blocks_when_disconnected)
 
     @property
     def in_window(self) -> bool:
@@ -88,6 +90,7 @@ class Episode:
             "end_uncertainty_us": (None if self.end_band is None
                                    else (self.end_band[1] - self.end_band[0]) // 1000),
             "in_window": self.in_window, "outside_window": self.outside_window,
+            "promised": self.promised,
         }
 
 
