@@ -12,6 +12,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,6 +28,12 @@ LAN_NET, LAN_GW, DEV_ADDR, DEV_ADDR_NEW = "192.168.50.0/24", "192.168.50.1", "19
 PRINTER_ADDR, PRINTER_PORT = "192.168.50.9", 9100
 LAN_RESOLVER = LAN_GW
 LAN6_GW, DEV6_ADDR = "fd00:50::1", "fd00:50::10"
+# the second LAN (network-change: the device moves from wlan0's LAN to eth0's)
+LAN2_NET, LAN2_GW, DEV2_ADDR = "192.168.60.0/24", "192.168.60.1", "192.168.60.10"
+LAN2_6_GW, DEV2_6_ADDR = "fd00:60::1", "fd00:60::10"
+# device uplink -> (router-side interface, IPv4 gateway, IPv6 gateway, device IPv6 address)
+UPLINKS = {"wlan0": ("lan0", LAN_GW, LAN6_GW, DEV6_ADDR),
+           "eth0": ("lan1", LAN2_GW, LAN2_6_GW, DEV2_6_ADDR)}
 UP_RTR, UP_VPN = "198.51.100.1", "198.51.100.2"
 UP6_RTR, UP6_VPN = "2001:db8:100::1", "2001:db8:100::2"
 SINK_ADDR, SINK6_ADDR, SINK_PORT = "203.0.113.80", "2001:db8:113::80", 33434
@@ -112,10 +119,14 @@ def check_can_run():
             raise KsauditError(f"lab: '{tool}' not found on PATH")
 
 
-def create(names, ipv6=True):
+def create(names, ipv6=True, second_lan=False, uplink=True):
     """Create the three namespaces, the veths, addresses, routes, forwarding and NAT.
 
-    Parameters: names (Names), ipv6 (bool, give the LAN and upstream IPv6 addresses).
+    Parameters: names (Names), ipv6 (bool, give the LAN and upstream IPv6 addresses),
+    second_lan (bool: a second LAN, 192.168.60.0/24 (fd00:60::/64), between the device's
+    ``eth0`` and the router's ``lan1``; eth0 stays down until the device moves there),
+    uplink (bool: wlan0 up with its DHCP routes now; False for boot, where the network
+    comes up later through `wlan_up`).
     Returns: None.  Raises KsauditError on any failing command (the caller cleans up).
     """
     for ns in names.namespaces:
@@ -124,6 +135,12 @@ def create(names, ipv6=True):
     dev, rtr, vpn = names.dev, names.rtr, names.vpn
     ipn(dev, "link", "add", "wlan0", "type", "veth", "peer", "name", "lan0", "netns", rtr)
     ipn(rtr, "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", vpn)
+    if second_lan:
+        ipn(dev, "link", "add", "eth0", "type", "veth", "peer", "name", "lan1", "netns", rtr)
+        ipn(rtr, "addr", "add", f"{LAN2_GW}/24", "dev", "lan1")
+        if ipv6:
+            ipn(rtr, "addr", "add", f"{LAN2_6_GW}/64", "dev", "lan1", "nodad")
+        ipn(rtr, "link", "set", "lan1", "up")
     for ns in (rtr, vpn):
         sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], ns=ns)
     sh(["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"], ns=dev)
@@ -150,20 +167,44 @@ def create(names, ipv6=True):
         "  ip saddr 10.64.0.0/24 oifname \"eth0\" masquerade\n }\n}\n"
         "table ip6 ksaudit_nat {\n chain post {\n  type nat hook postrouting priority 100\n"
         "  ip6 saddr fd00:64::/64 oifname \"eth0\" masquerade\n }\n}\n"))
-    wlan_up(names, DEV_ADDR, ipv6)
+    if uplink:
+        wlan_up(names, DEV_ADDR, ipv6)
 
 
-def wlan_up(names, addr, ipv6):
-    """Bring the device's wlan0 up with ``addr``, the default route and the endpoint route
-    (what DHCP / NetworkManager would do on association)."""
+def wlan_up(names, addr, ipv6, iface="wlan0"):
+    """Bring the device's uplink ``iface`` (wlan0, or eth0 on the second LAN) up with
+    ``addr``, the default route and the endpoint route via that LAN's gateway (what DHCP /
+    NetworkManager would do on association)."""
     dev = names.dev
-    ipn(dev, "link", "set", "wlan0", "up")
-    ipn(dev, "addr", "replace", f"{addr}/24", "dev", "wlan0")
-    ipn(dev, "route", "replace", "default", "via", LAN_GW, "dev", "wlan0")
-    ipn(dev, "route", "replace", f"{UP_VPN}/32", "via", LAN_GW, "dev", "wlan0")
+    _, gw, gw6, addr6 = UPLINKS[iface]
+    ipn(dev, "link", "set", iface, "up")
+    ipn(dev, "addr", "replace", f"{addr}/24", "dev", iface)
+    ipn(dev, "route", "replace", "default", "via", gw, "dev", iface)
+    ipn(dev, "route", "replace", f"{UP_VPN}/32", "via", gw, "dev", iface)
     if ipv6:
-        ipn(dev, "addr", "replace", f"{DEV6_ADDR}/64", "dev", "wlan0", "nodad")
-        ipn(dev, "-6", "route", "replace", "default", "via", LAN6_GW, "dev", "wlan0")
+        ipn(dev, "addr", "replace", f"{addr6}/64", "dev", iface, "nodad")
+        ipn(dev, "-6", "route", "replace", "default", "via", gw6, "dev", iface)
+
+
+def dhcp_discover(names, iface="wlan0"):
+    """One DHCPDISCOVER broadcast from 0.0.0.0:68 out of ``iface`` (up, no address yet):
+    the first frame a booting device sends on its link, before any route exists (link
+    upkeep; every capture of the LAN sees it, which shows it was running by then)."""
+    sh([sys.executable, "-c", _DISCOVER, iface], ns=names.dev)
+
+
+# a minimal BOOTP request (RFC 2131): op 1, htype 1, hlen 6, xid, broadcast flag, the
+# magic cookie and option 53 = DHCPDISCOVER
+_DISCOVER = """import socket, struct, sys
+msg = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, 0x6b736131, 0, 0x8000,
+                  bytes(4), bytes(4), bytes(4), bytes(4), bytes.fromhex("02005e005310") + bytes(10),
+                  bytes(64), bytes(128)) + bytes.fromhex("63825363") + bytes([53, 1, 1, 255])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+s.bind(("0.0.0.0", 68))
+s.sendto(msg, ("255.255.255.255", 67))
+"""
 
 
 def link_snapshot(ns):
