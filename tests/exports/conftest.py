@@ -12,7 +12,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "leaks"))
 from leak_builder import Builder  # noqa: E402
 
 DATA = Path(__file__).with_name("data")
-SAMPLES = Path(__file__).resolve().parents[2] / "captures" / "samples" / "2026.11.0-lab"
 
 
 @pytest.fixture

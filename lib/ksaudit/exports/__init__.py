@@ -5,6 +5,7 @@ Wireshark (`annotate`), a timeline for Timesketch and plaso users (`timeline`). 
 writes its file atomically through `output`.
 """
 
+from ksaudit.exports.annotate import annotate_capture, annotate_scenario
 from ksaudit.exports.junit import junit_xml
 
-__all__ = ["junit_xml"]
+__all__ = ["annotate_capture", "annotate_scenario", "junit_xml"]
