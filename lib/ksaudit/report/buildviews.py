@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ksaudit.errors import KsauditError
 from ksaudit.report.html import Html, chip, esc, facts, href, num, table
-from ksaudit.report.summary import build_summary, load_json, overall_verdict, worst_window_us
+from ksaudit.report.summary import (build_summary, leaked_frames, load_json, overall_verdict,
+                                    worst_window_us)
 
 
 def load_build(reports_dir):
@@ -48,32 +49,50 @@ def _natural(text):
 
 
 def other_builds(reports_root, exclude):
-    """summary.json of every other rendered build under `reports_root`, in natural build order.
+    """The other rendered builds under `reports_root`, in natural build order.
+
+    A build there is a directory holding a summary.json; it is shown only when
+    `ksaudit verify` finds it whole and unchanged, so an edited or half-copied build
+    cannot put a history into this build's trend.
 
     Parameters
     ----------
     reports_root : str or Path
         The directory holding reports/<build> directories.
     exclude : str
-        The current build's name (its summary is passed in separately).
+        The current build's directory name (its summary is passed in separately).
 
     Returns
     -------
-    list of dict
-        Unreadable or foreign directories are skipped.
+    (list of dict, list of (str, str))
+        The summary.json documents, and (directory name, why) for each build left out.
     """
+    from ksaudit.report.verify import verify_build
+
     root = Path(reports_root)
     if not root.is_dir():
-        return []
-    docs = []
+        return [], []
+    docs, skipped = [], []
     for d in sorted(root.iterdir(), key=lambda p: _natural(p.name)):
         if d.name.startswith(".") or d.name == exclude or not (d / "summary.json").is_file():
             continue
         try:
+            problems = verify_build(d).problems
+            if problems:
+                raise KsauditError(f"does not verify ({len(problems)} problem(s), first: "
+                                   f"{problems[0].kind} {Path(problems[0].path).name})")
             docs.append(load_build(d))
-        except KsauditError:
-            continue
-    return docs
+        except KsauditError as exc:
+            skipped.append((d.name, str(exc)))
+    return docs, skipped
+
+
+def skipped_note(skipped):
+    """Which builds beside this one the trend leaves out, and why ("" when none)."""
+    if not skipped:
+        return Html("")
+    items = "".join(f"<li>{esc(name)}: {esc(why)}</li>" for name, why in skipped)
+    return Html(f'<p class="ks-note">Left out of the trend:</p><ul class="ks-note">{items}</ul>')
 
 
 def banner(doc):
@@ -100,7 +119,7 @@ def scenario_table(doc):
         rows.append([Html(f'<a href="{href(s["report"])}">{esc(s["name"])}</a>'),
                      sc.get("platform", "–"), sc.get("scenario", "–"), chip(s["verdict"]),
                      num(len(eps)) if a else "–",
-                     num(sum(e.get("leaked_frames") or 0 for e in eps)) if a else "–",
+                     num(leaked_frames(a)),
                      num(worst_window_us(a)), num(max(res)) if res else "–",
                      s.get("error") or ", ".join(reasons)])
         classes.append("ks-leak" if s["verdict"] == "FAIL" else "")

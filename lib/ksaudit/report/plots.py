@@ -1,5 +1,6 @@
 """Figures for the reports: the scenario timeline, a µs zoom per episode, the window
-distribution over repeated trials, and the window trend across builds.
+distribution over repeated trials, the worst window per scenario of a build, and the
+window trend across builds.
 
 Each function returns a `matplotlib.figure.Figure` (no pyplot state, nothing shown
 or saved); a notebook shows it with ``display(fig)``.  Times come in as int64 ns and
@@ -12,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, StrMethodFormatter
 
+from ksaudit.report.summary import worst_window_us
 from ksaudit.report.views import utc
 
 LEAK_RULES = ("leak", "leak_reply")
@@ -265,6 +267,55 @@ def window_distribution(episodes):
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_ylabel("exposure window, µs")
     ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+VERDICT_COLORS = {"PASS": "#1a7f37", "FAIL": "#d1242f", "INCONCLUSIVE": "#9a6700", "ERROR": "#57606a"}
+
+
+def _bar_label(verdict, window_us):
+    if verdict == "FAIL":
+        return f"{window_us or 0:,} µs"
+    return "no leak" if verdict == "PASS" else f"{verdict}: not proven"
+
+
+def worst_window_chart(doc):
+    """The worst exposure window of each scenario of a build, one bar per scenario.
+
+    Parameters
+    ----------
+    doc : dict
+        A summary.json document.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the build has no scenario.  A FAIL's bar is its widest window; a
+        PASS has no bar and says "no leak"; INCONCLUSIVE and ERROR have no bar and say
+        "not proven" (drawn as 0 they would read as "no leak").
+    """
+    scenarios = doc.get("scenarios") or []
+    if not scenarios:
+        return None
+    verdicts = [s["verdict"] for s in scenarios]
+    windows = [worst_window_us(s.get("analysis")) if v == "FAIL" else None
+               for s, v in zip(scenarios, verdicts)]
+    fig = Figure(figsize=(9, 0.9 + 0.3 * len(scenarios)), layout="constrained")
+    ax = fig.add_subplot()
+    ys = range(len(scenarios))
+    ax.barh(ys, [w or 0 for w in windows], color=[VERDICT_COLORS.get(v, "#57606a") for v in verdicts],
+            height=0.6)
+    for y, verdict, window in zip(ys, verdicts, windows):
+        ax.annotate(_text(_bar_label(verdict, window)), (window or 0, y), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8,
+                    color=VERDICT_COLORS.get(verdict, "#57606a"))
+    ax.set_yticks(list(ys), [_text(s["name"]) for s in scenarios])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max([w or 0 for w in windows] + [1]) * 1.25)  # room for the last label
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("worst exposure window of the scenario, µs")
+    ax.grid(axis="x", color="#eaeef2", linewidth=0.8)
+    ax.set_axisbelow(True)
     return fig
 
 

@@ -54,6 +54,11 @@ def find_scenarios(captures):
     return found
 
 
+def output_dir(captures, out=None):
+    """Where a build renders: `out`, else reports/<build> below the working directory (resolved)."""
+    return Path(out if out is not None else Path("reports") / Path(captures).resolve().name).resolve()
+
+
 def _display_path(path, cwd):
     """`path` relative to `cwd` when it lies below it (keeps rendered notebooks free of
     machine-specific absolute paths), absolute otherwise."""
@@ -184,8 +189,9 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
     sign : str or Path, optional
         An OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (`signing`).
     trend : str or Path, optional
-        A directory of other rendered builds to show in index.html's trend; by
-        default index.html depends on this build's evidence only.
+        A directory of other rendered builds to show in index.html's trend (the
+        parent of `out` for the builds beside this one); by default index.html
+        depends on this build's evidence only.
 
     Returns
     -------
@@ -198,7 +204,7 @@ def render_build(captures, out=None, jobs=None, scheduler=None, base_url="", tim
     captures = Path(captures).resolve()
     scenarios = find_scenarios(captures)
     build = captures.name
-    out = Path(out if out is not None else Path("reports") / build).resolve()
+    out = output_dir(captures, out)
     names = [p.name for p in scenarios] if scenarios != [captures] else [captures.name]
     _check_names(out, captures, scenarios)
     notebooks = [Path(report_notebook).resolve(), Path(summary_notebook).resolve()]

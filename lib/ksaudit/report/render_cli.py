@@ -35,9 +35,11 @@ def add_arguments(parser):
     parser.add_argument("--sign", metavar="KEY",
                         help="sign SHA256SUMS with this OpenSSH private key into SHA256SUMS.sig "
                              "(ssh-keygen -Y sign, namespace ksaudit; check with verify --key KEY.pub)")
-    parser.add_argument("--trend", metavar="DIR",
-                        help="show the builds rendered under DIR in index.html's trend "
-                             "(default: none; index.html then depends on this build only)")
+    parser.add_argument("--trend", metavar="DIR", nargs="?", const="",
+                        help="show the builds rendered under DIR in index.html's trend; --trend "
+                             "alone: the builds beside this one (the other builds in the output's "
+                             "parent directory). Default: none; index.html then depends on this "
+                             "build only")
     parser.add_argument("--junit", metavar="FILE.xml",
                         help="also write the verdicts as JUnit XML for a CI system, each "
                              "scenario's report attached (docs/junit.md); outside the output")
@@ -68,8 +70,9 @@ def _check_junit(args):
 
     from ksaudit.errors import KsauditError
     from ksaudit.exports.output import check_target
+    from ksaudit.report.render import output_dir
 
-    out = Path(args.out or Path("reports") / Path(args.captures).resolve().name).resolve()
+    out = output_dir(args.captures, args.out)
     junit = Path(args.junit).resolve()
     if junit == out or out in junit.parents:
         raise KsauditError(f"--junit {args.junit}: must lie outside the output directory {out}")
@@ -96,7 +99,7 @@ def _terminate(signum, frame):
 
 def run(args):
     from ksaudit.errors import KsauditError
-    from ksaudit.report.render import REPORT_NOTEBOOK, SUMMARY_NOTEBOOK, render_build
+    from ksaudit.report.render import REPORT_NOTEBOOK, SUMMARY_NOTEBOOK, output_dir, render_build
     from ksaudit.safeio import shown
 
     if args.jobs is not None and args.jobs < 1:
@@ -105,10 +108,11 @@ def run(args):
         raise KsauditError(f"--scheduler {args.scheduler}: expected an address like tcp://host:8786")
     if args.junit:
         _check_junit(args)
+    trend = str(output_dir(args.captures, args.out).parent) if args.trend == "" else args.trend
     # SIGTERM unwinds like Ctrl-C: workers killed, the staging directory removed
     signal.signal(signal.SIGTERM, _terminate)
     result = render_build(args.captures, out=args.out, jobs=args.jobs, scheduler=args.scheduler,
-                          base_url=args.base_url, sign=args.sign, trend=args.trend,
+                          base_url=args.base_url, sign=args.sign, trend=trend,
                           timestamp=_timestamp() if args.timestamp else None,
                           report_notebook=_notebook(args.report_notebook, REPORT_NOTEBOOK),
                           summary_notebook=_notebook(args.summary_notebook, SUMMARY_NOTEBOOK),

@@ -41,6 +41,13 @@ def worst_window_us(analysis):
     return max(windows) if windows else None
 
 
+def leaked_frames(analysis):
+    """Frames leaked over every episode of a scenario, or None without an analysis."""
+    if not analysis:
+        return None
+    return sum(ep.get("leaked_frames") or 0 for ep in analysis.get("episodes", []))
+
+
 def build_summary(build, scenarios, generated=None):
     """The summary.json document.
 
@@ -125,7 +132,7 @@ def changelog_snippet(summary, base_url="", reports_label=None, captures_label=N
         a = s.get("analysis") or {}
         sc = a.get("scenario") or {}
         episodes = a.get("episodes") or []
-        leaked = sum(ep.get("leaked_frames") or 0 for ep in episodes)
+        leaked = leaked_frames(a)
         window = worst_window_us(a)
         link = f"[report]({base_url}{quote(s['report'])})"
         lines.append("| " + " | ".join([
@@ -160,19 +167,26 @@ def changelog_snippet(summary, base_url="", reports_label=None, captures_label=N
     return "\n".join(lines) + "\n"
 
 
-def error_page(name, error, notebook_name=None):
-    """A self-contained HTML page for a scenario whose report could not be rendered."""
+def standalone_page(title, body):
+    """A self-contained HTML page: the reports' inline stylesheet, `body` (an `Html`
+    fragment) in <main>, no script and nothing fetched."""
     css = CSS_PATH.read_text(encoding="utf-8")
-    nb_line = (f'<p>The partially executed notebook, with the traceback, is '
-               f'<a href="{href(notebook_name)}">{esc(notebook_name)}</a>.</p>') if notebook_name else ""
     return Html(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"/>\n"
         "<meta content=\"ksaudit\" name=\"generator\"/>\n"
-        f"<title>{esc(name)}: ERROR</title>\n<style type=\"text/css\">\n{css}</style>\n</head>\n"
-        f"<body><main>\n<h1>{esc(name)}</h1>\n"
+        f"<title>{esc(title)}</title>\n<style type=\"text/css\">\n{css}</style>\n</head>\n"
+        f"<body><main>\n{body}\n</main></body>\n</html>\n")
+
+
+def error_page(name, error, notebook_name=None):
+    """A self-contained HTML page for a scenario whose report could not be rendered."""
+    nb_line = (f'<p>The partially executed notebook, with the traceback, is '
+               f'<a href="{href(notebook_name)}">{esc(notebook_name)}</a>.</p>') if notebook_name else ""
+    return standalone_page(f"{name}: ERROR", Html(
+        f"<h1>{esc(name)}</h1>\n"
         "<div class=\"ks-verdict ks-ERROR\"><span class=\"ks-verdict-word\">ERROR</span>"
         "<span class=\"ks-verdict-what\">the report could not be rendered; this scenario has no verdict</span>"
-        f"<ul><li>{esc(error)}</li></ul></div>\n{nb_line}\n</main></body>\n</html>\n")
+        f"<ul><li>{esc(error)}</li></ul></div>\n{nb_line}"))
 
 
 def load_json(path):
