@@ -38,13 +38,14 @@ def test_openvpn_zone_less_without_timezone_is_an_error(write):
 
 def test_wg_quick_with_stamps(write):
     text = ("2026-11-25T08:01:02.5+01:00 [#] ip link add wg0 type wireguard\n"
-            "2026-11-25T08:01:02.6+01:00 [#] wg setconf wg0 /dev/fd/63\n"
+            "2026-11-25T08:01:02.6+01:00 [#] ip -4 rule add table main suppress_prefixlength 0\n"
             "2026-11-25 08:01:09 [#] ip link delete dev wg0\n")
     df = read_events(write("wgq.log", text), timezone="Europe/Berlin")
     assert df.attrs["files"][0].format == "wg-quick"
     assert df["ts_ns"].tolist() == [1_795_590_062_500_000_000, 1_795_590_062_600_000_000,
                                     1_795_590_069 * NS]
-    assert list(zip(df["kind"], df["iface"])) == [("tunnel_up", "wg0"), ("other", ""),
+    # the interface's creation is not the tunnel up: its routes come after
+    assert list(zip(df["kind"], df["iface"])) == [("other", "wg0"), ("tunnel_up", ""),
                                                   ("tunnel_down", "wg0")]
 
 
