@@ -15,6 +15,13 @@ frame.  So before the verdict:
   ``device.tunnel_interfaces`` or ``device.ifindex``); or the tunnel carried traffic
   but no capture shows its transport on any other interface (the physical interface
   was not captured, or the declarations do not describe this capture).
+  One exception, recursive routing: when the route to the endpoint goes away (the
+  physical link is down) while the tunnel's routes stay, the client's own transport
+  is routed into its tunnel (OpenVPN drops it: "Recursive routing detected").  Those
+  frames only go *to* the endpoint, from an address that is not a declared device
+  address (the tunnel's own), and nothing comes back from the endpoint inside the
+  tunnel; a physical interface declared as a tunnel carries the endpoint's frames in
+  both directions.  They are a note, not a contradiction.
 
 And in the analysis notes, so the reader sees which declarations were load-bearing:
 how many frames each ``policy.allow`` rule and each ``vpn.endpoints`` entry allowed
@@ -49,17 +56,33 @@ def evidence_reasons(packets, sc, vantages, device) -> list:
     return out
 
 
-def _contradictions(packets, sc, vantages) -> list:
-    if not len(packets) or not sc.tunnel_interfaces:
-        return []
+def _endpoint_in_tunnel(packets, sc, vantages):
+    """(tunnel, to, from): device-vantage frames on a declared tunnel interface, and
+    those of them to / from a declared endpoint address and port."""
     dev_v = cl.device_vantage_mask(packets, vantages)
     tunnel = dev_v & cl._isin(packets["iface"], sc.tunnel_interfaces)
     precise = [e for e in sc.endpoints if e.port is not None]
-    inside = np.zeros(len(packets), bool)
-    if precise and tunnel.any():
-        inside = tunnel & (cl._endpoint_match(packets, precise, "dst", "dport")
-                           | cl._endpoint_match(packets, precise, "src", "sport"))
-    if inside.any():
+    none = np.zeros(len(packets), bool)
+    if not precise or not tunnel.any():
+        return tunnel, none, none
+    return (tunnel, tunnel & cl._endpoint_match(packets, precise, "dst", "dport"),
+            tunnel & cl._endpoint_match(packets, precise, "src", "sport"))
+
+
+def _recursive_routing(packets, sc, to_ep, from_ep) -> bool:
+    """The endpoint frames inside the tunnel are recursive routing (module docstring)."""
+    if not to_ep.any() or from_ep.any():
+        return False
+    return not cl.values_where(packets["src"], to_ep) & {str(a) for a in _declared(sc)}
+
+
+def _contradictions(packets, sc, vantages) -> list:
+    if not len(packets) or not sc.tunnel_interfaces:
+        return []
+    tunnel, to_ep, from_ep = _endpoint_in_tunnel(packets, sc, vantages)
+    precise = [e for e in sc.endpoints if e.port is not None]
+    inside = to_ep | from_ep
+    if inside.any() and not _recursive_routing(packets, sc, to_ep, from_ep):
         ifaces = sorted(cl.values_where(packets["iface"], inside))
         return [Reason("declarations_contradicted", f"{int(inside.sum())} frame(s) to or from "
                  f"vpn.endpoints ({', '.join(e.text for e in precise)}) inside declared tunnel "
@@ -93,6 +116,15 @@ def notes(sc, packets, vantages, device, facts, classification) -> list:
         unseen = [a for a in map(str, _declared(sc)) if a not in _seen_addresses(packets)]
         if unseen:
             out.append(f"device.addresses {', '.join(unseen)} appear in no frame of any capture")
+    if len(packets) and sc.tunnel_interfaces:
+        _, to_ep, from_ep = _endpoint_in_tunnel(packets, sc, vantages)
+        if _recursive_routing(packets, sc, to_ep, from_ep):
+            out.append(f"{int(to_ep.sum())} frame(s) to vpn.endpoints inside tunnel interface(s) "
+                       f"{', '.join(sorted(cl.values_where(packets['iface'], to_ep)))} from "
+                       f"{', '.join(sorted(cl.values_where(packets['src'], to_ep)))}, none back: "
+                       "recursive routing (the route to the endpoint went through the tunnel, as "
+                       "when the physical link is down), not a physical interface declared as "
+                       "the tunnel")
     if len(packets) and "rule" in packets:
         out.extend(_allowance_notes(sc, packets, vantages, device))
     for f in facts:
