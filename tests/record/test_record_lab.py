@@ -2,9 +2,12 @@
 against what the lab's sink received."""
 
 import glob
+import json
 import os
+import select
 import signal
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -54,3 +57,101 @@ def test_event_cmd_without_kill_switch_fails_with_the_probes_the_sink_got(lab_ho
     assert ev["message"].str.contains(r"trial 1: event command ended \(exit status 0\)").any()
     cli = subprocess.run(["ksaudit", "analyze", str(out)], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 1 and cli.stdout.startswith("routes-down: FAIL")
+
+
+def _partial_log(out):
+    """The recorder's own log in its half-written directory, '' until it exists."""
+    for path in glob.glob(f"{out}.partial-*/logs/record.json"):
+        with open(path) as fh:
+            return fh.read()
+    return ""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_event_stops_everything_and_writes_an_incomplete_directory(lab_host, tmp_path, sig):
+    out = tmp_path / "2026.12-rec" / "interrupted"
+    proc = lab_host.start_record(out, "--event-cmd", "sleep 20")
+    wait_for(lambda: "sleep" in commands(proc.pid) or proc.poll() is not None, 20.0,
+             "the event command to start")
+    assert "event command started" in _partial_log(out)
+    started = descendants(proc.pid)
+    names = commands(proc.pid)
+    assert {"tcpdump", "sh", "sleep"} <= set(names) and len(started) >= 4, names   # + the probes
+    os.kill(proc.pid, sig)
+    rc, stdout, stderr = finish(proc)
+    assert rc == 130, stderr
+    assert [p for p in started if alive(p)] == []
+    assert not glob.glob(f"{out}.partial-*")
+    with open(out / "scenario.yaml") as fh:
+        sc = yaml.safe_load(fh)
+    assert sc["incomplete"] is True
+    assert sc["incomplete_reason"] == f"interrupted by {sig.name} during trial 1's event"
+    assert "INCOMPLETE: interrupted" in stdout
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert "incomplete_evidence" in {r.code for r in a.verdict.reasons}
+    ev = a.events[a.events["file"].astype(str).str.endswith("record.json")]
+    assert ev["message"].str.contains("event command stopped: the run was cut short").any()
+    assert sc["captures"][0]["dropped"] == 0               # tcpdump was stopped, not killed
+    cli = subprocess.run(["ksaudit", "analyze", str(out)], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 3 and "incomplete_evidence" in cli.stdout
+
+
+def commands(pid):
+    """The command names of ``pid``'s live descendants."""
+    names = []
+    for child in descendants(pid):
+        try:
+            with open(f"/proc/{child}/comm") as fh:
+                names.append(fh.read().strip())
+        except OSError:
+            pass
+    return names
+
+
+def _read_until(fd, marker, timeout_s):
+    """Read ``fd`` (bounded) until ``marker`` has appeared; returns what was read."""
+    seen, end = b"", time.monotonic() + timeout_s
+    while marker not in seen:
+        left = end - time.monotonic()
+        assert left > 0, f"no {marker!r} in {seen!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"stream closed before {marker!r}: {seen!r}"
+            seen += chunk
+    return seen
+
+
+def test_manual_event_ends_at_enter_on_stdin(lab_host, tmp_path):
+    out = tmp_path / "2026.12-rec" / "manual"
+    proc = lab_host.start_record(out, "--manual", stdin=subprocess.PIPE)
+    _read_until(proc.stderr.fileno(), b"cause the event now, press Enter when the tunnel is back", 20)
+    lab_host.routes("del")                       # the tester takes the tunnel down ...
+    time.sleep(0.4)
+    lab_host.routes("add")                       # ... it comes back, and they press Enter
+    proc.stdin.write(b"\n")
+    proc.stdin.flush()
+    rc, stdout, stderr = finish(proc)
+    assert rc == 0, stderr
+    want = outside_seqs(lab_host)
+    assert want
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == "FAIL"
+    assert leaked_seqs(a) == want
+    with open(out / "record-run.json") as fh:
+        (trial,) = json.load(fh)["trials"]
+    sent = a.leaks[a.leaks["rule"].astype(str) == "leak"]
+    assert trial["started_ns"] < sent["ts_ns"].min() <= sent["ts_ns"].max() < trial["ended_ns"]
+
+
+def test_manual_stdin_closed_before_enter_is_an_incomplete_run(lab_host, tmp_path):
+    out = tmp_path / "2026.12-rec" / "no-enter"
+    rc, stdout, stderr = finish(lab_host.start_record(out, "--manual"))   # stdin: /dev/null
+    assert rc == 3, stderr
+    with open(out / "scenario.yaml") as fh:
+        sc = yaml.safe_load(fh)
+    assert sc["incomplete"] is True and sc["incomplete_reason"] == "stdin closed before Enter in trial 1"
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert "incomplete_evidence" in {r.code for r in a.verdict.reasons}
