@@ -11,7 +11,8 @@ PACKET_COLUMNS = {
     "ts_ns": "int64",          # capture timestamp, ns since epoch (if_tsoffset applied)
     "iface": "category",       # interface name; "#<id>" when the file names none
     "direction": "category",   # "in" | "out" | "" (unknown)
-    "ip_version": "uint8",     # 4, 6, or 0 (not IP)
+    "ip_version": "uint8",     # 4, 6, or 0 (no IP header decoded: not IP, encrypted MACsec,
+                               # an unknown ethertype; docs/encapsulation.md)
     "src": "category",         # IP address text ("" when not IP; ARP: sender IP)
     "dst": "category",         # IP address text ("" when not IP; ARP: target IP)
     "proto": "int16",          # final upper-layer IP protocol number; -1 when not IP
@@ -23,8 +24,9 @@ PACKET_COLUMNS = {
     "icmp_type": "int16",      # ICMP / ICMPv6 type; -1 otherwise
     "icmp_code": "int16",      # ICMP / ICMPv6 code; -1 otherwise
     "ethertype": "int32",      # innermost ethertype (after VLAN tags) or SLL protocol; -1 if unknown
-                               # (IP inside PPPoE session 0x8864 / MPLS 0x8847 is decoded; the
-                               # column keeps the encapsulating ethertype)
+                               # (IP inside PPPoE session 0x8864 / MPLS 0x8847 / cleartext MACsec
+                               # 0x88E5 is decoded; the column keeps the encapsulating ethertype;
+                               # VXLAN / Geneve keep the outer header: docs/encapsulation.md)
     "vlan": "int16",           # outermost 802.1Q VLAN id; -1 when untagged
     "arp": "bool",             # ARP frame
     "fragment": "bool",        # IP fragment (any fragment; ports only from the first)

@@ -1,4 +1,5 @@
-"""IP carried inside PPPoE sessions and MPLS is decoded to its inner header, as tshark does.
+"""IP carried inside PPPoE sessions, MPLS and cleartext MACsec is decoded to its inner
+header, as tshark does; VXLAN and Geneve keep the outer header (the packet that leaves).
 
 A frame the decoder cannot see into must not pass for link upkeep: the classifier
 counts it as a leak (category ``other``), so these tests pin both sides: the inner
@@ -6,6 +7,15 @@ addresses where tshark finds them, and ``ip_version`` 0 where it does not.
 """
 
 import random
+import shutil
+import subprocess
+
+import dpkt
+import pytest
+from scapy.contrib.geneve import GENEVE
+from scapy.contrib.macsec import MACsec
+from scapy.layers.l2 import ARP
+from scapy.layers.vxlan import VXLAN
 
 from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw
 from scapy.contrib.mpls import MPLS
@@ -92,3 +102,125 @@ def test_encapsulated_headers_cut_by_snaplen_match_tshark(tmp_path, gen, frames,
     df = read_packets(path)
     crosscheck(path, df)
     assert (df["ip_version"] == 4).any() and (df["ip_version"] == 0).any()
+
+
+INNER = Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:bb") \
+    / IP(src="172.16.0.5", dst="8.8.8.8") / UDP(sport=5555, dport=53) / Raw(b"abcd")
+IP_IN = IP(src="192.168.1.23", dst="1.1.1.1") / UDP(sport=1, dport=2) / Raw(bytes(16))
+ICV = Raw(bytes(16))
+
+
+def overlay_and_macsec_packets():
+    """(frame, expected (ip_version, src, dst, dport, ethertype, vlan, arp))."""
+    return [
+        (Ether(**MAC) / IP(src="192.168.1.23", dst="198.51.100.7") / UDP(sport=40000, dport=4789)
+         / VXLAN(vni=42) / INNER, (4, "192.168.1.23", "198.51.100.7", 4789, 0x0800, -1, False)),
+        (Ether(**MAC) / IP(src="192.168.1.23", dst="198.51.100.7") / UDP(sport=40000, dport=6081)
+         / GENEVE(vni=42, proto=0x6558) / INNER,
+         (4, "192.168.1.23", "198.51.100.7", 6081, 0x0800, -1, False)),
+        (Ether(**MAC) / IPv6(src="2001:db8::23", dst="2001:db8::7") / UDP(sport=40000, dport=6081)
+         / GENEVE(vni=1, proto=0x0800) / IP(src="172.16.0.5", dst="9.9.9.9") / TCP(dport=443),
+         (6, "2001:db8::23", "2001:db8::7", 6081, 0x86DD, -1, False)),
+        (Ether(**MAC, type=0x88E5) / MACsec(SC=0, E=0, C=0, PN=1, type=0x0800) / IP_IN / ICV,
+         (4, "192.168.1.23", "1.1.1.1", 2, 0x88E5, -1, False)),
+        (Ether(**MAC, type=0x88E5) / MACsec(SC=1, SCI=b"\x02\0\0\0\0\x01\0\x01", AN=1, E=0,
+                                             C=0, PN=5, type=0x0800) / IP_IN / ICV,
+         (4, "192.168.1.23", "1.1.1.1", 2, 0x88E5, -1, False)),
+        (Ether(**MAC, type=0x88E5) / MACsec(E=0, C=0, PN=1, type=0x8100)
+         / Dot1Q(vlan=5, type=0x0800) / IP_IN / ICV, (4, "192.168.1.23", "1.1.1.1", 2, 0x88E5, 5,
+                                                      False)),
+        (Ether(**MAC) / Dot1Q(vlan=9, type=0x88E5) / MACsec(E=0, C=0, PN=1, type=0x0800) / IP_IN
+         / ICV, (4, "192.168.1.23", "1.1.1.1", 2, 0x88E5, 9, False)),
+        (Ether(**MAC, type=0x88E5) / MACsec(E=0, C=0, PN=1, type=0x0806)
+         / ARP(psrc="192.168.1.23", pdst="192.168.1.1") / ICV,
+         (0, "192.168.1.23", "192.168.1.1", -1, 0x88E5, -1, True)),
+        # encrypted (E, C), "changed" alone, or too short for an ICV: no header to read
+        (Ether(**MAC, type=0x88E5) / MACsec(E=1, C=1, PN=1) / Raw(bytes(60)),
+         (0, "", "", -1, 0x88E5, -1, False)),
+        (Ether(**MAC, type=0x88E5) / MACsec(E=0, C=1, PN=1, type=0x0800) / IP_IN / ICV,
+         (0, "", "", -1, 0x88E5, -1, False)),
+        (Ether(**MAC, type=0x88E5) / MACsec(E=0, C=0, PN=1, type=0x86DD) / Raw(bytes(8)),
+         (0, "", "", -1, 0x88E5, -1, False)),
+        # vendor and local experimental ethertypes carry what they like: undecoded
+        (Ether(**MAC, type=0x88B5) / Raw(bytes(IP_IN)), (0, "", "", -1, 0x88B5, -1, False)),
+        (Ether(**MAC, type=0x8899) / Raw(b"\x23" + bytes(40)), (0, "", "", -1, 0x8899, -1, False)),
+    ]
+
+
+def _tshark_first_ip(path):
+    """(src, dst, udp.dstport, vlan.id) per frame from tshark: the first IP layer in
+    ``frame.protocols`` (its ip.* or ipv6.* fields), the ARP addresses for ARP."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    fields = ["frame.protocols", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.dstport",
+              "arp.src.proto_ipv4", "arp.dst.proto_ipv4", "vlan.id"]
+    cmd = ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=f"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    rows = []
+    for line in out.splitlines():
+        t = dict(zip(fields, line.split("\t")))
+        layers = t["frame.protocols"].split(":")
+        first = next((x for x in layers if x in ("ip", "ipv6", "arp")), None)
+        src, dst = {"ip": ("ip.src", "ip.dst"), "ipv6": ("ipv6.src", "ipv6.dst"),
+                    "arp": ("arp.src.proto_ipv4", "arp.dst.proto_ipv4")}.get(first, (None, None))
+        rows.append((t[src] if src else "", t[dst] if dst else "", int(t["udp.dstport"] or -1),
+                     int(t["vlan.id"] or -1)))
+    return rows
+
+
+@pytest.mark.parametrize("writer", ["dpkt-pcapng", "dpkt-pcap"])
+def test_overlays_macsec_and_vendor_ethertypes_match_tshark(tmp_path, writer):
+    """Captures written by dpkt (not our own writer); tshark's first IP layer is ours."""
+    cases = overlay_and_macsec_packets()
+    path = tmp_path / ("c.pcapng" if writer == "dpkt-pcapng" else "c.pcap")
+    with open(path, "wb") as fh:
+        w = dpkt.pcapng.Writer(fh) if writer == "dpkt-pcapng" else dpkt.pcap.Writer(fh, nano=True)
+        for i, (pkt, _) in enumerate(cases):
+            w.writepkt(bytes(pkt), ts=1_795_587_593 + i / 1000)
+    df = read_packets(path)
+    got = list(zip(df["ip_version"], df["src"].astype(str), df["dst"].astype(str), df["dport"],
+                   df["ethertype"], df["vlan"], df["arp"]))
+    assert got == [want for _, want in cases]
+    assert [(s, d, p, v) for _, s, d, p, _, v, _ in got] == _tshark_first_ip(path)
+
+
+def test_overlay_and_macsec_headers_cut_by_snaplen_match_tshark(tmp_path, gen, frames):
+    random.seed(13)
+    base = [bytes(p) for p, _ in overlay_and_macsec_packets()]
+    cut = []
+    for _ in range(200):
+        b = random.choice(base)
+        cut.append((b[:random.randrange(1, len(b) + 1)], len(b)))
+    fr = [(t, d, wire) for (t, _), (d, wire) in zip(frames([d for d, _ in cut]), cut)]
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(gen.pcap(fr, nano=True))
+    df = read_packets(path)
+    got = list(zip(df["src"].astype(str), df["dst"].astype(str), df["dport"], df["vlan"]))
+    assert got == _tshark_first_ip(path)
+
+
+def test_dissection_names_what_an_overlay_carried(tmp_path, gen, frames):
+    """The packet table keeps the outer header; a leaked overlay frame's evidence says
+    what was inside (inner addresses, ports, and the DNS question)."""
+    from scapy.layers.dns import DNS, DNSQR
+    from ksaudit.pcap.dissect import dissect
+    dns = IP(src="172.16.0.5", dst="8.8.8.8") / UDP(sport=5555, dport=53) \
+        / DNS(qd=DNSQR(qname="leak.example"))
+    pk = [Ether(**MAC) / IP(src="192.168.1.23", dst="198.51.100.7") / UDP(sport=1, dport=4789)
+          / VXLAN(vni=42) / Ether() / dns,
+          Ether(**MAC) / IPv6(src="2001:db8::23", dst="2001:db8::7") / UDP(sport=1, dport=6081)
+          / GENEVE(vni=7, proto=0x0800) / dns,
+          Ether(**MAC) / IP(src="192.168.1.23", dst="198.51.100.7") / UDP(sport=1, dport=4789)
+          / Raw(b"\x00" * 16)]                      # no I flag: not read as VXLAN
+    path = tmp_path / "ov.pcap"
+    path.write_bytes(gen.pcap(frames(pk)))
+    table = dissect(path, [1, 2, 3], tshark=None)
+    s = table["summary"].tolist()
+    assert s[0].startswith("UDP 192.168.1.23:1 > 198.51.100.7:4789 VXLAN VNI 42: "
+                           "UDP 172.16.0.5:5555 > 8.8.8.8:53 DNS query")
+    assert s[1].startswith("UDP [2001:db8::23]:1 > [2001:db8::7]:6081 Geneve VNI 7: "
+                           "UDP 172.16.0.5:5555 > 8.8.8.8:53 DNS query")
+    assert table["dns_query"].tolist() == ["leak.example", "leak.example", ""]
+    assert s[2] == "UDP 192.168.1.23:1 > 198.51.100.7:4789 16 bytes"

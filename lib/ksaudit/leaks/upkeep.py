@@ -9,8 +9,10 @@ category ``other`` when it is not IP):
   handshake (0x888E), 802.11 pre-authentication (0x88C7), PPPoE discovery (0x8863),
   Ethernet flow control and slow protocols (0x8808, 0x8809: LACP, OAM); and PPP's own
   control protocols inside a PPPoE session (PPP protocol >= 0x8000: LCP echo, IPCP,
-  IPV6CP, PAP, CHAP; RFC 1661 section 2).  IP inside a PPPoE session or an MPLS label
-  stack is decoded (``ksaudit.pcap.decode``) and judged by its inner addresses.
+  IPV6CP, PAP, CHAP; RFC 1661 section 2).  IP inside a PPPoE session, an MPLS label
+  stack or cleartext MACsec is decoded (``ksaudit.pcap.decode``) and judged by its inner
+  addresses; encrypted MACsec (0x88E5) and vendor ethertypes are not decoded and not
+  listed, so a device that sends them is flagged (docs/encapsulation.md).
   802.3 length-field frames (LLC: STP, CDP, SNAP, which can carry IP) are not decoded,
   so a device that sends them is flagged for a person to look at.
 - IP upkeep protocols, with the peer (the destination of a frame the device sent,

@@ -6,9 +6,8 @@ import warnings
 import pandas as pd
 
 from ksaudit.errors import KsauditError
+from ksaudit.pcap import linktypes
 
-LINKTYPE_NAMES = {0: "NULL", 1: "ETHERNET", 12: "RAW", 14: "RAW", 101: "RAW", 108: "LOOP",
-                  113: "LINUX_SLL", 228: "IPV4", 229: "IPV6", 276: "LINUX_SLL2"}
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 50: "esp", 47: "gre"}
 
 
@@ -43,7 +42,7 @@ def summary_lines(df):
     """Human-readable summary of a packet table read by read_packets."""
     a = df.attrs
     lines = [f"capture     {a['path']}", f"format      {a['format']}",
-             "link types  " + ", ".join(f"{t} ({LINKTYPE_NAMES.get(t, '?')})"
+             "link types  " + ", ".join(f"{t} ({linktypes.name(t)})"
                                         for t in a["link_types"]),
              "interfaces"]
     for i in a["interfaces"]:

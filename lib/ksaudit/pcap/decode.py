@@ -1,5 +1,9 @@
 """Compiled frame decoder: link layer -> IP -> transport fields, one pass per frame.
 
+Which header a frame is judged by when it carries another (PPPoE, MPLS and cleartext
+MACsec: the inner IP header; VXLAN and Geneve: the outer one, the packet that leaves
+the device; encrypted MACsec: none) is decided in docs/encapsulation.md.
+
 ``decode`` fills preallocated column arrays for frames ``i0 .. n-1`` and interns
 addresses into an open-addressing hash table (16-byte key + kind), so that only the
 unique addresses are ever formatted as text.  It returns the index it stopped at:
@@ -10,10 +14,12 @@ unique addresses are ever formatted as text.  It returns the index it stopped at
 import numpy as np
 
 from ksaudit.pcap._jit import jit, u16, u32
+from ksaudit.pcap.linktypes import (ETHERNET, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL,
+                                    RAW, RAW_BSD12, RAW_BSD14)
 
-ETH, NULL, RAW, RAW12, RAW14, LOOP, SLL, RAW4, RAW6, SLL2 = 1, 0, 101, 12, 14, 108, 113, 228, 229, 276
 ET_IPV4, ET_IPV6, ET_ARP = 0x0800, 0x86DD, 0x0806
-ET_PPPOE_SESSION, ET_MPLS, ET_MPLS_MC = 0x8864, 0x8847, 0x8848
+ET_PPPOE_SESSION, ET_MPLS, ET_MPLS_MC, ET_MACSEC = 0x8864, 0x8847, 0x8848, 0x88E5
+MACSEC_ICV = 16                      # integrity check value after the secure data
 PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
 MPLS_MAX_LABELS = 16
 V6_EXT_SKIP = (0, 43, 60)            # hop-by-hop, routing, destination options
@@ -121,6 +127,29 @@ def inner_ip(buf, q, end, et):
 
 
 @jit
+def macsec_inner(buf, q, end):
+    """(l3, ethertype, vlan) of the cleartext inside the MACsec SecTAG at q, as
+    Wireshark dissects it: only when neither E (encrypted) nor C (changed) is set
+    and the frame holds the SecTAG (6 bytes, 14 with the SCI) and an ICV; VLAN tags
+    inside are skipped.  ethertype is -1 when nothing is readable: an encrypted
+    frame stays undecoded (``ip_version`` 0)."""
+    if q + 6 > end or (buf[q] & 0x0C) != 0:
+        return q, -1, -1
+    q += 14 if buf[q] & 0x20 else 6
+    if q + 2 + MACSEC_ICV > end:
+        return q, -1, -1
+    et = u16(buf, q, True)
+    q += 2
+    vl = -1
+    while (et == 0x8100 or et == 0x88A8) and q + 4 <= end:
+        if vl < 0:
+            vl = u16(buf, q, True) & 0xFFF
+        et = u16(buf, q + 2, True)
+        q += 4
+    return q, et, vl
+
+
+@jit
 def _payload(buf, l4, end, ipend, pr, frag):
     """(payload_len, payload_head) of the TCP (pr 6) / UDP (17) segment at l4: payload
     bytes by the IP length field (so a snap length does not shorten it), the first four
@@ -162,7 +191,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
         vl = -1
         l3 = -1
         ifx = -1
-        if lt == ETH:
+        if lt == ETHERNET:
             if end - p >= 14:
                 et = u16(buf, p + 12, True)
                 q = p + 14
@@ -176,28 +205,28 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                 if et < 1536:
                     et = -1            # 802.3 length field: LLC, not decoded
                 l3 = q
-        elif lt == SLL2:
+        elif lt == LINUX_SLL2:
             if end - p >= 20:
                 et = u16(buf, p, True)
                 ifx = u32(buf, p + 4, True)
                 if d == DIR_NONE:
                     d = DIR_OUT if buf[p + 10] == 4 else DIR_IN
                 l3 = p + 20
-        elif lt == SLL:
+        elif lt == LINUX_SLL:
             if end - p >= 16:
                 et = u16(buf, p + 14, True)
                 if d == DIR_NONE:
                     d = DIR_OUT if u16(buf, p, True) == 4 else DIR_IN
                 l3 = p + 16
-        elif lt == RAW or lt == RAW12 or lt == RAW14:
+        elif lt == RAW or lt == RAW_BSD12 or lt == RAW_BSD14:
             if end - p >= 1:
                 v = buf[p] >> 4
                 et = ET_IPV4 if v == 4 else (ET_IPV6 if v == 6 else -1)
                 l3 = p
-        elif lt == RAW4:
+        elif lt == IPV4:
             et = ET_IPV4
             l3 = p
-        elif lt == RAW6:
+        elif lt == IPV6:
             et = ET_IPV6
             l3 = p
         elif lt == NULL or lt == LOOP:
@@ -210,7 +239,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                 elif fam == 10 or fam == 24 or fam == 28 or fam == 30:
                     et = ET_IPV6
                 l3 = p + 4
-        if (lt == SLL or lt == SLL2) and l3 >= 0:
+        if (lt == LINUX_SLL or lt == LINUX_SLL2) and l3 >= 0:
             while (et == 0x8100 or et == 0x88A8) and l3 + 2 <= end:
                 if vl < 0:
                     vl = u16(buf, l3, True) & 0xFFF
@@ -218,9 +247,13 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                     break
                 et = u16(buf, l3 + 2, True)
                 l3 += 4
-        ipet = et                  # ethertype of the header at l3 (after PPPoE / MPLS)
+        ipet = et                  # ethertype of the header at l3 (after PPPoE / MPLS / MACsec)
         ppp = -1
-        if l3 >= 0:
+        if et == ET_MACSEC and l3 >= 0:
+            l3, ipet, vm = macsec_inner(buf, l3, end)
+            if vl < 0:
+                vl = vm
+        elif l3 >= 0:
             l3, ipet, ppp = inner_ip(buf, l3, end, et)
 
         ver = 0
@@ -310,7 +343,7 @@ def decode(buf, off, caplen, iface, dirhint, if_linktype, i0, n,
                 pr = nh
                 if first and nh != 0 and nh != 43 and nh != 60 and nh != 44 and nh != 51:
                     l4 = q
-        elif et == ET_ARP and l3 >= 0:
+        elif ipet == ET_ARP and l3 >= 0:
             isarp = True
             if l3 + 8 <= end:
                 hl = np.int64(buf[l3 + 4])

@@ -16,6 +16,7 @@ import struct
 import pandas as pd
 
 from ksaudit.errors import KsauditError
+from ksaudit.pcap import linktypes
 from ksaudit.pcap.seek import locate_frames
 from ksaudit.pcap.text import NAME_CAP, TEXT_CAP, clean_text
 from ksaudit.pcap.tshark_view import merge, run_tshark
@@ -26,6 +27,9 @@ NOT_IN_CAPTURE = "frame not in capture"
 _MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d",
            b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a", b"\x1f\x8b"}
 _DNS_PORTS = {53, 5353, 5355}
+_GENEVE_PROTOCOLS = {0x6558: linktypes.ETHERNET, 0x0800: linktypes.IPV4,
+                     0x86DD: linktypes.IPV6}     # Geneve protocol type (an ethertype)
+_MAX_OVERLAYS = 4       # overlays inside overlays decoded, at most
 _MAX_BYTES = 1 << 18    # bytes kept per frame (lifts scapy's 64 KiB read cap: GRO frames)
 _HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ",
                  b"CONNECT ", b"PATCH ", b"TRACE ")
@@ -188,13 +192,13 @@ def _scapy_row(frame: int, data: bytes, linktype, wirelen: int) -> dict:
     return row
 
 
-def _decode(row: dict, data: bytes, linktype) -> None:
+def _decode(row: dict, data: bytes, linktype, depth: int = 0) -> None:
     from scapy.config import conf
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.inet6 import IPv6, IPv46, _IPv6ExtHdr
     from scapy.layers.l2 import ARP
     from scapy.packet import NoPayload, Raw
-    cls = conf.l2types.get(linktype) or (IPv46 if linktype == 14 else Raw)
+    cls = IPv46 if linktype in linktypes.RAW_IP else conf.l2types.get(linktype) or Raw
     pkt = ip = cls(data)
     while not isinstance(ip, NoPayload) and type(ip) not in (IP, IPv6):
         ip = ip.payload
@@ -220,10 +224,32 @@ def _decode(row: dict, data: bytes, linktype) -> None:
         head += f" [{l4.sprintf('%flags%')}]"
     payload = _l4_payload(ip, l4)
     row["summary"] = head
+    overlay = _overlay(payload, l4.dport) if proto == "UDP" and depth < _MAX_OVERLAYS else None
+    if overlay is not None:     # the packet that left is the outer one; say what it carried
+        label, inner, inner_linktype = overlay
+        _decode(row, inner, inner_linktype, depth + 1)
+        row["summary"] = f"{head} {label}: {row['summary']}"
+        return
     try:
         row["summary"] += " " + _application(row, proto, l4.sport, l4.dport, payload)
     except Exception as exc:   # noqa: BLE001 - a hostile payload keeps the L3/L4 summary
         row["summary"] += f" {len(payload)} bytes, undecodable ({type(exc).__name__})"
+
+
+def _overlay(payload: bytes, dport: int):
+    """(label, inner frame, its link type) of a VXLAN (UDP 4789, RFC 7348: I flag,
+    24-bit VNI, inner Ethernet) or Geneve (UDP 6081, RFC 8926: version 0, options
+    length, protocol type, VNI) payload; None for anything else."""
+    if len(payload) < 8:
+        return None
+    vni = int.from_bytes(payload[4:7], "big")
+    if dport == 4789 and payload[0] & 0x08:
+        return f"VXLAN VNI {vni}", payload[8:], linktypes.ETHERNET
+    if dport == 6081 and payload[0] >> 6 == 0:
+        inner = _GENEVE_PROTOCOLS.get(int.from_bytes(payload[2:4], "big"))
+        if inner is not None:
+            return f"Geneve VNI {vni}", payload[8 + (payload[0] & 0x3F) * 4:], inner
+    return None
 
 
 def _l4_payload(ip, l4) -> bytes:
