@@ -7,5 +7,6 @@ writes its file atomically through `output`.
 
 from ksaudit.exports.annotate import annotate_capture, annotate_scenario
 from ksaudit.exports.junit import junit_xml
+from ksaudit.exports.timeline import timeline_rows, write_timeline
 
-__all__ = ["annotate_capture", "annotate_scenario", "junit_xml"]
+__all__ = ["annotate_capture", "annotate_scenario", "junit_xml", "timeline_rows", "write_timeline"]

@@ -7,7 +7,7 @@ only).  PASS: no child but the attachments.  FAIL: ``<failure type="FAIL">`` wit
 reason and each leaking episode's window.  INCONCLUSIVE: ``<error type="INCONCLUSIVE">``
 with its reasons -- never ``<skipped>``, which Jenkins and GitLab count as neither
 failed nor errored, so a gate on the report would go green on evidence that proves
-nothing (fail closed; docs/junit.md).  ERROR (a report that could not be rendered):
+nothing (fail closed; docs/exports.md).  ERROR (a report that could not be rendered):
 ``<error type="ERROR">``.  The report (or the analysis document) is named in the
 testcase's ``<system-out>`` as ``[[ATTACHMENT|path]]``, one per line, the form both
 the Jenkins JUnit Attachments plugin and GitLab read.

@@ -22,7 +22,7 @@ def add_arguments(parser):
                         help="write every leaked frame and reply to a CSV or Parquet file "
                              "(by the extension: .csv, .parquet or .pq)")
     parser.add_argument("--junit", metavar="OUT.xml",
-                        help="write the verdict as JUnit XML for a CI system (docs/junit.md)")
+                        help="write the verdict as JUnit XML for a CI system (docs/exports.md)")
     parser.add_argument("--max-evidence", type=int, default=20, metavar="N",
                         help="leaked frames deep-dissected per episode (default 20; 0 = none)")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict line")

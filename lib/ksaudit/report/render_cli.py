@@ -42,7 +42,7 @@ def add_arguments(parser):
                              "build only")
     parser.add_argument("--junit", metavar="FILE.xml",
                         help="also write the verdicts as JUnit XML for a CI system, each "
-                             "scenario's report attached (docs/junit.md); outside the output")
+                             "scenario's report attached (docs/exports.md); outside the output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
