@@ -43,6 +43,9 @@ UP_TIMEOUT_S = 10.0              # the tunnel is observed up after connect
 CONNECT_ATTEMPTS = 3             # a supervisor retries a failed connect (Restart=on-failure)
 RETRY_PAUSE_S = 0.2
 READER_JOIN_S = 2.0
+# a declared log with 1 s stamps (wireguard-go's): a line in the first episode's second
+# widens its start back to the second's beginning, which must lie inside the captures
+COARSE_LEAD_IN_MS = 1100
 
 
 def _err(where, field, msg):
@@ -211,6 +214,12 @@ def _check_placeholders(spec, server_names, where):
             raise _err(where, f"files[{k!r}]", "must be a plain file name (rendered into {dir})")
 
 
+def _coarse(entry):
+    """True for a declared log file whose format stamps whole seconds."""
+    from ksaudit.oslogs.registry import get_format
+    return "format" in entry and getattr(get_format(entry["format"]), "QUANTUM_NS", 0) >= 10**9
+
+
 def render(text, values):
     """``text`` with every ``{name}`` replaced (names were checked by load_spec)."""
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
@@ -239,6 +248,7 @@ class FileClient(Client):
         self.supports_client_policy = prot is not None
         self.protection = prot["description"] if prot else None
         self.processes = sorted({p["name"] for p in spec["processes"]})
+        self.lead_in_ms = COARSE_LEAD_IN_MS if any(_coarse(e) for e in spec["logs"]) else 0
         self.connected = False
         self._running = []             # [(name, Detached)] the client's processes now
         self._readers = []             # threads copying piped stdout/stderr lines

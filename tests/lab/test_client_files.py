@@ -1,0 +1,145 @@
+"""Client files (``--client FILE``): the packaged wg-quick example loads, and every bad file
+is one line naming the field at fault, before anything is made.  No root needed."""
+
+import copy
+import os
+
+import pytest
+import yaml
+
+from ksaudit.cli import main
+from ksaudit.errors import KsauditError
+from ksaudit.lab import clients, runner
+from ksaudit.lab.clients.filedriven import load_spec, render
+
+EXAMPLE = clients.NAMED_FILES["wg-quick"]
+
+
+def example():
+    with open(EXAMPLE) as fh:
+        return yaml.safe_load(fh)
+
+
+def write(tmp_path, doc, name="client.yaml"):
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_the_packaged_example_is_wg_quick():
+    spec = load_spec(EXAMPLE, clients.SERVERS)
+    assert spec["name"] == "wg-quick" and spec["server"] == "wireguard"
+    assert spec["connect"] == ["wg-quick", "up", "{dir}/{interface}.conf"]
+    assert [p["name"] for p in spec["processes"]] == ["wireguard-go"]
+    assert {e["format"] for e in spec["logs"]} == {"wireguard-go", "wg-quick"}
+    assert "PostUp = iptables -I OUTPUT ! -o %i" in spec["protection"]["placeholders"]["hooks"]
+
+
+def test_placeholders_render_and_leave_shell_syntax_alone():
+    text = "PostUp = x $(wg show %i fwmark) ${HOME} {interface}"
+    assert render(text, {"interface": "wgksc0a1b2c"}) == \
+        "PostUp = x $(wg show %i fwmark) ${HOME} wgksc0a1b2c"
+
+
+def _set(path, value):
+    def edit(doc):
+        *parents, last = path
+        node = doc
+        for key in parents:
+            node = node[key]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return edit
+
+
+DELETE = object()
+BAD = [
+    # (what is changed, the field the message must name)
+    (_set(["surprise"], 1), "surprise"),
+    (_set(["server"], "ipsec"), "server"),
+    (_set(["server"], DELETE), "server"),
+    (_set(["connect"], "wg-quick up"), "connect"),
+    (_set(["disconnect"], []), "disconnect"),
+    (_set(["processes"], DELETE), "processes"),
+    (_set(["processes", 0], {"name": "wireguard-go"}), "processes[0]"),
+    (_set(["processes", 0, "cmdline"], [""]), "processes[0].cmdline"),
+    (_set(["logs", 0, "source"], "syslog"), "logs[0].source"),
+    (_set(["logs", 0, "format"], "no-such-format"), "logs[0].format"),
+    (_set(["logs", 0, "file"], "journal.json"), "logs[0].file"),
+    (_set(["logs", 0, "file"], "../escape.log"), "logs[0].file"),
+    (_set(["logs", 1, "file"], "wireguard-go.log"), "logs[1].file"),
+    (_set(["logs", 0, "journal"], "wireguard-go"), "logs[0]"),
+    (_set(["logs", 0, "stamp"], "epoch"), "logs[0].stamp"),
+    (_set(["logs", 0, "colour"], "red"), "logs[0].colour"),
+    (_set(["logs", 1, "source"], "stdout"), "logs"),
+    (_set(["interface"], "wg0"), "interface"),
+    (_set(["env", "LOG_LEVEL"], 3), "env"),
+    (_set(["files", "{interface}.conf"], "Endpoint = {endpoin}\n"), "files['{interface}.conf']"),
+    (_set(["files", "../x.conf"], "x"), "files['../x.conf']"),
+    (_set(["connect"], ["wg-quick", "up", "{config}"]), "connect"),
+    (_set(["protection"], "iptables"), "protection"),
+    (_set(["protection", "placeholders", "hooks"], "{hooks}"), "protection.placeholders.hooks"),
+    (_set(["timeout_s"], 0), "timeout_s"),
+    (_set(["name"], "has space"), "name"),
+]
+
+
+@pytest.mark.parametrize("edit,field", BAD, ids=[f for _, f in BAD])
+def test_every_bad_field_is_one_line_naming_it(tmp_path, edit, field):
+    doc = copy.deepcopy(example())
+    edit(doc)
+    with pytest.raises(KsauditError) as err:
+        load_spec(write(tmp_path, doc), clients.SERVERS)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("lab: client file ")
+    assert f"field '{field}'" in msg
+
+
+@pytest.mark.parametrize("text,words", [
+    ("connect: [a\n  b: ]]", "not valid YAML at line"),
+    ("- just\n- a list\n", "must be a mapping of fields"),
+    (b"\xff\xfe\x00bad", "cannot read"),
+])
+def test_unreadable_files_are_one_line(tmp_path, text, words):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(KsauditError, match=words) as err:
+        load_spec(str(path), clients.SERVERS)
+    assert "\n" not in str(err.value)
+
+
+def test_names_paths_and_policies_are_checked(tmp_path):
+    with pytest.raises(KsauditError, match="unknown client 'wg-quik'"):
+        clients.check("wg-quik", "none")
+    with pytest.raises(KsauditError, match="no such file"):
+        clients.check(str(tmp_path / "missing.yaml"), "none")
+    with pytest.raises(KsauditError, match="wireguard-go has none"):
+        clients.check("wireguard-go", "client")
+    doc = example()
+    del doc["protection"]                 # and its placeholder
+    doc["files"] = {k: v.replace("{hooks}\n", "") for k, v in doc["files"].items()}
+    with pytest.raises(KsauditError, match="declares no 'protection'"):
+        clients.check(write(tmp_path, doc), "client")
+    clients.check(write(tmp_path, doc, "ok.yaml"), "strong")
+    clients.check("wg-quick", "client")
+
+
+def test_the_cli_refuses_a_bad_client_before_making_anything(tmp_path, capsys):
+    doc = example()
+    doc["processes"] = []
+    bad = write(tmp_path, doc)
+    out = tmp_path / "b" / "s"
+    rc = main(["lab", "run", "--client", bad, "--event", "process-kill", "--policy", "none",
+               "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("ksaudit: error: lab: client file ") and "field 'processes'" in err
+    assert not os.path.exists(out.parent)
+
+
+def test_the_foreign_rig_runs_the_harness_only(tmp_path):
+    with pytest.raises(KsauditError, match="--rig foreign runs the wireguard-go harness only"):
+        runner.run(runner.RunOptions(event="reconnect", policy="none", rig="foreign",
+                                     client="wg-quick", out=str(tmp_path / "b" / "s")))
