@@ -115,3 +115,20 @@ def test_trend_draws_no_point_for_an_unproven_build():
     ys = list(fig.axes[0].lines[0].get_ydata())
     assert ys[0] == 900 and ys[2] == 0 and np.isnan(ys[1]) and np.isnan(ys[3])
     assert _png(fig)
+
+
+def test_worst_window_chart_draws_a_bar_per_fail_and_never_a_zero_for_unproven():
+    scenario = lambda name, verdict, window: {  # noqa: E731
+        "name": name, "verdict": verdict,
+        "analysis": {"episodes": [{"leaked_frames": 3, "window_us": window}]} if window else None}
+    doc = {"scenarios": [scenario("a", "FAIL", 120_000), scenario("b", "PASS", None),
+                         scenario("c", "INCONCLUSIVE", None), scenario("d", "ERROR", None)]}
+    fig = plots.worst_window_chart(doc)
+    widths = [bar.get_width() for bar in fig.axes[0].patches]
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert widths == [120_000, 0, 0, 0]
+    assert labels == ["120,000 µs", "no leak", "INCONCLUSIVE: not proven", "ERROR: not proven"]
+    assert _red_pixels(fig) > 500 and _png(fig) == _png(plots.worst_window_chart(doc))
+    passing = {"scenarios": [scenario("b", "PASS", None)]}
+    assert _red_pixels(plots.worst_window_chart(passing)) == 0
+    assert plots.worst_window_chart({"scenarios": []}) is None

@@ -36,7 +36,7 @@ class Change:
 
     @property
     def status(self):
-        """WORSE, BETTER, SAME, CHANGED (only reasons that are neither) or NEW."""
+        """WORSE, BETTER, SAME, CHANGED (neither: a window grown within the tolerance) or NEW."""
         if self.worse:
             return "WORSE"
         if self.a is None:
