@@ -1,0 +1,114 @@
+"""Real clients in the lab (``--client wg-quick``, ``--client FILE``), judged on the sink's
+truth, and analysed by ksaudit as a user would."""
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from ksaudit import analyze
+from ksaudit.lab import clients
+from ksaudit.oslogs import read_events
+
+from .test_lab_runs import lab_run
+
+pytestmark = pytest.mark.lab
+
+
+def leaked(truth):
+    return sum(t["leaked_probes"] for t in truth["trials"]) + truth["steady_state"]["leaked_probes"]
+
+
+def outside_seqs(truth):
+    return {s for part in truth["trials"] + [truth["steady_state"]] for s in part["outside_seqs"]}
+
+
+def analysed_leaks(out):
+    """(analysis, {probe seq: frame time}) of the frames ksaudit calls leaks."""
+    a = analyze(str(out), deep=False)
+    rows = a.leaks[(a.leaks["rule"].astype(str) == "leak") & (a.leaks["probe_seq"] >= 0)]
+    return a, dict(zip(rows["probe_seq"].astype(int), rows["ts_ns"].astype(int)))
+
+
+def wg_quick_lines(out):
+    """wg-quick's own lines (its stderr, stamped), read back with ksaudit's wg-quick format."""
+    ev = read_events(str(out / "logs" / "wg-quick.log"), format="wg-quick")
+    return list(ev["message"].astype(str))
+
+
+def resolv_conf():
+    with open("/etc/resolv.conf", "rb") as fh:
+        return fh.read()
+
+
+def test_wg_quick_none_leaks_on_process_kill_as_the_sink_saw(lab, tmp_path):
+    before = resolv_conf()
+    out, truth = lab_run(tmp_path, "process-kill", "none", client="wg-quick")
+    assert resolv_conf() == before
+    trial = truth["trials"][0]
+    assert truth["expected_verdict"] == "FAIL" and truth["client"] == "wg-quick"
+    # the ip rules outlive the killed wireguard-go: table 51820 empties, main's default wins
+    assert trial["leak_sources"] == ["192.168.50.10"] and trial["leaked_probes"] > 10
+    a, leaks = analysed_leaks(out)
+    assert a.verdict.status == "FAIL"
+    assert set(leaks) == outside_seqs(truth)
+    # every leaked frame lies in the truth's episode window
+    assert trial["down_ns"] <= min(leaks.values()) and max(leaks.values()) <= trial["restored_ns"]
+    scenario = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert scenario["vpn"]["processes"] == ["wireguard-go"]
+    assert scenario["device"]["tunnel_interfaces"] == [f"wgksc{truth['run_id']}"]
+    assert [(lg["file"], lg["format"]) for lg in scenario["logs"]][1:3] == [
+        ("logs/wireguard-go.log", "wireguard-go"), ("logs/wg-quick.log", "wg-quick")]
+    changes = [c["change"] for c in trial["state_changes"]]
+    assert changes == ["process_killed", "interface_removed", "process_started", "tunnel_up"]
+    lines = wg_quick_lines(out)
+    assert lines.count(f"[#] wireguard-go wgksc{truth['run_id']}") == 2     # connect, restart
+
+
+def test_wg_quick_strong_leaks_nothing_and_passes(lab, tmp_path):
+    out, truth = lab_run(tmp_path, "process-kill", "strong", client="wg-quick")
+    assert leaked(truth) == 0 and truth["trials"][0]["probes"]["blocked"].get("EPERM", 0) > 10
+    a, leaks = analysed_leaks(out)
+    assert a.verdict.status == "PASS" and leaks == {}
+
+
+def test_policy_client_recipe_blocks_a_kill_but_not_wg_quick_down(lab, tmp_path):
+    """The PostUp REJECT rule stays when wireguard-go is killed (PreDown never runs), so the
+    kill leaks nothing; `wg-quick down` runs PreDown first, and the reconnect gap leaks."""
+    out, truth = lab_run(tmp_path / "kill", "process-kill", "client", client="wg-quick")
+    trial = truth["trials"][0]
+    assert trial["leaked_probes"] == 0 and trial["probes"]["blocked"].get("EPERM", 0) > 10
+    lines = wg_quick_lines(out)
+    assert sum(ln.startswith("[#] iptables -I OUTPUT") for ln in lines) == 2   # up, restart
+    assert not any(ln.startswith("[#] iptables -D OUTPUT") for ln in lines)
+    assert analyze(str(out), deep=False).verdict.status == "PASS"
+
+    out, truth = lab_run(tmp_path / "down", "reconnect", "client", client="wg-quick")
+    trial = truth["trials"][0]
+    assert trial["leaked_probes"] > 5 and trial["probes"]["blocked"] == {}
+    lines = wg_quick_lines(out)
+    assert any(ln.startswith("[#] iptables -D OUTPUT") for ln in lines)
+    a, leaks = analysed_leaks(out)
+    assert a.verdict.status == "FAIL" and set(leaks) == outside_seqs(truth)
+
+
+THREE = ("process-kill", "wifi-yank", "reconnect")      # the seed's three tests
+
+
+@pytest.mark.parametrize("policy", ["none", "strong"])
+def test_the_example_client_file_runs_the_three_tests(lab, tmp_path, policy):
+    """A copy of the packaged example, given as --client FILE (bring your own client)."""
+    mine = tmp_path / "my-wg-quick.yaml"
+    shutil.copy(clients.NAMED_FILES["wg-quick"], mine)
+    for event in THREE:
+        out, truth = lab_run(tmp_path / event, event, policy, client=str(mine))
+        scenario = yaml.safe_load((out / "scenario.yaml").read_text())
+        assert "client wg-quick" in scenario["description"]
+        if policy == "strong" or event == "wifi-yank":
+            # wifi-yank: WireGuard keeps its routes; traffic waits in the tunnel for the link
+            assert leaked(truth) == 0, (event, policy)
+        else:
+            assert truth["trials"][0]["leaked_probes"] > 5, (event, policy)
+        with open(out / "lab-truth.json") as fh:
+            assert json.load(fh)["client"] == "wg-quick"
