@@ -16,6 +16,7 @@ sample build), ``cli`` (``ksaudit lab``); another rig's evidence (``--rig foreig
 ``daemon`` (wireguard-go daemonized, tracked by PID).
 """
 
-EVENTS = ("wifi-yank", "process-kill", "sleep-wake", "network-change", "reconnect", "flapping")
+EVENTS = ("wifi-yank", "process-kill", "sleep-wake", "network-change", "reconnect", "flapping",
+          "boot", "disconnect")
 POLICIES = ("none", "app-level", "weak-reconnect", "fail-open-sleep", "ipv4-only", "strong",
             "client")     # client: the client's own protection (clients/, docs/lab.md "Clients")

@@ -38,6 +38,9 @@ def add_arguments(parser):
                    help="reconnect event: tunnel-down gap (weak-reconnect: firewall off)")
     p.add_argument("--steady-ms", type=int, default=400,
                    help="steady state before the first and after each episode")
+    p.add_argument("--blocks-when-disconnected", choices=("yes", "no"), default="yes",
+                   help="disconnect: whether the product promises to block while the user is "
+                        "disconnected (scenario.yaml vpn.blocks_when_disconnected; default yes)")
     p.add_argument("--description", help="scenario.yaml description")
     p.add_argument("--rig", choices=("lab", "foreign"), default="lab",
                    help="whose harness writes the evidence: the lab's own (default), or "
@@ -76,7 +79,8 @@ def run(args):
                              allow_lan=args.allow_lan, ipv6=args.ipv6, probes=not args.no_probes,
                              probe_interval_ms=args.probe_interval_ms, trials=args.trials,
                              timing=timing, steady_ms=args.steady_ms, description=args.description,
-                             rig=args.rig, system_log=args.system_log, client=args.client)
+                             rig=args.rig, system_log=args.system_log, client=args.client,
+                             blocks_when_disconnected=args.blocks_when_disconnected == "yes")
     result = runner.run(opts)
     t = result.truth
     leaked = sum(tr["leaked_probes"] for tr in t["trials"])

@@ -11,6 +11,10 @@ the client does with its firewall at each step:
 - ``fail-open-sleep``: firewall released before suspend, restored after the tunnel is up.
 - ``ipv4-only``: an ``ip``-family table: IPv6 is never blocked.
 - ``strong``: ``inet`` default deny, loaded before the test and never released.
+
+``boot`` starts from a device whose network is not up yet (the runner starts the
+captures and probes first); ``disconnect`` is the user's, and the scenario's
+``vpn.blocks_when_disconnected`` says whether its leaks count (docs/events.md).
 """
 
 import time
@@ -89,11 +93,46 @@ def sleep_wake(client, timing):
 
 
 def network_change(client, timing):
-    down = client.tunnel_down("network changed", "ip-config-unavailable")
-    new = topo.DEV_ADDR_NEW if client.addr == topo.DEV_ADDR else topo.DEV_ADDR
-    client.change_address(new)
+    """The device moves to the other LAN (wlan0 -> eth0, the next trial back): it leaves
+    the old link, the client takes the tunnel down, the new link comes up with its own
+    DHCP lease and default route, and the client reconnects from there."""
+    old = client.uplink
+    new, addr = ("eth0", topo.DEV2_ADDR) if old == "wlan0" else ("wlan0", topo.DEV_ADDR)
+    down = client.link_down("moved to another network", iface=old)
+    client.tunnel_down("network changed", "ip-config-unavailable")
+    client.link_up(addr, iface=new)
     _sleep_ms(timing.down_ms - timing.settle_ms)
     return down, _reconnect(client, timing, "network changed")
+
+
+def boot(client, timing):
+    """The device boots: the link comes up (carrier, a DHCP discover), DHCP's lease and
+    default route are in, and only `down_ms` later (the user logs in) the client starts
+    and connects.  Only a firewall loaded before the network (``strong``, by the runner)
+    blocks that stretch; every other policy engages once the tunnel is up."""
+    at = now()
+    topo.ipn(client.ns, "link", "set", client.uplink, "up")
+    client.record("link_carrier", f"{client.uplink} up, no address yet", at=at)
+    topo.dhcp_discover(client.names, client.uplink)
+    down = now()[0]                    # the lease and its routes: the network is up
+    client.link_up()
+    _sleep_ms(timing.down_ms)
+    client.journal.client(*now(), "starting at login")
+    restored = client.connect("connected at login")
+    if not client.firewall_on:
+        client.engage_firewall("tunnel up")
+    return down, restored
+
+
+def disconnect(client, timing):
+    """The user disconnects (the client stops; every policy but ``strong`` drops its
+    firewall) and after `down_ms` connects again."""
+    down = client.disconnect()
+    _sleep_ms(timing.down_ms)
+    restored = client.connect("user connected again")
+    if not client.firewall_on:
+        client.engage_firewall("connected")
+    return down, restored
 
 
 def reconnect(client, timing):
@@ -124,18 +163,27 @@ EVENTS = {
     "network-change": network_change,
     "reconnect": reconnect,
     "flapping": flapping,
+    "boot": boot,
+    "disconnect": disconnect,
 }
+# events that happen once per run (--trials 1)
+ONCE = ("boot",)
 
 # scenario.yaml's `scenario` field for each lab event (flapping has no name of its own)
 SCENARIO_KIND = {"wifi-yank": "wifi-yank", "process-kill": "process-kill",
                  "sleep-wake": "sleep-wake", "network-change": "network-change",
-                 "reconnect": "reconnect", "flapping": "custom"}
+                 "reconnect": "reconnect", "flapping": "custom", "boot": "boot",
+                 "disconnect": "disconnect"}
 
 DESCRIPTIONS = {
     "wifi-yank": "wlan0 loses its access point for {down_ms} ms, then the tunnel is re-established",
     "process-kill": "the VPN process (wireguard-go) is killed with SIGKILL and restarted after {down_ms} ms",
     "sleep-wake": "suspend for {down_ms} ms (VPN process frozen, link down), then resume and reconnect",
-    "network-change": "the device gets a new LAN address and the tunnel is re-established",
+    "network-change": "the device moves from one LAN to another (wlan0 192.168.50.0/24 <-> eth0 "
+                      "192.168.60.0/24) and the tunnel is re-established from the new one",
     "reconnect": "the client tears the tunnel down and re-establishes it ({reconnect_gap_ms} ms gap)",
     "flapping": "wlan0 flaps three times ({flap_ms} ms each) before the tunnel is re-established",
+    "boot": "the device boots: link and DHCP route come up {down_ms} ms before the VPN client "
+            "starts and connects",
+    "disconnect": "the user disconnects the VPN for {down_ms} ms, then connects again",
 }

@@ -44,9 +44,13 @@ def scenario_yaml(opts, build, names, client, started_ns):
         "description": opts.description or (f"rig B, vpnagent with wireguard-go; {opts.event}, "
                                              f"kill switch '{opts.policy}'"),
         "device": {"tunnel_interfaces": [names.wg_client],
+                   **({"physical_interfaces": ["wlan0", "eth0"]}
+                      if opts.event == "network-change" else {}),
                    # from the rig's `ip -o link` notes (the tunnel is re-created on restart)
                    "ifindex": dict(sorted(client.ifindex.items()))},
-        "vpn": {"endpoints": [f"{topo.UP_VPN}:{topo.WG_PORT}/udp"]},
+        "vpn": {"endpoints": [f"{topo.UP_VPN}:{topo.WG_PORT}/udp"],
+                **({"blocks_when_disconnected": opts.blocks_when_disconnected}
+                   if opts.event == "disconnect" else {})},
         **({"policy": {"allow_lan": True}} if opts.allow_lan else {}),
         "captures": [{"file": DEVICE_PCAP}, {"file": EXTERNAL_PCAP, "vantage": "external"}],
         "logs": logs,

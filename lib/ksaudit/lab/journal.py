@@ -110,6 +110,11 @@ class Journal(SuspendClock):
     def logind(self, ts_ns, mono_ns, message):
         self.write(ts_ns, mono_ns, "systemd-logind", message, pid=LOGIND_PID)
 
+    def agent(self, ts_ns, mono_ns, message):
+        """A line of the client's own that has no journal counterpart (the foreign rig's
+        agent words it; here it is the client's)."""
+        self.client(ts_ns, mono_ns, message)
+
 
 
 def now():

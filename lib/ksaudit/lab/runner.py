@@ -56,6 +56,7 @@ class RunOptions:
     rig: str = "lab"               # "foreign": another harness's files, words and ending
     system_log: str = "rfc3164"    # the foreign rig's syslog file format (foreign_log.STYLES)
     client: str = clients.DEFAULT  # a client name (clients.NAMES) or a client file's path
+    blocks_when_disconnected: bool = True   # disconnect: the product's promise (scenario.yaml)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def _check(opts):
                            f"not --client {opts.client}")
     if not 1 <= opts.trials <= 20:
         raise KsauditError(f"lab: --trials must be 1..20, got {opts.trials}")
+    if opts.event in ev.ONCE and opts.trials != 1:
+        raise KsauditError(f"lab: {opts.event} happens once per run (--trials 1), got {opts.trials}")
     if not 1 <= opts.probe_interval_ms <= 1000:
         raise KsauditError(f"lab: --probe-interval-ms must be 1..1000, got {opts.probe_interval_ms}")
     phases = {**opts.timing.__dict__, "steady_ms": opts.steady_ms}
@@ -195,9 +198,12 @@ def run(opts):
 
 def _run_inside(opts, names, procs, partial, work):
     started_ns = time.time_ns()
-    topo.create(names, ipv6=opts.ipv6)
+    second_lan = opts.event == "network-change"    # the device moves to another LAN
+    topo.create(names, ipv6=opts.ipv6, second_lan=second_lan, uplink=opts.event != "boot")
     other = opts.rig == "foreign"
     files = ((foreign.DEVICE_PCAP, foreign.EXTERNAL_PCAP) if other else ("device.pcap", "external.pcap"))
+    # the external capture: the LAN, or with a second LAN the mirror port of both
+    ext_if = topo.SPAN_IF if second_lan else "lan0"
     if other:
         journal = ForeignLog(os.path.join(partial, foreign.SYSTEM_LOGS[opts.system_log]), os.getpid(),
                              style=opts.system_log, tz=foreign.TIMEZONE)
@@ -211,21 +217,24 @@ def _run_inside(opts, names, procs, partial, work):
             detached=other, tz=foreign.TIMEZONE if other else "UTC"))
         client.start_server()
         _start_sink(procs, names, work, _max_run_s(opts))
-        # the client connects: strong loads its firewall before the tunnel exists
+        # the client connects: strong loads its firewall before the tunnel exists (at boot,
+        # before the network comes up; the boot event connects)
         if opts.policy == "strong":
             client.engage_firewall("loaded before connecting")
-        client.connect("connected")
-        if not client.firewall_on:
+        if opts.event != "boot":
+            client.connect("connected")
+        if not client.firewall_on and opts.event != "boot":
             client.engage_firewall("tunnel up")
         setup_changes = list(client.changes)
         probe_log = os.path.join(partial, "logs", "probes.jsonl")
         if opts.probes:
             _start_probes(procs, names, opts, client, probe_log)
         # captures start in steady state (tunnel up, probes flowing), like a tester's would
-        # the external one first: a tcpdump starting up can stall the probe generator for
-        # tens of ms on a loaded 2-core machine, which the device capture would show as a
-        # gap in tunnel traffic (a packet-only episode) if it were already running
-        ext = Capture(procs, "cap-external", names.rtr, "lan0", os.path.join(partial, files[1]),
+        # (boot: before the network is up); the external ones first: a tcpdump starting up
+        # can stall the probe generator for tens of ms on a loaded 2-core machine, which the
+        # device capture would show as a gap in tunnel traffic (a packet-only episode) if
+        # it were already running
+        ext = Capture(procs, "cap-external", names.rtr, ext_if, os.path.join(partial, files[1]),
                       os.path.join(work, "tcpdump-ext.err"), nano=not other)
         caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, files[0]),
                         os.path.join(work, "tcpdump-device.err"), nano=not other), ext]
@@ -277,13 +286,15 @@ def _run_inside(opts, names, procs, partial, work):
             "probe_interval_ms": opts.probe_interval_ms,
             "timing": {**opts.timing.__dict__, "steady_ms": opts.steady_ms},
             "run_id": names.run_id, "started_ns": started_ns, "ended_ns": time.time_ns(),
-            "rig": opts.rig, "teardown_changes": teardown, "client": client.name}
+            "rig": opts.rig, "teardown_changes": teardown, "client": client.name,
+            "blocks_when_disconnected": (opts.blocks_when_disconnected
+                                         if opts.event == "disconnect" else None)}
     doc = truth.build(meta, trials, setup_changes, sink_records, probe_records,
                       [{k: c[k] for k in ("file", "vantage", "dropped")} for c in captures])
     addresses = sorted({c["detail"].split()[-1] for c in client.changes
                         if c["change"] in ("link_up", "address_changed")} | {topo.DEV_ADDR})
     if opts.ipv6:
-        addresses.append(topo.DEV6_ADDR)
+        addresses += [topo.DEV6_ADDR] + ([topo.DEV2_6_ADDR] if second_lan else [])
     scenario = (foreign.scenario_yaml(opts, build, names, client, started_ns) if other
                 else _scenario_yaml(opts, build, names, client, captures, addresses, client_logs))
     return doc, scenario
@@ -308,11 +319,15 @@ def _scenario_yaml(opts, build, names, client, captures, addresses, client_logs)
         "platform": "linux",
         "scenario": ev.SCENARIO_KIND[opts.event],
         "description": desc,
-        "device": {"tunnel_interfaces": [client.ifname], "physical_interfaces": ["wlan0"],
+        "device": {"tunnel_interfaces": [client.ifname],
+                   "physical_interfaces": ["wlan0", "eth0"] if opts.event == "network-change"
+                   else ["wlan0"],
                    "addresses": addresses,
                    "ifindex": dict(sorted(client.ifindex.items()))},
         "vpn": {"endpoints": [client.endpoint_spec],
-                **({"processes": client.processes} if client.processes else {})},
+                **({"processes": client.processes} if client.processes else {}),
+                **({"blocks_when_disconnected": opts.blocks_when_disconnected}
+                   if opts.event == "disconnect" else {})},
         "policy": {"allow_lan": opts.allow_lan, "allow": [], "tolerance_us": 1000},
         "captures": [{"file": c["file"], "vantage": c["vantage"], "clock": "device",
                       "dropped": c["dropped"]} for c in captures],

@@ -31,6 +31,7 @@ LAN6_GW, DEV6_ADDR = "fd00:50::1", "fd00:50::10"
 # the second LAN (network-change: the device moves from wlan0's LAN to eth0's)
 LAN2_NET, LAN2_GW, DEV2_ADDR = "192.168.60.0/24", "192.168.60.1", "192.168.60.10"
 LAN2_6_GW, DEV2_6_ADDR = "fd00:60::1", "fd00:60::10"
+SPAN_IF = "span0"      # router: the mirror port of both LANs (the second LAN's external capture)
 # device uplink -> (router-side interface, IPv4 gateway, IPv6 gateway, device IPv6 address)
 UPLINKS = {"wlan0": ("lan0", LAN_GW, LAN6_GW, DEV6_ADDR),
            "eth0": ("lan1", LAN2_GW, LAN2_6_GW, DEV2_6_ADDR)}
@@ -141,6 +142,7 @@ def create(names, ipv6=True, second_lan=False, uplink=True):
         if ipv6:
             ipn(rtr, "addr", "add", f"{LAN2_6_GW}/64", "dev", "lan1", "nodad")
         ipn(rtr, "link", "set", "lan1", "up")
+        _span_port(rtr, ("lan0", "lan1"))
     for ns in (rtr, vpn):
         sh(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], ns=ns)
     sh(["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"], ns=dev)
@@ -169,6 +171,23 @@ def create(names, ipv6=True, second_lan=False, uplink=True):
         "  ip6 saddr fd00:64::/64 oifname \"eth0\" masquerade\n }\n}\n"))
     if uplink:
         wlan_up(names, DEV_ADDR, ipv6)
+
+
+def _span_port(rtr, lans):
+    """A switch's mirror (SPAN) port: every frame in or out of the router's `lans` is
+    copied (tc mirred) to SPAN_IF, where one external capture sees both LANs, as a device
+    that moves from one to the other needs (a capture of the LAN it left stops covering
+    the episode).  SPAN_IF and its veth peer take no part in the network: no addresses,
+    no ARP, no IPv6, so the capture holds the LANs' frames only."""
+    ipn(rtr, "link", "add", SPAN_IF, "type", "veth", "peer", "name", SPAN_IF[:-1] + "1")
+    for ifname in (SPAN_IF, SPAN_IF[:-1] + "1"):
+        sh(["sysctl", "-q", "-w", f"net.ipv6.conf.{ifname}.disable_ipv6=1"], ns=rtr)
+        ipn(rtr, "link", "set", ifname, "arp", "off", "up")
+    for lan in lans:
+        sh(["tc", "qdisc", "add", "dev", lan, "clsact"], ns=rtr)
+        for hook in ("ingress", "egress"):
+            sh(["tc", "filter", "add", "dev", lan, hook, "protocol", "all", "u32", "match", "u32",
+                "0", "0", "action", "mirred", "egress", "mirror", "dev", SPAN_IF], ns=rtr)
 
 
 def wlan_up(names, addr, ipv6, iface="wlan0"):

@@ -117,6 +117,7 @@ class Client:
         self.tunnel_is_up = False
         self.resolver_file = os.path.join(ctx.workdir, "resolver")
         self.addr = topo.DEV_ADDR
+        self.uplink = "wlan0"          # the physical interface the device is online through
 
     # --- what scenario.yaml says about the client ------------------------------------
     @property
@@ -184,11 +185,16 @@ class Client:
             self.journal.client(*at, f"firewall released ({why})", 4)
 
     # --- the physical link -------------------------------------------------------------
-    def link_down(self, why="carrier lost"):
+    def link_down(self, why="carrier lost", iface=None):
+        """The uplink (or ``iface``) loses its link; its routes go with it."""
+        iface = iface or self.uplink
         at = now()
-        topo.ipn(self.ns, "link", "set", "wlan0", "down")
-        self.record("link_down", why, at=at)
-        if why == "suspend":
+        topo.ipn(self.ns, "link", "set", iface, "down")
+        self.record("link_down", f"{iface}: {why}" if iface != "wlan0" else why, at=at)
+        if iface != "wlan0":           # a wired LAN: the driver's words, no access point
+            self.journal.kernel(*at, f"{iface}: Link is Down")
+            self.journal.nm_device(*at, iface, "activated", "unavailable", "carrier-changed")
+        elif why == "suspend":
             self.journal.kernel(*at, "wlan0: deauthenticating from 02:00:5e:00:53:01 by local "
                                      "choice (Reason: 3=DEAUTH_LEAVING)")
             self.journal.nm_device(*at, "wlan0", "activated", "unavailable", "sleeping")
@@ -197,14 +203,19 @@ class Client:
             self.journal.nm_device(*at, "wlan0", "activated", "unavailable", "carrier-changed")
         return at[0]
 
-    def link_up(self, addr=None):
+    def link_up(self, addr=None, iface=None):
+        """The uplink (or ``iface``, which becomes the uplink: the device moved there) is up
+        with a DHCP lease ``addr``: address, default route, endpoint route."""
         self.addr = addr or self.addr
-        topo.wlan_up(self.names, self.addr, self.ipv6)
-        at = self.record("link_up", f"address {self.addr}")
-        self.journal.kernel(*at, "wlan0: associated")
-        self.journal.kernel(*at, "IPv6: ADDRCONF(NETDEV_CHANGE): wlan0: link becomes ready")
-        self.journal.nm(*at, f"dhcp4 (wlan0): state changed new lease, address={self.addr}")
-        self.journal.nm_device(*at, "wlan0", "ip-config", "activated", "none")
+        self.uplink = iface = iface or self.uplink
+        topo.wlan_up(self.names, self.addr, self.ipv6, iface=iface)
+        at = self.record("link_up", f"{iface} address {self.addr}" if iface != "wlan0"
+                         else f"address {self.addr}")
+        self.journal.kernel(*at, f"{iface}: associated" if iface == "wlan0"
+                            else f"{iface}: Link is Up - 1Gbps/Full - flow control off")
+        self.journal.kernel(*at, f"IPv6: ADDRCONF(NETDEV_CHANGE): {iface}: link becomes ready")
+        self.journal.nm(*at, f"dhcp4 ({iface}): state changed new lease, address={self.addr}")
+        self.journal.nm_device(*at, iface, "ip-config", "activated", "none")
         return at[0]
 
     def change_address(self, new_addr):
