@@ -9,13 +9,17 @@ import time
 from dataclasses import dataclass
 
 import pytest
+import yaml
 
-from ksaudit.lab import runner, topology, truth
+import ksaudit
+from ksaudit.lab import events, runner, topology, truth
 from ksaudit.lab.clients import openvpn as ov
 from ksaudit.lab.procs import Procs, python_env
 from ksaudit.oslogs import read_events
 
 from .conftest import assert_nothing_left
+from .test_foreign_rig import leak_frames
+from .test_lab_runs import FAST, lab_run
 
 pytestmark = pytest.mark.lab
 
@@ -33,10 +37,15 @@ class OvpnLab:
 
 
 @pytest.fixture
-def ovpn(lab):
-    """Topology (IPv6 on), PKI, OpenVPN server and client up; everything removed after."""
+def ovpn_ok(lab):
+    """Skips without root or without openvpn."""
     if shutil.which("openvpn") is None:
         pytest.skip("OpenVPN lab tests need 'openvpn' (bash .ci/install)")
+
+
+@pytest.fixture
+def ovpn(ovpn_ok):
+    """Topology (IPv6 on), PKI, OpenVPN server and client up; everything removed after."""
     names = topology.new_names()
     work = tempfile.mkdtemp(prefix=f"{topology.PREFIX}{names.run_id}-")
     procs = Procs()
@@ -145,3 +154,51 @@ def test_real_log_parses_and_its_events_are_recognised(ovpn):
     assert events["ts_ns"].is_monotonic_increasing
     server = read_events(ovpn.server.log_path, format="openvpn").attrs["files"][0]
     assert server.malformed == 0
+
+
+# --------------------------------------------------------- --client openvpn: analyze vs the sink
+# a Wi-Fi loss OpenVPN notices: longer than its ping-restart (a shorter one it rides out)
+YANK = events.Timing(down_ms=(ov.PING_RESTART_S + 1.5) * 1000, settle_ms=150)
+
+
+def openvpn_run(tmp_path, policy, event):
+    timing = YANK if event == "wifi-yank" else FAST
+    return lab_run(tmp_path, event, policy, client="openvpn", timing=timing)
+
+
+@pytest.mark.parametrize("event", ["process-kill", "wifi-yank"])
+def test_openvpn_without_kill_switch_leaks_and_analyze_finds_the_same_window(ovpn_ok, tmp_path,
+                                                                            event):
+    out, truth = openvpn_run(tmp_path, "none", event)
+    (trial,) = truth["trials"]
+    assert truth["expected_verdict"] == "FAIL" and trial["leaked_probes"] >= 5
+    assert truth["steady_state"]["leaked_probes"] == 0
+    with open(out / "scenario.yaml") as fh:
+        sc = yaml.safe_load(fh)
+    assert sc["vpn"]["endpoints"] == ["198.51.100.2:1194/udp"]
+    assert {"file": "logs/openvpn.log", "format": "openvpn", "clock": "device"} in sc["logs"]
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == "FAIL" and {r.code for r in a.verdict.reasons} == {"leak"}
+    want = leak_frames(out, sc, set(trial["outside_seqs"]))
+    sent = a.leaks[a.leaks["rule"].astype(str) == "leak"]
+    assert {(int(r.capture), int(r.frame)): int(r.ts_ns) for r in sent.itertuples()} == want
+    assert set(sent["probe_seq"].astype(int)) == set(trial["outside_seqs"])
+    (ep,) = [e for e in a.episodes if e.leaked_frames]
+    assert (ep.first_leak_ns, ep.last_leak_ns) == (min(want.values()), max(want.values()))
+    assert trial["down_ns"] <= ep.first_leak_ns <= trial["first_leak_arrival_ns"]
+    assert ep.last_leak_ns <= trial["last_leak_arrival_ns"] <= trial["restored_ns"]
+    assert a.steady_state["leaked_frames"] == 0
+    rules = set(read_events(out / "logs" / "openvpn.log", format="openvpn")["rule"])
+    if event == "wifi-yank":        # OpenVPN's own account of the loss and the reconnect
+        assert {"openvpn-inactivity", "openvpn-restarting", "openvpn-init-complete"} <= rules
+
+
+@pytest.mark.parametrize("event", ["process-kill", "wifi-yank", "reconnect"])
+def test_openvpn_with_the_strong_kill_switch_leaks_nothing_and_passes(ovpn_ok, tmp_path, event):
+    out, truth = openvpn_run(tmp_path, "strong", event)
+    assert truth["expected_verdict"] == "PASS"
+    assert truth["sink"]["by_class"].get("outside", 0) == 0
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == "PASS", ([(r.code, r.message) for r in a.verdict.reasons],
+                                        a.to_dict()["episodes"], out)
+    assert len(a.leaks) == 0 and len(a.episodes) >= 1

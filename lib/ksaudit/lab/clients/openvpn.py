@@ -362,9 +362,10 @@ class OpenVPNClient(Client):
         self.server.start(self.pki)
 
     def collect_logs(self, partial):
-        """openvpn's log as it stood when the captures stopped."""
+        """openvpn's log as it stood when the captures stopped; its epoch stamps
+        (--machine-readable-output) need no timezone."""
         copy_prefix(self.process.log_path, os.path.join(partial, LOG))
-        return [log_entry(LOG, "openvpn")]
+        return [log_entry(LOG, "openvpn", timezone=None)]
 
     def _pid(self):
         return self.process.proc.pid
