@@ -60,7 +60,7 @@ class LabHost:
         argv = ["ip", "netns", "exec", self.names.dev, sys.executable, "-m", "ksaudit.cli",
                 "record", "-o", str(out), "--build", "2026.12-rec", "--probe-target", self.target,
                 "--vpn-endpoint", self.endpoint, "--tunnel-interface", self.tunnel,
-                "--steady-s", "0.6", "--duration", "30", *extra]
+                "--steady-s", "0.6", "--duration", "30", "--probe-interval-ms", "20", *extra]
         return subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=python_env(),
                                 start_new_session=True)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import ksaudit
-from ksaudit.lab import topology as topo
+from ksaudit.lab import firewall, topology as topo
 from ksaudit.lab.procs import wait_for
 
 from labhost import alive, descendants, finish
@@ -155,3 +155,31 @@ def test_manual_stdin_closed_before_enter_is_an_incomplete_run(lab_host, tmp_pat
     a = ksaudit.analyze(out, deep=False)
     assert a.verdict.status == "INCONCLUSIVE"
     assert "incomplete_evidence" in {r.code for r in a.verdict.reasons}
+
+
+@pytest.mark.parametrize("marks", [True, False])
+def test_kill_switch_holds_passes_only_when_the_event_is_declared_as_the_tunnel_going(
+        lab_host, tmp_path, marks):
+    """A strong kill switch (the lab's nftables default deny) and the routes taken down: no
+    leak.  With --event-marks-tunnel the recorder's lines open and close the episode, so it
+    passes; without, nothing in the logs says the tunnel went down (no journal here), and a
+    packet-only episode cannot pass."""
+    firewall.engage(lab_host.names.dev, "strong", lab_host.tunnel, False)
+    out = tmp_path / "2026.12-rec" / "strong"
+    event = f"{lab_host.routes_cmd('del')} && sleep 0.5 && {lab_host.routes_cmd('add')}"
+    extra = ["--event-marks-tunnel"] if marks else []
+    rc, stdout, stderr = finish(lab_host.start_record(out, "--event-cmd", event, *extra))
+    assert rc == 0, stderr
+    assert outside_seqs(lab_host) == set()
+    assert "EPERM" in stdout                      # the note: the kill switch refused the probes
+    a = ksaudit.analyze(out, deep=False)
+    codes = {r.code for r in a.verdict.reasons}
+    assert len(a.leaks) == 0
+    if marks:
+        assert a.verdict.status == "PASS", [(r.code, r.message) for r in a.verdict.reasons]
+        (ep,) = a.episodes
+        with open(out / "record-run.json") as fh:
+            (trial,) = json.load(fh)["trials"]
+        assert ep.start_ns <= trial["ended_ns"] and ep.end_ns >= trial["started_ns"]
+    else:
+        assert a.verdict.status == "INCONCLUSIVE" and "no_tunnel_down" in codes

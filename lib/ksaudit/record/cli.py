@@ -35,6 +35,11 @@ def add_arguments(parser):
                     help="shell command that causes the event and returns when the tunnel is back")
     ev.add_argument("--manual", action="store_true",
                     help="prompt: cause the event yourself, press Enter when the tunnel is back")
+    a("--event-marks-tunnel", action="store_true",
+      help="the event takes the tunnel down when it starts and it is back when the command "
+           "returns (or at Enter): the recorder's own lines then mark the episode (rules in "
+           "scenario.yaml); without it they are timeline anchors and the tunnel-down evidence "
+           "must come from the journal or --log files")
     a("--trials", type=int, default=1, help=f"events in one run, 1..{MAX_TRIALS} (default 1)")
     a("--steady-s", type=float, default=3.0,
       help=f"steady state before the first event and after each, 0.5..{MAX_STEADY_S:g} s (default 3)")
@@ -63,6 +68,7 @@ def run(args):
         endpoints=tuple(args.vpn_endpoint), tunnel_interfaces=tuple(args.tunnel_interface),
         discover_tunnel=args.discover_tunnel, physical_interfaces=tuple(args.physical_interface),
         processes=tuple(args.vpn_process), event_cmd=args.event_cmd, manual=args.manual,
+        event_marks_tunnel=args.event_marks_tunnel,
         trials=args.trials, steady_s=args.steady_s, duration_s=args.duration,
         probe_interval_ms=args.probe_interval_ms,
         logs=tuple(parse_log(text, known) for text in args.log),

@@ -45,6 +45,7 @@ class RecordOptions:
     processes: tuple = ()                # vpn.processes (empty: not declared)
     event_cmd: str | None = None
     manual: bool = False
+    event_marks_tunnel: bool = False     # the event's start/end are read as tunnel down/up
     trials: int = 1
     steady_s: float = 3.0                # before the first event and after each
     duration_s: float = 600.0            # bound on the whole run

@@ -37,6 +37,13 @@ PCAP = "device.pcap"
 PROBE_LOG, RECORD_LOG = "logs/probes.jsonl", "logs/record.json"
 PROBE_START_TIMEOUT_S = 10.0
 _UNWIND_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# --event-marks-tunnel: the tester's claim that the event's start and end are the tunnel's
+EVENT_RULES = (
+    {"name": "record-event-start", "kind": "tunnel_down", "identifier": RECORD_ID,
+     "regex": r"^trial \d+: (?:event command started|tester asked to cause the event)"},
+    {"name": "record-event-end", "kind": "tunnel_up", "identifier": RECORD_ID,
+     "regex": r"^trial \d+: (?:event command ended|tester pressed Enter)"},
+)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -331,6 +338,8 @@ class _Run:
         }
         if o.processes:
             doc["vpn"]["processes"] = list(o.processes)
+        if o.event_marks_tunnel:
+            doc["rules"] = [dict(r) for r in EVENT_RULES]
         doc["incomplete"] = self.incomplete is not None
         if self.incomplete:
             doc["incomplete_reason"] = self.incomplete
