@@ -255,3 +255,18 @@ def test_bad_inputs_are_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     proc = annotate(SAMPLE, "-o", tmp_path / "file")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_pcap_fcs_length_becomes_if_fcslen(tmp_path):
+    """A pcap header's FCS bits (link type field: F flag, length in 16-bit words) become
+    the interface's if_fcslen, so tshark finds and checks the frames' FCS in the copy."""
+    import zlib
+    frame = b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + bytes(46)
+    src = tmp_path / "fcs.pcap"
+    src.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1 | 0x10000000 | 2 << 29)
+                    + struct.pack("<IIII", 1795587593, 5, len(frame) + 4, len(frame) + 4)
+                    + frame + struct.pack("<I", zlib.crc32(frame)))
+    annotate_capture(src, tmp_path / "fcs.pcapng", {})
+    rows = tshark(tmp_path / "fcs.pcapng", ["eth.fcs", "frame.len", "frame.md5_hash"])
+    assert rows[0][0] == "0x" + struct.pack("<I", zlib.crc32(frame)).hex()   # the last 4 bytes
+    assert rows[0][1:] == tshark_partial(src, ["frame.len", "frame.md5_hash"])[0]

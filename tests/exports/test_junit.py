@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 from lxml import etree
 
