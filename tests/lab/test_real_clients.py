@@ -67,10 +67,21 @@ def test_wg_quick_none_leaks_on_process_kill_as_the_sink_saw(lab, tmp_path):
 
 
 def test_wg_quick_strong_leaks_nothing_and_passes(lab, tmp_path):
-    out, truth = lab_run(tmp_path, "process-kill", "strong", client="wg-quick")
+    """Here wg-quick's stderr goes to the journal under its identifier (as systemd's
+    wg-quick@.service would have it), not to a file of its own."""
+    doc = yaml.safe_load(open(clients.NAMED_FILES["wg-quick"]))
+    doc["logs"][1] = {"source": "stderr", "journal": "wg-quick"}
+    mine = tmp_path / "wg-quick-journal.yaml"
+    mine.write_text(yaml.safe_dump(doc))
+    out, truth = lab_run(tmp_path, "process-kill", "strong", client=str(mine))
     assert leaked(truth) == 0 and truth["trials"][0]["probes"]["blocked"].get("EPERM", 0) > 10
     a, leaks = analysed_leaks(out)
     assert a.verdict.status == "PASS" and leaks == {}
+    assert not (out / "logs" / "wg-quick.log").exists()
+    journal = read_events(str(out / "logs" / "journal.json"), format="journald-json")
+    mine = journal[journal["ident"].astype(str) == "wg-quick"]
+    assert f"[#] ip link add wgksc{truth['run_id']} type wireguard" in set(mine["message"])
+    assert set(mine[mine["message"].str.startswith("[#] ip -4 rule add table main")]["kind"]) == {"tunnel_up"}
 
 
 def test_policy_client_recipe_blocks_a_kill_but_not_wg_quick_down(lab, tmp_path):

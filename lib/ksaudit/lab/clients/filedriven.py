@@ -206,9 +206,12 @@ def _check_placeholders(spec, server_names, where):
         texts += [(f"protection.placeholders.{k}", v) for k, v in spec["protection"]["placeholders"].items()]
     for field, text in texts:
         for name in PLACEHOLDER.findall(text):
-            if name not in known or (field.startswith("protection.") and name in own):
+            if field.startswith("protection.") and name in own:
+                raise _err(where, field, f"{{{name}}} is a protection placeholder: they cannot "
+                                         "use each other")
+            if name not in known:
                 raise _err(where, field, f"unknown placeholder {{{name}}} (known: "
-                                         f"{', '.join(sorted(known - own) + sorted(own))})")
+                                         f"{', '.join(sorted(known))})")
     for k in spec["files"]:
         if "/" in k or k.startswith("."):
             raise _err(where, f"files[{k!r}]", "must be a plain file name (rendered into {dir})")
