@@ -202,3 +202,15 @@ def test_openvpn_with_the_strong_kill_switch_leaks_nothing_and_passes(ovpn_ok, t
     assert a.verdict.status == "PASS", ([(r.code, r.message) for r in a.verdict.reasons],
                                         a.to_dict()["episodes"], out)
     assert len(a.leaks) == 0 and len(a.episodes) >= 1
+
+
+@pytest.mark.parametrize("event,leaks", [("reconnect", False), ("process-kill", True)])
+def test_openvpn_persist_tun_holds_a_restart_but_not_a_kill(ovpn_ok, tmp_path, event, leaks):
+    """--policy client is openvpn --persist-tun: its tun device and routes outlive a SIGUSR1
+    restart (traffic waits in the tunnel), not the process."""
+    out, truth = openvpn_run(tmp_path, "client", event)
+    (trial,) = truth["trials"]
+    assert trial["leaked"] is leaks and truth["expected_verdict"] == ("FAIL" if leaks else "PASS")
+    if not leaks:
+        assert "Preserving previous TUN/TAP instance" in (out / "logs" / "openvpn.log").read_text()
+    assert ksaudit.analyze(out, deep=False).verdict.status == truth["expected_verdict"]

@@ -44,6 +44,7 @@ CONNECT_RETRY_S = 1        # pause before a restarted client tries again (openvp
 READY_TIMEOUT_S = 15.0     # TLS handshake (EC, two processes on a loaded 2-core machine)
 MGMT_TIMEOUT_S = 5.0
 INIT_DONE = "Initialization Sequence Completed"
+RESTARTING = "received, process restarting"      # SIGUSR1[hard,] / SIGUSR1[soft,ping-restart]
 CERT_DAYS = 2
 
 
@@ -420,14 +421,16 @@ class OpenVPNClient(Client):
     # --- the tunnel ----------------------------------------------------------------------
     def tunnel_up(self, why="connected"):
         """Start openvpn if it is not running, wait (bounded) until it has completed its
-        last start or reconnect and its pulled routes are on the tun device; returns the
-        ns time that was seen."""
+        last start or restart (its log's last "Initialization Sequence Completed" comes
+        after its last "process restarting": a ping-restart while the link was down) and
+        its pulled routes are on the tun device; returns the ns time that was seen."""
         if self.process.proc is None:
             self.start_process()
         proc = self.process.proc
 
         def up():
-            return (INIT_DONE in self.process.log_text(self._since)
+            text = self.process.log_text(self._since)
+            return (text.rfind(INIT_DONE) > text.rfind(RESTARTING)
                     and self.server.observed_up(self.ns, self.ifname))
 
         wait_for(lambda: up() or proc.poll() is not None,
