@@ -200,12 +200,14 @@ def _relpath(root: Path, value, where) -> str:
 
 
 def _once(seen: dict, value, where):
-    """Refuse a file declared twice (a copy-paste slip that would hide the file meant)."""
-    key = os.path.normpath(value) if isinstance(value, str) else value
+    """Refuse a file declared twice (a copy-paste slip that would hide the file meant).
+    A value that is no string (a list, a mapping) is left to `_relpath` to refuse."""
+    if not isinstance(value, str):
+        return
+    key = os.path.normpath(value)
     if key in seen:
         _fail(where, f"{value!r} is already declared as {seen[key]}")
-    if isinstance(value, str):
-        seen[key] = where
+    seen[key] = where
 
 
 _RULE = re.compile(r"(?P<proto>[a-z0-9]+)/(?P<pport>\d+|\*)|(?P<bare>[a-z0-9]+)", re.ASCII)
@@ -279,6 +281,17 @@ def _processes(vpn: dict):
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last
     one silently: a second ``allow_lan: true`` would quietly override the first)."""
+
+    def construct_object(self, node, deep=False):
+        """PyYAML's constructors raise plain Python errors for a value its explicit tag
+        contradicts (``!!int x``, ``!!bool x``, ``!!timestamp x``): a YAML error here."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{str(node.value)[:40]!r} is not a valid !!{tag}",
+                node.start_mark) from exc
 
 
 def _no_duplicate_keys(loader, node, deep=False):
