@@ -55,11 +55,13 @@ class LabHost:
     def routes(self, verb):
         topo.sh(["sh", "-c", self.routes_cmd(verb)], ns=self.names.dev)
 
-    def start_record(self, out, *extra, stdin=None):
-        """`ksaudit record` inside the device namespace (its own session); the Popen."""
+    def start_record(self, out, *extra, stdin=None, tunnel=None):
+        """`ksaudit record` inside the device namespace (its own session); the Popen.
+        ``tunnel``: how the tunnel is named (default ``--tunnel-interface <the wg>``)."""
+        tunnel = tunnel or ["--tunnel-interface", self.tunnel]
         argv = ["ip", "netns", "exec", self.names.dev, sys.executable, "-m", "ksaudit.cli",
                 "record", "-o", str(out), "--build", "2026.12-rec", "--probe-target", self.target,
-                "--vpn-endpoint", self.endpoint, "--tunnel-interface", self.tunnel,
+                "--vpn-endpoint", self.endpoint, *tunnel,
                 "--steady-s", "0.6", "--duration", "30", "--probe-interval-ms", "20", *extra]
         return subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=python_env(),

@@ -15,6 +15,7 @@ import yaml
 import ksaudit
 from ksaudit.lab import firewall, topology as topo
 from ksaudit.lab.procs import wait_for
+from ksaudit.record import collect
 
 from labhost import alive, descendants, finish
 
@@ -34,7 +35,10 @@ def leaked_seqs(analysis):
 def test_event_cmd_without_kill_switch_fails_with_the_probes_the_sink_got(lab_host, tmp_path):
     out = tmp_path / "2026.12-rec" / "routes-down"
     event = f"{lab_host.routes_cmd('del')} && sleep 0.5 && {lab_host.routes_cmd('add')}"
-    rc, stdout, stderr = finish(lab_host.start_record(out, "--event-cmd", event))
+    client_log = lab_host.work / "wg-client.log"          # the client's own log, named by the tester
+    rc, stdout, stderr = finish(lab_host.start_record(
+        out, "--event-cmd", event, "--trials", "2", "--log", f"{client_log}:wireguard-go",
+        "--log-timezone", "UTC"))                            # the lab runs wireguard-go with TZ=UTC
     assert rc == 0, stderr
     assert not glob.glob(f"{out}.partial-*")
     with open(out / "scenario.yaml") as fh:
@@ -45,16 +49,26 @@ def test_event_cmd_without_kill_switch_fails_with_the_probes_the_sink_got(lab_ho
     assert topo.DEV_ADDR in sc["device"]["addresses"]
     assert set(sc["device"]["ifindex"].values()) >= {"lo", "wlan0", lab_host.tunnel}
     assert sc["captures"][0]["dropped"] == 0
-    assert any("journal" in n for n in sc["notes"])          # journald does not run here
+    copied = out / "logs" / "wg-client.log"                # copied, never moved
+    assert {"file": "logs/wg-client.log", "format": "wireguard-go", "clock": "device",
+            "timezone": "UTC"} in sc["logs"]
+    assert client_log.exists() and client_log.read_bytes().startswith(copied.read_bytes())
+    if collect.journald_absent():                          # as in this container
+        assert any(n.startswith("no journal collected: journald is not running") for n in sc["notes"])
+    else:
+        assert "logs/journal.json" in [log["file"] for log in sc["logs"]]
     want = outside_seqs(lab_host)
     assert want, "the routes went down without a kill switch: probes must have leaked"
     a = ksaudit.analyze(out, deep=False)
     assert a.verdict.status == "FAIL", [(r.code, r.message) for r in a.verdict.reasons]
     assert leaked_seqs(a) == want
+    assert len([e for e in a.episodes if e.leaked_frames]) == 2          # one per trial
+    assert "logs/wg-client.log" in set(a.events["file"].astype(str))
     # the recorder's own record of the event command, read back as a log
     ev = a.events[a.events["file"].astype(str).str.endswith("record.json")]
-    assert ev["message"].str.contains("trial 1: event command started").any()
-    assert ev["message"].str.contains(r"trial 1: event command ended \(exit status 0\)").any()
+    for trial in (1, 2):
+        assert ev["message"].str.contains(f"trial {trial}: event command started").any()
+        assert ev["message"].str.contains(rf"trial {trial}: event command ended \(exit status 0\)").any()
     cli = subprocess.run(["ksaudit", "analyze", str(out)], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 1 and cli.stdout.startswith("routes-down: FAIL")
 
@@ -125,7 +139,7 @@ def _read_until(fd, marker, timeout_s):
 
 def test_manual_event_ends_at_enter_on_stdin(lab_host, tmp_path):
     out = tmp_path / "2026.12-rec" / "manual"
-    proc = lab_host.start_record(out, "--manual", stdin=subprocess.PIPE)
+    proc = lab_host.start_record(out, "--manual", stdin=subprocess.PIPE, tunnel=["--discover-tunnel"])
     _read_until(proc.stderr.fileno(), b"cause the event now, press Enter when the tunnel is back", 20)
     lab_host.routes("del")                       # the tester takes the tunnel down ...
     time.sleep(0.4)
@@ -136,6 +150,8 @@ def test_manual_event_ends_at_enter_on_stdin(lab_host, tmp_path):
     assert rc == 0, stderr
     want = outside_seqs(lab_host)
     assert want
+    with open(out / "scenario.yaml") as fh:
+        assert yaml.safe_load(fh)["device"]["tunnel_interfaces"] == [lab_host.tunnel]   # discovered
     a = ksaudit.analyze(out, deep=False)
     assert a.verdict.status == "FAIL"
     assert leaked_seqs(a) == want
