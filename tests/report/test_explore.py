@@ -1,4 +1,4 @@
-"""The interactive explorer (ksaudit.report.explore.explorer), driven through its
+"""The interactive explorer (ksaudit.report.widgets.explorer), driven through its
 widgets from Python: every change must redraw the Output widgets, and a bad filter
 must be one line in the message, never a traceback."""
 
@@ -12,7 +12,7 @@ from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
 from ksaudit.errors import KsauditError
-from ksaudit.report import explore
+from ksaudit.report import explore, widgets
 
 SAMPLE = Path(__file__).resolve().parents[2] / "captures" / "samples" / "2026.11.0-lab" / "none-process-kill"
 T0_S = 1_795_594_197
@@ -52,7 +52,7 @@ def _offsets_us(html):
 
 
 def test_opens_on_the_whole_capture_and_the_window_slider_zooms(bare):
-    ui = explore.explorer(bare)
+    ui = widgets.explorer(bare)
     assert (ui.window_us.min, ui.window_us.max) == (0, (N_FRAMES - 1) * STEP_US)
     assert ui.window_us.value == (0, (N_FRAMES - 1) * STEP_US)
     assert f"{N_FRAMES} of {N_FRAMES} matching frames in the window" in ui.message.value
@@ -66,7 +66,7 @@ def test_opens_on_the_whole_capture_and_the_window_slider_zooms(bare):
 
 
 def test_filter_text_redraws_and_a_bad_filter_is_one_line(bare):
-    ui = explore.explorer(bare, bare.packets, start_us=0, end_us=900)
+    ui = widgets.explorer(bare, bare.packets, start_us=0, end_us=900)
     before = _png(ui)
     ui.query.value = "dport == 53"
     assert _offsets_us(_rows(ui)) == [0.0, 200.0, 400.0, 600.0, 800.0]
@@ -87,7 +87,7 @@ def test_filter_text_redraws_and_a_bad_filter_is_one_line(bare):
 
 
 def test_zoom_buttons_narrow_around_the_centre_down_to_one_microsecond(bare):
-    ui = explore.explorer(bare, start_us=0, end_us=1000)
+    ui = widgets.explorer(bare, start_us=0, end_us=1000)
     ui.zoom_in.click()
     assert ui.window_us.value == (450, 550)
     assert _offsets_us(_rows(ui)) == [500.0]
@@ -105,15 +105,15 @@ def test_zoom_buttons_narrow_around_the_centre_down_to_one_microsecond(bare):
 
 def test_rejects_bad_arguments_with_one_clear_error(bare):
     with pytest.raises(KsauditError, match="end 10 µs is before start 20 µs"):
-        explore.explorer(bare, start_us=20, end_us=10)
+        widgets.explorer(bare, start_us=20, end_us=10)
     with pytest.raises(KsauditError, match="max_rows"):
-        explore.explorer(bare, max_rows=0)
-    with pytest.raises(KsauditError, match="start_us: expected an integer"):
-        explore.explorer(bare, start_us=1.5)
+        widgets.explorer(bare, max_rows=0)
+    with pytest.raises(KsauditError, match="start_us: expected an integer or None"):
+        widgets.explorer(bare, start_us=1.5)
 
 
 def test_displays_as_a_widget_with_a_short_text_fallback(bare):
-    bundle = explore.explorer(bare)._repr_mimebundle_()
+    bundle = widgets.explorer(bare)._repr_mimebundle_()
     assert "model_id" in bundle["application/vnd.jupyter.widget-view+json"]
     assert bundle["text/plain"].startswith("ksaudit explorer of ") and len(bundle["text/plain"]) < 300
 
@@ -121,7 +121,7 @@ def test_displays_as_a_widget_with_a_short_text_fallback(bare):
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason="the lab's sample build is not in captures/samples")
 def test_lane_selector_keeps_only_the_chosen_capture_interfaces():
     loaded = explore.load(SAMPLE)
-    ui = explore.explorer(loaded, loaded.packets, "rule == 'leak'", -3000, 300_000)
+    ui = widgets.explorer(loaded, loaded.packets, "leak", -3000, 300_000)
     assert "device.pcap wlan0" in ui.lanes.options and "external.pcap #0" in ui.lanes.options
     assert any(o.startswith("log ") for o in ui.lanes.options)
     assert "<td>external.pcap</td>" in _rows(ui) and "<td>device.pcap</td>" in _rows(ui)

@@ -1,13 +1,17 @@
 """Helpers for notebooks/explore_capture.ipynb: load a scenario or a bare capture,
-filter its packet table, and zoom to any window down to microseconds."""
+filter its packet table (Wireshark words, else a pandas query), zoom to any window
+down to microseconds, and dissect a chosen frame.  The widgets are in
+ksaudit.report.widgets."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ksaudit.errors import KsauditError
-from ksaudit.report.html import Html, num, table
+from ksaudit.report import wsfilter
+from ksaudit.report.html import Html, facts, num, table
 from ksaudit.report.views import utc
 
 SHOWN_COLUMNS = ["capture", "frame", "ts_ns", "iface", "direction", "src", "dst", "proto",
@@ -16,7 +20,11 @@ SHOWN_COLUMNS = ["capture", "frame", "ts_ns", "iface", "direction", "src", "dst"
 
 @dataclass(frozen=True)
 class Exploration:
-    """What was loaded: the tables, the episodes (if a scenario) and the time origin."""
+    """What was loaded: the tables, the episodes (if a scenario) and the time origin.
+
+    ``capture_paths[i]`` is the file of capture ``i`` (the ``capture`` column), for
+    dissecting a frame; ``capture_names`` their names as the analysis gives them.
+    """
     source: str
     packets: object
     events: object
@@ -24,6 +32,7 @@ class Exploration:
     capture_names: list
     origin_ns: int
     doc: dict | None
+    capture_paths: list
 
 
 def load(path):
@@ -47,8 +56,10 @@ def load(path):
         doc = analysis.to_dict()
         packets, events, episodes = analysis.packets, analysis.events, doc["episodes"]
         names = [c["file"] for c in doc["captures"]]
+        paths = [path / name for name in names]
     elif path.is_file():
         packets, events, episodes, names, doc = ksaudit.read_packets(path), None, [], None, None
+        paths = [path]
     else:
         raise KsauditError(f"{path}: no such scenario directory or capture file")
     starts = [ep["start_ns"] for ep in episodes if ep.get("start_ns") is not None]
@@ -58,30 +69,139 @@ def load(path):
         origin = int(packets["ts_ns"].min())
     else:
         origin = 0
-    return Exploration(str(path), packets, events, episodes, names, origin, doc)
+    return Exploration(str(path), packets, events, episodes, names, origin, doc, paths)
 
 
 def filter_packets(packets, query):
-    """Rows of `packets` matching a pandas query ("" = all), e.g. ``"dport == 53"``.
+    """Rows of `packets` matching `query` ("" = all).
 
-    Raises KsauditError naming the query when it does not parse or names no column.
+    `query` is a Wireshark-style display filter (ksaudit.report.wsfilter, e.g.
+    ``ip.dst == 203.0.113.80 && udp.port == 53``, ``leak and not dns``); text that
+    language cannot read is tried as a pandas query (``dport in [53, 853]``).
+
+    Raises KsauditError naming the query, with the filter's own hint (the position,
+    what to write instead) and what pandas said, when neither reads it.
     """
-    if not query:
+    if not query.strip():
         return packets
+    try:
+        return packets[wsfilter.mask(query, packets)]
+    except wsfilter.FilterError as exc:
+        ours = exc
     try:
         return packets.query(query, engine="python")
     except Exception as exc:  # noqa: BLE001 - any query error is the analyst's input
-        raise KsauditError(f"filter {query!r}: {type(exc).__name__}: {exc}") from None
+        theirs = f"{type(exc).__name__}: {exc}"
+    raise KsauditError(f"filter {query!r}: {ours} (nor a pandas query: {theirs})") from None
 
 
-def window(packets, origin_ns, start_us, end_us):
-    """(lo_ns, hi_ns) for µs offsets from the origin; -1 for either end = that end of the table."""
+def window(packets, origin_ns, start_us=None, end_us=None):
+    """(lo_ns, hi_ns) for µs offsets from the origin; None for either end = that end of
+    the table (the origin when the table is empty)."""
     ts = packets["ts_ns"].to_numpy(np.int64)
-    lo = int(ts.min()) if start_us == -1 and len(ts) else origin_ns + int(start_us) * 1000
-    hi = int(ts.max()) if end_us == -1 and len(ts) else origin_ns + int(end_us) * 1000
+    first, last = (int(ts.min()), int(ts.max())) if len(ts) else (origin_ns, origin_ns)
+    lo = first if start_us is None else origin_ns + int(start_us) * 1000
+    hi = last if end_us is None else origin_ns + int(end_us) * 1000
     if hi < lo:
         raise KsauditError(f"zoom window: end {end_us} µs is before start {start_us} µs")
     return lo, hi
+
+
+# A µs figure as the readout shows it: Unicode or ASCII minus, thousands grouped by
+# commas, spaces (also no-break and thin), underscores or apostrophes, a decimal point.
+_US_NUMBER = r"[-+\u2212]?\d{1,3}(?:[,_'\u00a0\u2009\u202f ]\d{3})+(?:\.\d+)?|[-+\u2212]?\d+(?:\.\d+)?"
+_US_WINDOW = re.compile(rf"\s*({_US_NUMBER})\s*(?:(?:[\u2013\u2014]|\.\.|to|-)\s*({_US_NUMBER}))?"
+                        r"\s*(?:µs|us|\u03bcs)?\s*$", re.I)
+
+
+def parse_window_us(text):
+    """Read a µs window as the explorer's readout writes it (`format_window_us`).
+
+    "−1,234.5 – 5,678", "1 234–5 678", "-100 to 250" give (start, end); one figure
+    ("12 345") gives (figure, None): the caller keeps the width and moves there.
+    Figures are floats (µs, with the ns digits typed).
+
+    Raises KsauditError saying what it could not read and what it reads.
+    """
+    m = _US_WINDOW.match(text or "")
+    if m is None:
+        raise KsauditError(f"window µs: cannot read {text!r}; type µs from the origin as "
+                           "shown, e.g. −1,234.5 – 5,678 or one figure to move there")
+    start, end = (None if g is None else float(re.sub(r"[,_'\u00a0\u2009\u202f ]", "",
+                                                      g.replace("\u2212", "-")))
+                  for g in m.groups())
+    if end is not None and end < start:
+        raise KsauditError(f"window µs: {text!r}: the end is before the start")
+    return start, end
+
+
+def format_window_us(start_us, end_us):
+    """ "−1,234 – 5,678": the readout text, with the Unicode minus and an en dash."""
+    return f"{start_us:,} – {end_us:,}".replace("-", "\u2212")
+
+
+def anchors(exploration):
+    """Where the zoom can anchor: (label, lo_ns, hi_ns) for each episode's tunnel-down,
+    its restore (when the tunnel came back) and the whole episode, in episode order.
+
+    A point anchor has lo_ns == hi_ns; the zoom keeps its width and centres there.
+    """
+    found = []
+    for ep in exploration.episodes:
+        start, end = ep.get("start_ns"), ep.get("end_ns")
+        if start is None:
+            continue
+        found.append((f"episode {ep['id']}: tunnel down", start, start))
+        if end is not None:
+            found.append((f"episode {ep['id']}: restore", end, end))
+            found.append((f"episode {ep['id']}: whole episode", start, end))
+    return found
+
+
+def frame_path(exploration, capture):
+    """The capture file holding the frames of capture index `capture`."""
+    paths = exploration.capture_paths
+    if not 0 <= int(capture) < len(paths):
+        raise KsauditError(f"inspect: no capture {capture} (the table has {len(paths)})")
+    return paths[int(capture)]
+
+
+def capture_name(exploration, capture):
+    """The name of capture index `capture`: as the analysis gives it, else the file's."""
+    if exploration.capture_names:
+        return exploration.capture_names[int(capture)]
+    return Path(frame_path(exploration, capture)).name
+
+
+def inspect(exploration, capture, frame, tshark="tshark"):
+    """The dissection of one frame (ksaudit.dissect) as an escaped definition list.
+
+    Parameters
+    ----------
+    exploration : Exploration
+    capture : int
+        The frame's ``capture`` index in the packet table (0 for a bare capture).
+    frame : int
+        Its ``frame`` number (1-based, as Wireshark numbers it).
+    tshark : str or None
+        Passed to ksaudit.dissect (None = scapy only).
+
+    Returns
+    -------
+    Html
+    """
+    from ksaudit.pcap.dissect import dissect
+
+    path = frame_path(exploration, capture)
+    row = dissect(path, [int(frame)], tshark=tshark).iloc[0]
+    name = capture_name(exploration, capture)
+    labels = [("summary", "Summary"), ("dns_query", "DNS query"), ("dns_answers", "DNS answers"),
+              ("tls_sni", "TLS SNI"), ("http_host", "HTTP Host"), ("quic_sni", "QUIC SNI")]
+    pairs = [("Frame", f"{name} #{int(row['frame'])}")]
+    pairs += [(label, row[key]) for key, label in labels if row[key]]
+    pairs += [("Cut by the snap length", "yes" if row["truncated"] else "no"),
+              ("Dissected by", row["tool"])]
+    return facts(pairs)
 
 
 def packet_rows(packets, origin_ns, capture_names=None, max_rows=50):
@@ -102,8 +222,8 @@ def packet_rows(packets, origin_ns, capture_names=None, max_rows=50):
                 + note)
 
 
-def in_window(packets, origin_ns, start_us=-1, end_us=-1):
-    """The rows of `packets` inside a zoom window (µs from the origin; -1 = open end)."""
+def in_window(packets, origin_ns, start_us=None, end_us=None):
+    """The rows of `packets` inside a zoom window (µs from the origin; None = open end)."""
     if not len(packets):
         return packets
     lo, hi = window(packets, origin_ns, start_us, end_us)
@@ -135,7 +255,7 @@ def counts(packets, by, capture_names=None):
     return table(by + ["frames"], grouped.itertuples(index=False), numeric=["frames"])
 
 
-def zoom(exploration, packets, start_us=-1, end_us=-1):
+def zoom(exploration, packets, start_us=None, end_us=None):
     """Lane plot of `packets` (and the log events) between two µs offsets from the origin.
 
     Parameters
@@ -143,8 +263,8 @@ def zoom(exploration, packets, start_us=-1, end_us=-1):
     exploration : Exploration
     packets : pandas.DataFrame
         The (filtered) packet table to draw.
-    start_us, end_us : int
-        Window in µs from ``exploration.origin_ns``; -1 = the table's first / last frame.
+    start_us, end_us : int or None
+        Window in µs from ``exploration.origin_ns``; None = the table's first / last frame.
 
     Returns
     -------
@@ -156,7 +276,7 @@ def zoom(exploration, packets, start_us=-1, end_us=-1):
 
 
 def _zoom_ns(exploration, packets, events, lo, hi):
-    """The zoom figure between two absolute ns times (no -1 sentinels)."""
+    """The zoom figure between two absolute ns times."""
     from ksaudit.report import plots
 
     lanes, _, _ = plots._lanes(packets, events, exploration.capture_names)
@@ -176,183 +296,3 @@ def _zoom_ns(exploration, packets, events, lo, hi):
     ax.set_xlabel(f"{unit} from the origin ({utc(exploration.origin_ns)})")
     plots._legend(ax)
     return fig
-
-
-# ---------------------------------------------------------------------------
-# The interactive explorer (JupyterLab): filter, lanes and a µs window, redrawn on change.
-
-MAX_MESSAGE_CHARS = 300
-
-
-@dataclass(frozen=True)
-class Explorer:
-    """The widgets `explorer` builds; display it (or ``.box``) in a notebook.
-
-    ``query`` (Text), ``window_us`` (IntRangeSlider, µs from the origin; its readout
-    takes typed values), ``lanes`` (SelectMultiple), ``zoom_in`` / ``zoom_out`` /
-    ``reset`` (Buttons) drive ``refresh()``, which redraws ``plot`` and ``rows``
-    (Outputs) and writes one line to ``message`` (HTML): the window, or what is
-    wrong with the filter.
-    """
-    exploration: Exploration
-    packets: object
-    query: object
-    window_us: object
-    lanes: object
-    zoom_in: object
-    zoom_out: object
-    reset: object
-    message: object
-    plot: object
-    rows: object
-    box: object
-    max_rows: int
-    packet_lanes: object
-    event_lanes: object
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = self.box._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = (f"ksaudit explorer of {self.exploration.source} "
-                                "(interactive in JupyterLab; the static views above show the same data)")
-        return bundle
-
-    def refresh(self, _change=None):
-        """Redraw the zoom figure and the frame rows for the widgets' current values."""
-        from ksaudit.report.html import esc
-
-        ex = self.exploration
-        lo_us, hi_us = self.window_us.value
-        hi_us = max(hi_us, lo_us + 1)  # a zero-width window still shows 1 µs
-        lo, hi = ex.origin_ns + lo_us * 1000, ex.origin_ns + hi_us * 1000
-        chosen = list(self.lanes.value)
-        packets = self.packets
-        if self.packet_lanes is not None:
-            packets = packets[self.packet_lanes.isin(chosen).to_numpy()]
-        events = ex.events
-        if self.event_lanes is not None:
-            events = events[self.event_lanes.isin(chosen).to_numpy()]
-        try:
-            packets = filter_packets(packets, self.query.value.strip())
-        except KsauditError as exc:
-            self.plot.outputs, self.rows.outputs = (), ()
-            self.message.value = f'<span class="ks-error" style="color:#d1242f">{esc(_one_line(exc))}</span>'
-            return
-        ts = packets["ts_ns"].to_numpy(np.int64)
-        shown = packets[(ts >= lo) & (ts <= hi)]
-        self.plot.outputs = (_figure_output(_zoom_ns(ex, packets, events, lo, hi),
-                                            f"zoom {lo_us:,} to {hi_us:,} µs"),)
-        self.rows.outputs = (_html_output(packet_rows(shown, ex.origin_ns, ex.capture_names,
-                                                      self.max_rows)),)
-        self.message.value = esc(f"{lo_us:,} to {hi_us:,} µs from the origin ({hi_us - lo_us:,} µs "
-                                 f"wide, from {utc(lo)}): {len(shown):,} of {len(packets):,} "
-                                 "matching frames in the window")
-
-    def _zoom_by(self, factor):
-        lo, hi = self.window_us.value
-        width = min(max(int((hi - lo) * factor), 1), self.window_us.max - self.window_us.min)
-        start = min(max((lo + hi) // 2 - width // 2, self.window_us.min), self.window_us.max - width)
-        self.window_us.value = (start, start + width)
-
-
-def _one_line(exc):
-    text = " ".join(str(exc).split())
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
-
-
-def _figure_output(fig, label):
-    """An Output entry holding `fig` as PNG (no Software stamp: same figure, same bytes)."""
-    import base64
-    import io
-
-    from ksaudit.report.notebook import FIGURE_DPI
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
-                     "text/plain": f"<Figure: {label}>"}}
-
-
-def _html_output(html):
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"text/html": str(html), "text/plain": "frames in the window (HTML table)"}}
-
-
-def _bounds_us(exploration, packets):
-    """Slider bounds: µs from the origin of the first and last frame or log event."""
-    ts = [packets["ts_ns"].to_numpy(np.int64)]
-    if exploration.events is not None and len(exploration.events):
-        ts.append(exploration.events["ts_ns"].to_numpy(np.int64))
-    ts = np.concatenate(ts)
-    if not len(ts):
-        return 0, 1
-    lo = (int(ts.min()) - exploration.origin_ns) // 1000
-    hi = -((exploration.origin_ns - int(ts.max())) // 1000)
-    return lo, max(hi, lo + 1)
-
-
-def explorer(exploration, packets=None, query="", start_us=-1, end_us=-1, max_rows=50):
-    """Interactive filter and zoom: a pandas query box, a µs window slider, a lane selector.
-
-    Every change redraws the zoom figure and the frame rows into ``ipywidgets.Output``
-    widgets; a filter that does not parse is one line in the message, never a traceback.
-
-    Parameters
-    ----------
-    exploration : Exploration
-        What `load` returned (its events, episodes, capture names and origin are used).
-    packets : pandas.DataFrame, optional
-        The packet table to explore; default ``exploration.packets``.
-    query : str
-        Initial pandas query ("" = every frame); the analyst edits it in the text box.
-    start_us, end_us : int
-        Initial window in µs from ``exploration.origin_ns``; -1 = the first / last
-        frame or log event.
-    max_rows : int
-        Most frames listed under the figure.
-
-    Returns
-    -------
-    Explorer
-        Display it in a notebook; its widgets can also be set from code.
-    """
-    import ipywidgets as w
-
-    from ksaudit.report import plots
-
-    packets = exploration.packets if packets is None else packets
-    for name, value in (("start_us", start_us), ("end_us", end_us), ("max_rows", max_rows)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise KsauditError(f"explorer {name}: expected an integer, got {value!r}")
-    if max_rows < 1:
-        raise KsauditError(f"explorer max_rows: expected a positive integer, got {max_rows}")
-    if start_us != -1 and end_us != -1 and end_us < start_us:
-        raise KsauditError(f"explorer window: end {end_us} µs is before start {start_us} µs")
-    lo, hi = _bounds_us(exploration, packets)
-    value = (lo if start_us == -1 else min(max(start_us, lo), hi),
-             hi if end_us == -1 else min(max(end_us, lo), hi))
-    lanes, packet_lanes, event_lanes = plots._lanes(packets, exploration.events,
-                                                    exploration.capture_names)
-    layout = w.Layout(width="95%")
-    ui = Explorer(
-        exploration, packets,
-        query=w.Text(value=query, description="filter", continuous_update=False, layout=layout,
-                     placeholder="pandas query, e.g. rule == 'leak' and dport == 53 (Enter applies)"),
-        window_us=w.IntRangeSlider(value=value, min=lo, max=hi, step=1, description="window µs",
-                                   continuous_update=False, layout=layout),
-        lanes=w.SelectMultiple(options=lanes, value=tuple(lanes), description="lanes",
-                               rows=min(max(len(lanes), 2), 8), layout=w.Layout(width="60%")),
-        zoom_in=w.Button(description="zoom in ×10"), zoom_out=w.Button(description="zoom out ×10"),
-        reset=w.Button(description="whole capture"), message=w.HTML(),
-        plot=w.Output(), rows=w.Output(), box=None, max_rows=max_rows,
-        packet_lanes=packet_lanes, event_lanes=event_lanes)
-    box = w.VBox([ui.query, ui.window_us, w.HBox([ui.zoom_in, ui.zoom_out, ui.reset]),
-                  ui.lanes, ui.message, ui.plot, ui.rows])
-    object.__setattr__(ui, "box", box)  # the box holds the widgets made just above
-    for widget in (ui.query, ui.window_us, ui.lanes):
-        widget.observe(ui.refresh, names="value")
-    ui.zoom_in.on_click(lambda _b: ui._zoom_by(0.1))
-    ui.zoom_out.on_click(lambda _b: ui._zoom_by(10))
-    ui.reset.on_click(lambda _b: setattr(ui.window_us, "value", (ui.window_us.min, ui.window_us.max)))
-    ui.refresh()
-    return ui

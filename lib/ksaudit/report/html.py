@@ -1,20 +1,33 @@
 """Small, escaping HTML builders shared by the report views and the error page.
 
 Every piece of text that came from evidence (DNS names, log lines, file names)
-passes through `esc`; nothing here emits script, external links or styles.
+passes through `esc`; nothing here emits script or external links.  The only style
+is the report stylesheet itself, scoped to the view (`view_css`), so a view looks
+the same in JupyterLab as in the rendered report.
 """
 
+import functools
 import html
+import re
 from urllib.parse import quote
 
 MAX_CELL_CHARS = 2000  # a 100 kB log line is cut, with a note, instead of flooding the page
+VIEW_CLASS = "ks-view"
+# Page-level rules of the report stylesheet that a view inside JupyterLab must not
+# apply to the page around it (JupyterLab's own layout, cells and prompts).
+_PAGE_SELECTORS = ("html", "main", "*", "a.anchor-link")
 
 
 class Html(str):
-    """A fragment of trusted HTML; displays as HTML in a notebook."""
+    """A fragment of trusted HTML; displays as HTML in a notebook.
+
+    Displayed (``_repr_html_``) it is wrapped in ``<div class="ks-view">`` with the
+    report stylesheet scoped to that div, because JupyterLab shows outputs without the
+    report template's stylesheet.  ``str()`` is the bare fragment, for composing.
+    """
 
     def _repr_html_(self):
-        return str(self)
+        return f'<div class="{VIEW_CLASS}"><style>{view_css()}</style>{self}</div>'
 
     def __repr__(self):
         return f"<ksaudit HTML fragment, {len(self)} chars>"
@@ -93,3 +106,32 @@ def chip(verdict):
     """A small coloured verdict label."""
     word = esc(verdict)
     return Html(f'<span class="ks-chip ks-{word}">{word}</span>')
+
+
+@functools.cache
+def view_css():
+    """The report stylesheet (templates/ksaudit/static/ksaudit.css) scoped to `.ks-view`.
+
+    Every selector gets the ``.ks-view`` prefix (``:root`` and ``body`` become the view
+    itself); page-level rules and print rules are left out.  Derived from the one
+    stylesheet, so the report and the notebook outputs cannot drift apart.
+    """
+    from ksaudit.report.resources import CSS_PATH
+
+    text = re.sub(r"/\*.*?\*/", "", CSS_PATH.read_text(encoding="utf-8"), flags=re.S)
+    text = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}", "", text)
+    rules = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", text):
+        scoped = [_scope(sel.strip()) for sel in selectors.split(",")]
+        scoped = [sel for sel in scoped if sel]
+        if scoped:
+            rules.append(f"{', '.join(scoped)} {{ {' '.join(body.split())} }}")
+    return "\n".join(rules)
+
+
+def _scope(selector):
+    if selector in (":root", "body"):
+        return f".{VIEW_CLASS}"
+    if selector in _PAGE_SELECTORS or selector.startswith(".jp-"):
+        return ""
+    return f".{VIEW_CLASS} {selector}"

@@ -147,7 +147,7 @@ def summary_parameters(reports_dir="", reports_root="", build=""):
     return {"summary": doc, "reports_root": root, "build": build or doc.get("build", "")}
 
 
-def explore_parameters(path="", filter_query="", zoom_start_us=-1, zoom_end_us=-1, max_rows=50):
+def explore_parameters(path="", filter_query="", zoom_start_us=None, zoom_end_us=None, max_rows=50):
     """Validate explore_capture.ipynb's parameters.
 
     Parameters
@@ -155,10 +155,10 @@ def explore_parameters(path="", filter_query="", zoom_start_us=-1, zoom_end_us=-
     path : str
         Scenario directory or capture file; "" = a scenario of the bundled sample build.
     filter_query : str
-        pandas query on the packet table ("" = every frame).
-    zoom_start_us, zoom_end_us : int
+        Filter on the packet table, Wireshark-style or a pandas query ("" = every frame).
+    zoom_start_us, zoom_end_us : int or None
         Zoom window in µs from the origin (the first tunnel-down, else the first frame);
-        -1 = from the first / to the last frame.
+        None = from the first / to the last frame.
     max_rows : int
         Most frames listed.
 
@@ -174,7 +174,7 @@ def explore_parameters(path="", filter_query="", zoom_start_us=-1, zoom_end_us=-
     if not isinstance(filter_query, str):
         raise KsauditError(f"parameter filter_query: expected str, got {filter_query!r}")
     for name, value in (("zoom_start_us", zoom_start_us), ("zoom_end_us", zoom_end_us)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise KsauditError(f"parameter {name}: expected an integer, got {value!r}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise KsauditError(f"parameter {name}: expected an integer or None, got {value!r}")
     return {"path": resolved, "filter_query": filter_query, "zoom_start_us": zoom_start_us,
             "zoom_end_us": zoom_end_us, "max_rows": _positive_int(max_rows, "max_rows")}
