@@ -116,6 +116,7 @@ def boot(client, timing):
     topo.dhcp_discover(client.names, client.uplink)
     down = now()[0]                    # the lease and its routes: the network is up
     client.link_up()
+    client.set_resolver(topo.LAN_RESOLVER)      # the lease's DNS server, until the tunnel's
     _sleep_ms(timing.down_ms)
     client.journal.client(*now(), "starting at login")
     restored = client.connect("connected at login")
@@ -168,6 +169,9 @@ EVENTS = {
 }
 # events that happen once per run (--trials 1)
 ONCE = ("boot",)
+# least steady state before the first episode: the user's disconnect stops wireguard-go,
+# whose 1 s "Device closing" line reports the start too, so its band reaches back a second
+LEAD_IN_MS = {"disconnect": 1100}
 
 # scenario.yaml's `scenario` field for each lab event (flapping has no name of its own)
 SCENARIO_KIND = {"wifi-yank": "wifi-yank", "process-kill": "process-kill",

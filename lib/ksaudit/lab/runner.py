@@ -238,7 +238,9 @@ def _run_inside(opts, names, procs, partial, work):
                       os.path.join(work, "tcpdump-ext.err"), nano=not other)
         caps = [Capture(procs, "cap-device", names.dev, "any", os.path.join(partial, files[0]),
                         os.path.join(work, "tcpdump-device.err"), nano=not other), ext]
-        time.sleep(opts.steady_ms / 1000)
+        # a client log of 1 s stamps: its first episode's start band reaches back a second
+        # (also the harness's, when the event makes wireguard-go log the start: disconnect)
+        time.sleep(max(opts.steady_ms, client.lead_in_ms, ev.LEAD_IN_MS.get(opts.event, 0)) / 1000)
         trials = []
         fn = ev.EVENTS[opts.event]
         for _ in range(opts.trials):

@@ -24,7 +24,7 @@ WG_SOCKET_DIR = "/var/run/wireguard"
 WG_PREFIX = "wgks"          # + "c"/"s" + run id: client/server WireGuard interface names (11 chars)
 
 # Documentation address plan (RFC 5737 / RFC 3849 / ULA).
-LAN_NET, LAN_GW, DEV_ADDR, DEV_ADDR_NEW = "192.168.50.0/24", "192.168.50.1", "192.168.50.10", "192.168.50.11"
+LAN_NET, LAN_GW, DEV_ADDR = "192.168.50.0/24", "192.168.50.1", "192.168.50.10"
 PRINTER_ADDR, PRINTER_PORT = "192.168.50.9", 9100
 LAN_RESOLVER = LAN_GW
 LAN6_GW, DEV6_ADDR = "fd00:50::1", "fd00:50::10"

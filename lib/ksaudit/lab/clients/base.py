@@ -48,10 +48,19 @@ class WireGuardServer:
     def __init__(self, ctx):
         self.ctx = ctx
         self.ifname = ctx.names.wg_server
-        self.client_ifname = ctx.names.wg_client      # its socket name carries the run id
+        self.client_ifname = self.client_ifname_of(ctx.names)
         self.priv, self.public_key = wg.genkeys()
         self.client_priv, self.client_pub = wg.genkeys()
         self._log = None
+
+    @staticmethod
+    def client_ifname_of(names):
+        """The client's interface name in run ``names`` (its socket name carries the run id)."""
+        return names.wg_client
+
+    def forget_client(self, ifname):
+        """The control socket a killed client daemon left behind (sockets are global)."""
+        wg.unlink_socket(ifname)
 
     def placeholders(self):
         """What a client file's ``{name}``s become (PLACEHOLDERS)."""
@@ -104,6 +113,7 @@ class Client:
     supports_client_policy = False  # --policy client: the client has protection of its own
     protection = None               # one line: what that protection is
     processes = None                # scenario.yaml vpn.processes (None: the default)
+    lead_in_ms = 0                  # least steady state before the first episode
 
     def __init__(self, ctx, server, ifname):
         self.ctx, self.server, self.ifname = ctx, server, ifname
