@@ -75,6 +75,7 @@ BAD = [
     (_set(["logs", 0, "colour"], "red"), "logs[0].colour"),
     (_set(["logs", 1, "source"], "stdout"), "logs"),
     (_set(["interface"], "wg0"), "interface"),
+    (_set(["interface"], "{interface}-longer"), "interface"),
     (_set(["env", "LOG_LEVEL"], 3), "env"),
     (_set(["files", "{interface}.conf"], "Endpoint = {endpoin}\n"), "files['{interface}.conf']"),
     (_set(["files", "../x.conf"], "x"), "files['../x.conf']"),

@@ -8,10 +8,12 @@ import pytest
 import yaml
 
 from ksaudit import analyze
-from ksaudit.lab import clients
+from ksaudit.errors import KsauditError
+from ksaudit.lab import clients, runner
 from ksaudit.oslogs import read_events
 
-from .test_lab_runs import lab_run
+from .conftest import assert_nothing_left
+from .test_lab_runs import host_state, lab_run
 
 pytestmark = pytest.mark.lab
 
@@ -123,3 +125,21 @@ def test_the_example_client_file_runs_the_three_tests(lab, tmp_path, policy):
             assert truth["trials"][0]["leaked_probes"] > 5, (event, policy)
         with open(out / "lab-truth.json") as fh:
             assert json.load(fh)["client"] == "wg-quick"
+
+
+def test_a_client_that_cannot_connect_is_one_line_and_leaves_nothing(lab, tmp_path, monkeypatch):
+    doc = yaml.safe_load(open(clients.NAMED_FILES["wg-quick"]))
+    doc["connect"] = ["sh", "-c", "echo 'cannot reach {endpoint}' >&2; exit 3"]
+    bad = tmp_path / "refuses.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    made = []
+    new_names = runner.topo.new_names
+    monkeypatch.setattr(runner.topo, "new_names", lambda: made.append(new_names()) or made[-1])
+    before, out = host_state(), tmp_path / "b" / "s"
+    with pytest.raises(KsauditError) as err:
+        runner.run(runner.RunOptions(event="reconnect", policy="none", out=str(out),
+                                     client=str(bad)))
+    assert str(err.value) == ("lab: client wg-quick: connect command failed (3) 3 times: "
+                              "cannot reach 198.51.100.2:51820")
+    assert host_state() == before and list((tmp_path / "b").iterdir()) == []
+    assert_nothing_left(made[0].run_id)

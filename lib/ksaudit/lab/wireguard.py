@@ -30,7 +30,7 @@ def socket_path(ifname):
 def start_daemon(procs, name, ns, ifname, log_file):
     """Start ``wireguard-go -f ifname`` in ``ns`` (LOG_LEVEL=verbose, TZ=UTC, output to
     ``log_file``), wait for its control socket; returns the Popen."""
-    _unlink_socket(ifname)
+    unlink_socket(ifname)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LOG_LEVEL": "verbose",
            "TZ": "UTC", "WG_PROCESS_FOREGROUND": "1"}
     proc = procs.start(name, ["wireguard-go", "-f", ifname], ns=ns, stdout=log_file,
@@ -48,7 +48,7 @@ def start_detached(procs, name, ns, ifname, log_file, tz="UTC", log_level="debug
     keeps writing to ``log_file`` (the launcher's stdout and stderr).  The daemon is
     found by its command line and registered in ``procs`` under ``name`` by PID.
     Returns its `Detached` handle."""
-    _unlink_socket(ifname)
+    unlink_socket(ifname)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LOG_LEVEL": log_level,
            "TZ": tz}
     argv = ["wireguard-go", ifname]
@@ -71,8 +71,9 @@ def start_detached(procs, name, ns, ifname, log_file, tz="UTC", log_level="debug
     return daemon
 
 
-def _unlink_socket(ifname):
-    try:                        # a stale socket from a killed daemon of this run
+def unlink_socket(ifname):
+    """Remove ``ifname``'s control socket if present (a killed daemon leaves it behind)."""
+    try:
         os.unlink(socket_path(ifname))
     except FileNotFoundError:
         pass

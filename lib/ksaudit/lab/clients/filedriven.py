@@ -112,6 +112,12 @@ def load_spec(path, servers, label=None):
         raise _err(where, "interface", "must contain {interface} or {run_id} (WireGuard "
                                        "sockets are global: names must differ per run)")
     _check_placeholders(spec, servers[server].PLACEHOLDERS, where)
+    names = topo.Names("0" * 6)
+    ifname = render(spec["interface"], {"run_id": names.run_id,
+                                        "interface": servers[server].client_ifname_of(names)})
+    if not IFNAME.fullmatch(ifname):
+        raise _err(where, "interface", f"{ifname!r} (for run id {names.run_id}) is not an "
+                                       "interface name (1..15 letters, digits, '_', '.', '-')")
     return spec
 
 
@@ -223,6 +229,11 @@ def _coarse(entry):
     return "format" in entry and getattr(get_format(entry["format"]), "QUANTUM_NS", 0) >= 10**9
 
 
+def _piped(entry):
+    """A stream the lab reads line by line (stamped in its file, or into the journal)."""
+    return bool(entry) and ("journal" in entry or "stamp" in entry)
+
+
 def render(text, values):
     """``text`` with every ``{name}`` replaced (names were checked by load_spec)."""
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
@@ -243,11 +254,7 @@ class FileClient(Client):
         for key, text in (prot["placeholders"] if prot else {}).items():
             values[key] = render(text, values) if ctx.policy == "client" else ""
         self.values = values
-        ifname = render(spec["interface"], values)
-        if not IFNAME.fullmatch(ifname):
-            raise KsauditError(f"lab: client {self.name}: field 'interface': {ifname!r} is not "
-                               "an interface name (1..15 letters, digits, '_', '.', '-')")
-        super().__init__(ctx, server, ifname)
+        super().__init__(ctx, server, render(spec["interface"], values))
         self.supports_client_policy = prot is not None
         self.protection = prot["description"] if prot else None
         self.processes = sorted({p["name"] for p in spec["processes"]})
@@ -280,13 +287,13 @@ class FileClient(Client):
         """(Popen argument, reader or None) for the command's ``source`` stream."""
         entry = self._log_of(source)
         os.makedirs(os.path.dirname(self._sinks[source]), exist_ok=True)
-        if entry and ("journal" in entry or "stamp" in entry):
+        if _piped(entry):
             return subprocess.PIPE, entry
         return open(self._sinks[source], "ab"), None
 
     def _run(self, field):
         """Run the connect or disconnect command in the device namespace (bounded);
-        returns (exit code, last stderr line)."""
+        returns its exit code."""
         argv = ["ip", "netns", "exec", self.ns] + [render(a, self.values) for a in self.spec[field]]
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "TZ": "UTC",
                **{k: render(v, self.values) for k, v in self.spec["env"].items()}}
@@ -314,7 +321,7 @@ class FileClient(Client):
             proc.wait(timeout=5)
             raise KsauditError(f"lab: client {self.name}: {field} command did not finish in "
                                f"{self.spec['timeout_s']:g}s: {' '.join(argv[4:])}")
-        return code, self._last_line("stderr")
+        return code
 
     def _copy_lines(self, pipe, entry, source, pid):
         """Each line as it arrives: into the journal under the file's identifier, or into
@@ -330,13 +337,17 @@ class FileClient(Client):
                 fh.write(stamp.encode() + b" " + text + b"\n")
 
     def _last_line(self, source):
+        """The stream's last line (for an error message), without a read-time stamp."""
         time.sleep(0.05)                  # a piped stream's reader writes just after
         try:
             with open(self._sinks[source], "rb") as fh:
-                lines = [ln for ln in fh.read()[-2000:].decode("utf-8", "replace").splitlines() if ln.strip()]
+                tail = fh.read()[-2000:].decode("utf-8", "replace")
         except OSError:
             return ""
-        return lines[-1] if lines else ""
+        lines = [ln for ln in tail.splitlines() if ln.strip()]
+        if not lines:
+            return ""
+        return lines[-1].split(" ", 1)[-1] if _piped(self._log_of(source)) else lines[-1]
 
     # --- the client's processes ---------------------------------------------------------
     def _find_processes(self):
@@ -379,7 +390,7 @@ class FileClient(Client):
         self.owner_started()
         unit = f"ksaudit-lab-{self.name}.service"
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
-            code, last = self._run("connect")
+            code = self._run("connect")
             if code == 0:
                 break
             ts, mono = now()
@@ -387,7 +398,7 @@ class FileClient(Client):
                                            f"status={code}/FAILURE")
             if attempt == CONNECT_ATTEMPTS:
                 raise KsauditError(f"lab: client {self.name}: connect command failed ({code}) "
-                                   f"{CONNECT_ATTEMPTS} times: {last}")
+                                   f"{CONNECT_ATTEMPTS} times: {self._last_line('stderr')}")
             time.sleep(RETRY_PAUSE_S)
         self.connected = True
         self._find_processes()
@@ -416,12 +427,13 @@ class FileClient(Client):
         at = now()
         if nm_reason != "user-requested" or not self.connected:
             return at[0]
-        code, last = self._run("disconnect")
+        code = self._run("disconnect")
         self.record("tunnel_down", why, at=at)
         self.connected = self.tunnel_is_up = False
         self._reap()
         if code != 0:
-            raise KsauditError(f"lab: client {self.name}: disconnect command failed ({code}): {last}")
+            raise KsauditError(f"lab: client {self.name}: disconnect command failed ({code}): "
+                               f"{self._last_line('stderr')}")
         self.set_resolver(topo.LAN_RESOLVER)
         self.journal.client(*at, f"tunnel down ({why}; dev {self.ifname})", 4)
         return at[0]
@@ -479,7 +491,9 @@ class FileClient(Client):
         return entries
 
     def close(self):
-        """After the processes are stopped: the readers see EOF and end (bounded)."""
+        """After the processes are stopped: the readers see EOF and end (bounded); a
+        killed daemon's socket goes."""
         for t in self._readers:
             t.join(timeout=READER_JOIN_S)
+        self.server.forget_client(self.ifname)
         super().close()
