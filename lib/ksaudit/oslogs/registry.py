@@ -20,17 +20,30 @@ HEAD_BYTES = 8192
 MIN_SCORE = 0.3
 
 
+FORMAT_API = ("NAME", "DESCRIPTION", "sniff", "parse")
+
+
 @lru_cache(maxsize=1)
 def formats():
-    """{name: module} for every registered format, in sniffing priority order."""
+    """{name: module} for every registered format, in sniffing priority order.
+
+    A listed module that fails to import, or lacks part of the format API, is a
+    KsauditError naming it: a format must never silently drop out of ``auto``."""
     out = {}
     for mod_name in MODULES:
+        where = f"ksaudit.oslogs.{mod_name}"
         try:
-            mod = import_module(f"ksaudit.oslogs.{mod_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ksaudit.oslogs.{mod_name}":
-                continue  # not written yet
-            raise
+            mod = import_module(where)
+        except Exception as exc:  # any import failure: a broken installation, said once
+            raise KsauditError(f"log format module {where} cannot be loaded "
+                               f"({type(exc).__name__}: {exc}); reinstall ksaudit or "
+                               f"fix the module") from exc
+        missing = [a for a in FORMAT_API if not hasattr(mod, a)]
+        if missing:
+            raise KsauditError(f"log format module {where} lacks {', '.join(missing)}")
+        if mod.NAME in out:
+            raise KsauditError(f"log format modules {out[mod.NAME].__name__} and {where} "
+                               f"both call themselves {mod.NAME!r}")
         out[mod.NAME] = mod
     return out
 
