@@ -6,6 +6,7 @@ import os
 import pytest
 
 from ksaudit.cli import main
+from ksaudit.record.options import parse_log
 
 GOOD = ["--build", "2026.12-rec", "--probe-target", "203.0.113.80:33434",
         "--vpn-endpoint", "198.51.100.2:51820/udp", "--tunnel-interface", "wg0",
@@ -95,3 +96,10 @@ def test_help_documents_the_event_choice(capsys):
     for opt in ("--probe-target", "--event-cmd", "--manual", "--discover-tunnel", "--log",
                 "--journal-unit", "--duration", "--trials"):
         assert opt in text
+
+
+def test_a_log_path_with_a_colon_is_a_path(tmp_path):
+    log = tmp_path / "client:2.log"
+    log.write_text("x\n")
+    assert parse_log(str(log), {"openvpn"}).format == "auto"
+    assert parse_log(f"{log}:openvpn", {"openvpn"}).format == "openvpn"

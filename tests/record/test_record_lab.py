@@ -199,3 +199,19 @@ def test_kill_switch_holds_passes_only_when_the_event_is_declared_as_the_tunnel_
         assert ep.start_ns <= trial["ended_ns"] and ep.end_ns >= trial["started_ns"]
     else:
         assert a.verdict.status == "INCONCLUSIVE" and "no_tunnel_down" in codes
+
+
+def test_an_unreachable_probe_target_is_noted_not_an_error(lab_host, tmp_path):
+    topo.ipn(lab_host.names.dev, "route", "add", "unreachable", "192.0.2.0/24")
+    out = tmp_path / "2026.12-rec" / "unreachable"
+    rc, stdout, stderr = finish(lab_host.start_record(
+        out, "--event-cmd", "true", "--probe-target", "192.0.2.1:9"))
+    assert rc == 0, stderr
+    with open(out / "scenario.yaml") as fh:
+        notes = yaml.safe_load(fh)["notes"]
+    assert any(n.startswith("probe target 192.0.2.1:9: no route at the start of the run") for n in notes)
+    (refused,) = [n for n in notes if n.startswith("probe target 192.0.2.1:9: ") and "attempts" in n]
+    assert "EHOSTUNREACH" in refused and refused.endswith("is the target reachable?")
+    assert not [n for n in notes if n.startswith(f"probe target {lab_host.target}")]
+    assert "note: probe target 192.0.2.1:9" in stdout
+    assert outside_seqs(lab_host) == set()
