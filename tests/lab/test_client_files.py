@@ -10,7 +10,7 @@ import yaml
 from ksaudit.cli import main
 from ksaudit.errors import KsauditError
 from ksaudit.lab import clients, runner
-from ksaudit.lab.clients.filedriven import load_spec, render
+from ksaudit.lab.clients.spec import load_spec, render
 
 EXAMPLE = clients.NAMED_FILES["wg-quick"]
 
