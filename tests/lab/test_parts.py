@@ -108,6 +108,7 @@ BAD_OPTIONS = [
     ({"steady_ms": -5}, "--steady-ms must be 0..60000"),
     ({"event": "network-change", "timing": events.Timing(down_ms=100, settle_ms=200)},
      "--settle-ms must not exceed --down-ms"),
+    ({"event": "boot", "trials": 2}, "boot happens once per run (--trials 1), got 2"),
     ({"build": ""}, "build name '' must be"),
     ({"build": "a/b"}, "build name 'a/b' must be"),
     ({"build": "rc1\n"}, "build name 'rc1\\n' must be"),
@@ -154,6 +155,27 @@ def test_cli_passes_every_event_policy_and_flag_to_the_runner(monkeypatch, capsy
     assert opts.allow_lan and opts.ipv6 and opts.probes
     assert (opts.probe_interval_ms, opts.trials) == (25.0, 3)
     assert f"{policy} / {event}, 3 trial(s), 6 probe(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag, promise", [([], True), (["--blocks-when-disconnected", "yes"], True),
+                                           (["--blocks-when-disconnected", "no"], False)])
+def test_cli_passes_the_disconnect_promise(monkeypatch, tmp_path, flag, promise):
+    seen = []
+    monkeypatch.setattr(runner, "run", lambda opts: seen.append(opts) or runner.RunResult(
+        opts.out, "PASS", {"policy": opts.policy, "event": opts.event, "trial_count": 1,
+                           "trials": [{"leaked_probes": 0}]}))
+    assert cli.main(["lab", "run", "--event", "disconnect", "--policy", "none", *flag,
+                     "-o", str(tmp_path / "b" / "s")]) == 0
+    assert seen[0].blocks_when_disconnected is promise
+
+
+def test_cli_refuses_a_promise_that_is_not_yes_or_no(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:       # argparse: usage and one error line, exit 2
+        cli.main(["lab", "run", "--event", "disconnect", "--policy", "none",
+                  "--blocks-when-disconnected", "maybe", "-o", str(tmp_path / "s")])
+    assert exc.value.code == 2
+    assert "--blocks-when-disconnected: invalid choice: 'maybe'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
 
 
 def test_cleanup_as_non_root_refuses_instead_of_claiming_removals(monkeypatch, capsys):

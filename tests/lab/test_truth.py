@@ -92,3 +92,25 @@ def test_dns_to_the_tunnel_resolver_sent_outside_is_a_dns_leak_not_a_probe_leak(
     t = doc["trials"][0]
     assert doc["expected_verdict"] == "FAIL"
     assert t["outside_seqs"] == [] and t["dns_outside_seqs"] == [2]
+
+
+@pytest.mark.parametrize("promise, verdict", [(True, "FAIL"), (None, "FAIL"), (False, "PASS")])
+def test_a_disconnect_leak_counts_only_where_blocking_is_promised(promise, verdict):
+    meta = dict(META, event="disconnect", blocks_when_disconnected=promise)
+    doc = build([arrival(2, topo.DEV_ADDR, ts=1510)], [probe(1, 500), probe(2, 1500)], meta=meta)
+    (t,) = doc["trials"]
+    assert t["leaked"] and t["outside_seqs"] == [2]          # listed whatever the promise
+    assert t["promised"] is (promise is not False) and doc["blocks_when_disconnected"] is promise
+    assert doc["expected_verdict"] == verdict
+
+
+def test_an_unpromised_disconnect_does_not_excuse_a_steady_state_leak():
+    meta = dict(META, event="disconnect", blocks_when_disconnected=False)
+    doc = build([arrival(1, topo.DEV_ADDR)], [probe(1, 500), probe(2, 1500)], meta=meta)
+    assert doc["expected_verdict"] == "FAIL" and doc["expected_reasons"] == ["steady_state_leak"]
+
+
+def test_the_promise_excuses_nothing_on_another_event():
+    meta = dict(META, event="reconnect", blocks_when_disconnected=False)
+    doc = build([arrival(2, topo.DEV_ADDR, ts=1510)], [probe(1, 500), probe(2, 1500)], meta=meta)
+    assert doc["expected_verdict"] == "FAIL" and doc["trials"][0]["promised"]
