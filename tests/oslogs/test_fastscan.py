@@ -5,7 +5,7 @@ import json
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ksaudit.oslogs import base, fastscan, journald_json, syslog_rfc3164
+from ksaudit.oslogs import base, bsd_syslog, fastscan, journald_json
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,7 +83,7 @@ def test_rfc3164_scanner_agrees_with_the_regex(lines):
     starts, ends, ok, f, pos = fastscan.scan_rfc3164(data)
     assert ok.all()
     for r, line in enumerate(lines):
-        m = syslog_rfc3164._SLOW.match(line)
+        m = bsd_syslog._SLOW.match(line)
         assert m is not None
         got = lambda a, b: bytes(data[a:b]).decode() if a >= 0 else ""  # noqa: E731
         assert f[r, 0] == MONTHS.index(m.group("mon")) + 1

@@ -3,7 +3,7 @@
 Entries are ``KEY=value`` lines separated by a blank line; a field whose value
 is binary (or holds a newline) is ``KEY\\n`` + little-endian 64-bit length +
 the bytes + ``\\n``.  ``line`` is the entry's 1-based record number.  Times as
-in ``journald-json``.
+in ``journald-json`` (``journal``).
 """
 
 import struct
@@ -11,7 +11,7 @@ import struct
 import numpy as np
 
 from ksaudit.oslogs.base import read_head
-from ksaudit.oslogs.journald_json import QUANTUM_NS, clock_steps
+from ksaudit.oslogs.journal import QUANTUM_NS, clock_steps
 from ksaudit.oslogs.timeutil import MAX_NS
 
 NAME = "journald-export"

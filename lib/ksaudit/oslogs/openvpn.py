@@ -11,8 +11,7 @@ ISO and ctime stamps are local time: a timezone must be declared.
 import re
 
 from ksaudit.oslogs.base import numbered_lines
-from ksaudit.oslogs.syslog_rfc3164 import MONTHS
-from ksaudit.oslogs.timeutil import NS
+from ksaudit.oslogs.timeutil import MONTHS, NS
 
 NAME = "openvpn"
 DESCRIPTION = "OpenVPN log (ISO or ctime local stamps, us=, --machine-readable-output)"

@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from ksaudit.oslogs import base, rules as _rules
-from ksaudit.oslogs.networkmanager import stamp_frame
+from ksaudit.oslogs.embedded import stamp_frame
 
 
 def build_table(items, ctx, fmt_name, rule_table):

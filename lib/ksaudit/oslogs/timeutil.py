@@ -19,6 +19,18 @@ _DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 # leave room for intervals and offsets on top, and no real log is outside them.
 MIN_YEAR, MAX_YEAR = 1900, 2199
 
+# Month names (lower case) -> 1..12, as syslog, ctime and ``ts`` stamps write them;
+# English first, then the localised names RFC 3164 lines are seen with.
+MONTHS = {}
+for _names in (
+        "jan feb mar apr may jun jul aug sep oct nov dec",          # English
+        "jan feb mär apr mai jun jul aug sep okt nov dez",          # German
+        "jan feb mrz apr mai jun jul aug sep okt nov dez",          # German (Austria/older)
+        "janv févr mars avr mai juin juil août sept oct nov déc",   # French
+        "ene feb mar abr may jun jul ago sep oct nov dic"):         # Spanish
+    for _i, _n in enumerate(_names.split(), 1):
+        MONTHS.setdefault(_n, _i)
+
 
 def get_zone(name):
     """Return a tzinfo for ``name`` ("UTC", "Europe/Berlin", "+02:00"), or None for None.

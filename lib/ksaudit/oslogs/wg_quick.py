@@ -10,8 +10,7 @@ is local).  Lines without a stamp are reported as malformed, never guessed.
 import re
 
 from ksaudit.oslogs.base import numbered_lines
-from ksaudit.oslogs.syslog_rfc3164 import MONTHS
-from ksaudit.oslogs.timeutil import frac_ns, iso_to_ns
+from ksaudit.oslogs.timeutil import MONTHS, frac_ns, iso_to_ns
 
 NAME = "wg-quick"
 DESCRIPTION = "wg-quick output ([#] commands), with a ts/ISO 8601 time prefix"
