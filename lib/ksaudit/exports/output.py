@@ -6,6 +6,7 @@ any analysis or render runs, as one line.
 """
 
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 
@@ -14,15 +15,26 @@ from ksaudit.errors import KsauditError
 
 def check_target(path, option):
     """KsauditError (one line naming `option` and `path`) unless a file can be made at `path`:
-    its directory exists and is writable, and `path` is not a directory."""
+    it is not a directory, and its directory exists and is writable."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise KsauditError(f"{option} {path}: a directory, not a file name")
+    if _write_through(path):
+        return
     if not os.path.isdir(folder):
         raise KsauditError(f"{option} {path}: no such directory {folder}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise KsauditError(f"{option} {path}: cannot write in {folder}")
+
+
+def _write_through(path) -> bool:
+    """True for a symbolic link, FIFO or device at `path` (``/dev/stdout``, a link to a
+    shared file): those are written into as they are, never replaced by a new file."""
+    try:
+        return os.path.islink(path) or not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -30,7 +42,9 @@ def atomic_output(path):
     """A binary file object whose content replaces `path` when the block ends without error.
 
     The data goes to a hidden temporary file in the same directory (so the final rename
-    cannot cross file systems), is flushed to disk, then renamed over `path`.
+    cannot cross file systems), is flushed to disk, then renamed over `path`.  A
+    symbolic link, FIFO or device at `path` is written into directly instead (renaming
+    over it would replace the link or the device node itself).
 
     Raises
     ------
@@ -38,6 +52,15 @@ def atomic_output(path):
         The file cannot be created or written (one line naming `path`).
     """
     path = os.fspath(path)
+    if _write_through(path):
+        try:
+            with open(path, "wb") as fh:
+                yield fh
+        except BrokenPipeError:
+            raise                           # a closed pipe is the reader's choice, not an error
+        except OSError as exc:
+            raise KsauditError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        return
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part",

@@ -6,7 +6,9 @@ fields -- ``message``, ``datetime`` (ISO 8601, UTC, microseconds),
 ``timestamp`` (integer microseconds since the epoch, the same instant) and
 ``timestamp_desc`` -- plus plaso-style ``data_type`` (``ksaudit:log:event``,
 ``ksaudit:episode:start`` / ``:end``, ``ksaudit:leak``) and source fields.  The exact
-nanosecond time is kept in ``ts_ns``.  JSONL (one object per line, ``null`` where a
+nanosecond time is kept in ``ts_ns``; ``clock`` names the clock the row's time came
+from (a log event on a clock nothing ties to the reference keeps its own time and says
+so in ``timestamp_desc``).  JSONL (one object per line, ``null`` where a
 field does not apply) or CSV (the same columns, empty cells there), by the file's
 extension, as Timesketch's importer requires (``.jsonl`` / ``.csv``).
 """
@@ -23,7 +25,7 @@ from ksaudit.exports.output import atomic_output
 from ksaudit.pcap.cli import PROTO_NAMES
 
 COLUMNS = ("datetime", "timestamp", "timestamp_desc", "message", "data_type", "source",
-           "ts_ns", "build", "scenario", "kind", "episode", "verdict", "rule", "category",
+           "ts_ns", "clock", "build", "scenario", "kind", "episode", "verdict", "rule", "category",
            "capture", "frame", "src", "dst", "sport", "dport", "proto", "line", "raw_ts",
            "t_lo_ns", "t_hi_ns")
 FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
@@ -45,36 +47,39 @@ def _row(ts_ns, desc, message, data_type, source, **fields) -> dict:
 
 def _event_rows(analysis, common):
     ev = analysis.events.sort_values("ts_ns", kind="stable")
+    unaligned = set(analysis.alignment.get("unaligned") or ())
     for r in ev.itertuples(index=False):
-        kind = str(r.kind)
+        kind, clock = str(r.kind), str(r.source_clock)
+        desc = "Event Logged" + (" (clock not aligned)" if clock in unaligned else "")
         yield int(r.ts_ns), _row(
-            int(r.ts_ns), "Event Logged", f"[{kind}] {r.message}", "ksaudit:log:event",
-            str(r.file), kind=kind, line=int(r.line), raw_ts=str(r.raw_ts),
+            int(r.ts_ns), desc, f"[{kind}] {r.message}", "ksaudit:log:event",
+            str(r.file), clock=clock, kind=kind, line=int(r.line), raw_ts=str(r.raw_ts),
             t_lo_ns=int(r.t_lo_ns), t_hi_ns=int(r.t_hi_ns), **common)
 
 
 def _episode_rows(analysis, common):
-    rows = []
+    rows, reference = [], analysis.alignment.get("reference")
     for ep in analysis.episodes:
         leaked = f"{ep.leaked_frames} leaked frame(s)" + (
             f", window {ep.window_ns // 1000} us" if ep.window_ns is not None else "")
         rows.append((ep.start_ns, _row(
             ep.start_ns, "Tunnel Down", f"episode {ep.id} start ({ep.verdict}: {leaked}); "
             f"evidence: {'; '.join(ep.start_evidence)}", "ksaudit:episode:start",
-            "ksaudit analysis", kind="episode_start", episode=ep.id, verdict=ep.verdict,
+            "ksaudit analysis", clock=reference, kind="episode_start", episode=ep.id, verdict=ep.verdict,
             t_lo_ns=ep.start_band[0], t_hi_ns=ep.start_band[1], **common)))
         if ep.end_ns is not None:
             lo, hi = ep.end_band if ep.end_band else (ep.end_lo_ns, ep.end_hi_ns)
             rows.append((ep.end_ns, _row(
                 ep.end_ns, "Tunnel Restored", f"episode {ep.id} end; evidence: "
                 f"{'; '.join(ep.end_evidence)}", "ksaudit:episode:end", "ksaudit analysis",
-                kind="episode_end", episode=ep.id, verdict=ep.verdict, t_lo_ns=lo,
+                clock=reference, kind="episode_end", episode=ep.id, verdict=ep.verdict, t_lo_ns=lo,
                 t_hi_ns=hi, **common)))
     return sorted(rows, key=lambda x: x[0])
 
 
 def _leak_rows(analysis, common):
     files = [c["file"] for c in analysis.captures]
+    reference = analysis.alignment.get("reference")   # capture times are put on it
     for r in analysis.leaks.itertuples(index=False):
         proto = PROTO_NAMES.get(int(r.proto), f"ip-{int(r.proto)}") if int(r.ip_version) else "non-ip"
         where = f"episode {int(r.episode)}" if int(r.episode) else "steady state"
@@ -84,7 +89,7 @@ def _leak_rows(analysis, common):
         yield int(r.ts_ns), _row(
             int(r.ts_ns), "Frame Captured", f"{r.rule}: {r.src}{sport} -> {r.dst}{dport} {proto} "
             f"({r.category}), {where}, {capture} frame {int(r.frame)}", "ksaudit:leak", capture,
-            kind=str(r.rule), episode=int(r.episode) or None, rule=str(r.rule),
+            clock=reference, kind=str(r.rule), episode=int(r.episode) or None, rule=str(r.rule),
             category=str(r.category), capture=capture, frame=int(r.frame), src=str(r.src),
             dst=str(r.dst), sport=int(r.sport) if int(r.sport) >= 0 else None,
             dport=int(r.dport) if int(r.dport) >= 0 else None, proto=proto, **common)
