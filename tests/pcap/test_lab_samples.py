@@ -1,5 +1,6 @@
 """The real captures the lab recorded (captures/samples): every frame agrees with tshark."""
 
+import json
 import pathlib
 
 import pytest
@@ -24,10 +25,32 @@ def test_lab_capture_matches_tshark(path, crosscheck):
     assert info.first_ns == df["ts_ns"].min() and info.last_ns == df["ts_ns"].max()
 
 
+def _probe_log(scenario_dir):
+    """seq -> (ts_ns, result) of the scenario's probe log (DESIGN.md "Probes")."""
+    log = scenario_dir / "logs" / "probes.jsonl"
+    if not log.exists():
+        return None
+    rows = (json.loads(line) for line in log.read_text().splitlines() if line.strip())
+    return {r["seq"]: (r["ts_ns"], r["result"]) for r in rows}
+
+
 @pytest.mark.skipif(not SAMPLES, reason="no lab samples under captures/samples")
-def test_lab_probes_are_decoded():
-    """The lab's probe generator sends KSAPROBE datagrams; some sample must show them."""
-    seqs = [read_packets(p)["probe_seq"] for p in SAMPLES if p.exists()]
-    found = [s[s >= 0] for s in seqs if (s >= 0).any()]
-    assert found, "no probe payload decoded in any lab sample"
-    assert all(s.min() >= 0 for s in found)
+def test_lab_probes_are_the_attempts_of_the_probe_log():
+    """Each decoded probe payload (``KSAPROBE <seq> <send_ts_ns>``) is an attempt the
+    generator logged as sent, with the send time it logged, and was captured after it
+    was sent (a capture follows the send: the delay is one-sided) on the lab's one clock."""
+    decoded = 0
+    for path in SAMPLES:
+        log = _probe_log(path.parent) if path.exists() else None
+        if log is None:
+            continue
+        df = read_packets(path)
+        probes = df[df["probe_seq"] >= 0]
+        for seq, sent, ts in probes[["probe_seq", "probe_send_ns", "ts_ns"]].itertuples(
+                index=False):
+            where = f"{path.parent.name}/{path.name} probe {seq}"
+            assert seq in log, where
+            assert log[seq] == (sent, "sent"), where
+            assert 0 < ts - sent < 1_000_000_000, where
+        decoded += len(probes)
+    assert decoded, "no probe payload decoded in any lab sample with a probe log"
