@@ -175,7 +175,11 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
     threshold = gap_threshold_ns(interval)
     transport = codes == cl.RULES.index("tunnel_transport")
     hs = handshake_kinds(packets, transport)
-    no_data = (hs > 0) | keepalives(packets, transport)     # sent while reconnecting
+    # handshakes and upkeep are sent while reconnecting; and what the device receives on the
+    # transport shows the server's side only (its pings, multicast it relays, data for a
+    # killed client): a live client's inbound traffic also appears inside its tunnel
+    _, to_dev = cl.sent_and_received(packets, vantages, device)
+    no_data = (hs > 0) | keepalives(packets, transport) | (transport & to_dev)
     gaps = _tunnel_gaps(packets, caps, codes, dev_v, threshold, no_data)
     tol_ns = sc.tolerance_us * 1000
     hs_ts, hs_kinds, hs_refs = handshake_list(packets, caps, hs)
@@ -188,8 +192,8 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                         responses=(hs_ts[is_resp], [r for r, k in zip(hs_refs, is_resp) if k]),
                         last_tunnel=_last_tunnel(packets, caps, codes, dev_v, no_data,
                                                  probes, interval),
-                        boot=boot, first_tunnel=boot and _first_tunnel(packets, caps, codes,
-                                                                       dev_v, no_data))
+                        boot=boot, first_tunnel=(_first_tunnel(packets, caps, codes, dev_v, no_data)
+                                                 if boot else None))
     scen_reasons = list(glob)
     if not spans:       # a packet-only episode carries its own no_tunnel_down reason
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down event was found in the logs"))
@@ -290,8 +294,9 @@ def _tunnel_gaps(packets, caps, codes, dev_v, threshold, handshake) -> list:
     """Gaps in tunnel-side traffic (device vantage points when there are any).
 
     Frames that do not show a working tunnel do not end a gap: tunnel handshakes
-    and WireGuard keepalives (sent while reconnecting, before routes are back; the
-    handshakes are listed as end evidence instead) and link-local or
+    and session upkeep (sent while reconnecting, before routes are back; the
+    handshakes are listed as end evidence instead), transport the device received
+    (the server's side), and link-local or
     multicast chatter on a tunnel interface that has just come back (router
     solicitations, MLD) before any route through it exists."""
     tun = _tunnel_side(packets, codes, dev_v, handshake)
