@@ -5,4 +5,4 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from labhost import lab_host  # noqa: E402,F401  (the fixture)
+from labhost import lab_host, netns  # noqa: E402,F401  (the fixtures)

@@ -109,6 +109,21 @@ def lab_host(tmp_path):
         assert not [n for n in topo.leftovers()["namespaces"] if names.run_id in n]
 
 
+@pytest.fixture
+def netns():
+    """One empty lab-named namespace (lo up), deleted afterwards."""
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    ns = topo.new_names().dev
+    topo.sh(["ip", "netns", "add", ns])
+    try:
+        topo.ipn(ns, "link", "set", "lo", "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
 def finish(proc, timeout_s=RECORD_TIMEOUT_S):
     """Wait (bounded) for a recorder; (returncode, stdout, stderr).  Killed by PID on timeout."""
     try:

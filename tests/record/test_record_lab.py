@@ -7,6 +7,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -14,7 +15,7 @@ import yaml
 
 import ksaudit
 from ksaudit.lab import firewall, topology as topo
-from ksaudit.lab.procs import wait_for
+from ksaudit.lab.procs import python_env, wait_for
 from ksaudit.record import collect
 
 from labhost import alive, descendants, finish
@@ -215,3 +216,27 @@ def test_an_unreachable_probe_target_is_noted_not_an_error(lab_host, tmp_path):
     assert not [n for n in notes if n.startswith(f"probe target {lab_host.target}")]
     assert "note: probe target 192.0.2.1:9" in stdout
     assert outside_seqs(lab_host) == set()
+
+
+def test_interrupt_before_the_capture_runs_still_writes_what_there_is(netns, tmp_path):
+    """Ctrl-C the moment the half-written directory appears (tcpdump still starting): the
+    directory is written, marked incomplete, and analyze cannot pass it."""
+    topo.ipn(netns, "tuntap", "add", "mode", "tun", "name", "tun0")
+    out = tmp_path / "b" / "early"
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", netns, sys.executable, "-m", "ksaudit.cli", "record", "-o", str(out),
+         "--build", "b", "--probe-target", "127.0.0.1:9", "--vpn-endpoint", "198.51.100.2:51820/udp",
+         "--discover-tunnel", "--event-cmd", "true"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=python_env(), start_new_session=True)
+    wait_for(lambda: glob.glob(f"{out}.partial-*") or proc.poll() is not None, 30.0,
+             "the recorder's directory")
+    os.kill(proc.pid, signal.SIGINT)
+    rc, stdout, stderr = finish(proc)
+    assert rc == 130, stderr
+    assert topo.ns_pids(netns) == []
+    with open(out / "scenario.yaml") as fh:
+        sc = yaml.safe_load(fh)
+    assert sc["incomplete"] is True and sc["incomplete_reason"].startswith("interrupted by SIGINT")
+    assert sc["device"]["tunnel_interfaces"] == ["tun0"]
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == "INCONCLUSIVE" and "incomplete_evidence" in {r.code for r in a.verdict.reasons}
