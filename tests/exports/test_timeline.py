@@ -107,3 +107,20 @@ def test_bad_names_are_one_line(tmp_path):
         assert proc.stderr.startswith("ksaudit: error: -o ") and not target.exists()
     proc = timeline(tmp_path / "nowhere", "-o", tmp_path / "t.csv")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_events_on_an_unaligned_clock_say_so(builder, tmp_path):
+    from leak_builder import window
+    builder.probes_run(0, 2000, window(1000, 1200))
+    builder.down_up(1000, 1200)
+    root = builder.write(logs=[{"file": "logs/journal.json", "format": "journald-json",
+                                "clock": "laptop"},
+                               {"file": "logs/probes.jsonl", "format": "ksaudit-probe"}])
+    assert timeline(root, "-o", tmp_path / "t.jsonl").returncode == 0
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    journal = [r for r in rows if r["source"] == "logs/journal.json"]
+    probes = [r for r in rows if r["source"] == "logs/probes.jsonl"]
+    assert journal and all(r["timestamp_desc"] == "Event Logged (clock not aligned)"
+                           and r["clock"] == "laptop" for r in journal)
+    assert probes and all(r["timestamp_desc"] == "Event Logged" for r in probes)
+    assert {r["clock"] for r in rows if r["data_type"] != "ksaudit:log:event"} == {"device"}

@@ -8,7 +8,7 @@ extension.  Exit code 0, or 2 on bad input.
 
 def add_arguments(parser):
     parser.epilog = ("columns: datetime, timestamp (us), timestamp_desc, message, data_type, "
-                     "source, ts_ns, ... (lib/ksaudit/exports/timeline.py)")
+                     "source, ts_ns, clock, ... (docs/exports.md)")
     parser.add_argument("scenario_dir", metavar="SCENARIO", help="scenario directory (holds scenario.yaml)")
     parser.add_argument("-o", "--out", metavar="FILE", required=True,
                         help="timeline file: .jsonl (JSON lines) or .csv")
