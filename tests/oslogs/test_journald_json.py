@@ -31,18 +31,6 @@ def test_binary_message_array(write, jline):
     assert df["kind"][0] == "wake"
 
 
-def test_networkmanager_stamp_wins(write, jline):
-    msg = ("<info>  [1795587593.4631] device (wgk1234c): state change: activated -> "
-           "disconnected (reason 'none', sys-iface-state: 'managed')")
-    df = read_events(write("j.json", jline(T0 + 9000, msg, mono_us=1)))
-    row = df.iloc[0]
-    assert row.ts_ns == 1_795_587_593_463_100_000
-    assert row.quantum_ns == 100_000
-    assert row.raw_ts == "1795587593.4631"
-    assert row.t_hi_ns - row.t_lo_ns == 100_000
-    assert (row.kind, row.iface, row.rule) == ("tunnel_down", "wgk1234c", "nm-tunnel-deactivated")
-
-
 def test_realtime_monotonic_jump_is_a_clock_step(write, jline):
     text = (jline(T0, "a", mono_us=1_000_000)
             + jline(T0 + 1_000, "b", mono_us=1_001_000)

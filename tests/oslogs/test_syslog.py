@@ -139,14 +139,6 @@ def test_rfc3164_repeated_and_skipped_dst_hours_widen_and_flag(write):
     assert (gap["t_hi_ns"] - gap["t_lo_ns"]).tolist() == [3601 * NS]
 
 
-def test_garbled_networkmanager_stamp_keeps_the_carrier_time(write):
-    text = ("Nov 25 08:01:02 h NetworkManager[5]: <info>  [99999999999.1234] manager: "
-            "NetworkManager state is now DISCONNECTED\n")
-    df = read_events(write("syslog", text), timezone="UTC", year=2026)
-    assert df["ts_ns"].tolist() == [1_795_593_662 * NS]
-    assert df["raw_ts"].tolist() == ["Nov 25 08:01:02"] and df["quantum_ns"].tolist() == [NS]
-
-
 def test_journald_export_realtime_monotonic_jump_is_a_clock_step(write):
     t = 1_795_587_593_463_073
     entries = [(t, 1_000_000, "1"), (t + 1_000, 1_001_000, "1"),
