@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, IPv6ExtHdrFragment, \
     IPv6ExtHdrHopByHop, Raw
+from scapy.contrib.macsec import MACsec
+from scapy.layers.vxlan import VXLAN
 
 from ksaudit.errors import KsauditError
 from ksaudit.pcap import capture_info, iter_packet_chunks, read_packets
@@ -37,7 +39,11 @@ IP_PKTS = [bytes(p) for p in (
     IPv6(src="::1", dst="::2") / TCP(),
 )]
 ETH_PKTS = [bytes(Ether() / Dot1Q(vlan=3) / ARP())] + [
-    bytes(Ether(type=0x86DD if p[0] >> 4 == 6 else 0x0800)) + p for p in IP_PKTS]
+    bytes(Ether(type=0x86DD if p[0] >> 4 == 6 else 0x0800)) + p for p in IP_PKTS] + [
+    bytes(Ether(type=0x88E5) / MACsec(SC=1, SCI=b"\x02" * 8, E=0, C=0, PN=1, type=0x8100)
+          / Dot1Q(vlan=4, type=0x0800)) + IP_PKTS[0] + bytes(16),       # cleartext MACsec
+    bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.3") / UDP(dport=4789) / VXLAN(vni=1)
+          / Ether() / IP(src="10.9.0.1", dst="10.9.0.2") / UDP())]
 
 
 def _seeds():
