@@ -134,9 +134,9 @@ def test_openvpn_control_channel_and_pings_are_not_tunnel_data(tmp_path):
 
 
 def test_openvpn_pings_and_control_frames_do_not_split_or_end_a_gap(builder):
-    """After a kill the server's pings keep arriving at the dead port, and the restarted
-    client's TLS exchange runs before its routes are back: one episode, ended by the
-    first tunnel data frame (the probe after the routes), holding every leak."""
+    """After a kill the server's pings and relayed data keep arriving at the dead port, and
+    the restarted client's TLS exchange runs before its routes are back: one episode, ended
+    by the first tunnel data frame (the probe after the routes), holding every leak."""
     ovpn = (ENDPOINT[0], 1194)
     ping = bytes([9 << 3]) + b"\0\0\0" + b"p" * 36
 
@@ -146,8 +146,11 @@ def test_openvpn_pings_and_control_frames_do_not_split_or_end_a_gap(builder):
 
     builder.tunnel_packet = tunnel_packet
     builder.probes_run(0, 3000, lambda t: "leak" if 1000 <= t < 2000 else "up")
-    builder.log(1000, "tunnel down dev wg0")
-    for t in (1300, 1600, 1900):               # the server pings the killed client's port
+    builder.log(1080, "tunnel down dev wg0")   # logged when the killed process was reaped
+    # the server relays data to the dead port before that (100 bytes, as seen in the lab)
+    builder.udp(T0 + 1070 * MS, ovpn[0], DEV4, ovpn[1], 51000, bytes([9 << 3]) + b"m" * 99,
+                out=False)
+    for t in (1300, 1600, 1900):               # and pings it
         builder.udp(T0 + t * MS, ovpn[0], DEV4, ovpn[1], 51000, ping, out=False)
     builder.udp(T0 + 1940 * MS, DEV4, ovpn[0], 51001, ovpn[1], OVPN_CLIENT)
     builder.udp(T0 + 1941 * MS, ovpn[0], DEV4, ovpn[1], 51001, OVPN_SERVER, out=False)
