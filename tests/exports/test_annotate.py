@@ -63,7 +63,7 @@ def check_scenario(scenario, out):
     for i, cap in enumerate(analysis.captures):
         copy = out / (cap["file"].rsplit(".", 1)[0] + ".pcapng")
         leaked = set(analysis.leaks.loc[analysis.leaks["capture"] == i, "frame"].astype(int))
-        assert leaked, cap["file"]
+        assert bool(leaked) == (analysis.verdict.status == "FAIL"), cap["file"]
         assert frames_matching(copy, LEAK) == leaked
         assert frames_matching(copy, 'frame.comment contains "ksaudit leak"') == leaked
         boundaries = frames_matching(copy, 'frame.comment contains "ksaudit episode"')
@@ -94,6 +94,20 @@ def test_lab_sample_pcap_to_pcapng(tmp_path):
     ts = int(analysis.leaks["ts_ns"].iloc[0])
     assert comment.startswith(f"ksaudit leak episode 1 {'-' if ts < start else '+'}")
     assert "rule=leak dst=203.0.113.80" in comment
+
+
+@pytest.mark.parametrize("name", ["none-wifi-yank-lan-dns", "none-reconnect-3-trials",
+                                  "strong-process-kill"])
+def test_more_lab_samples(name, tmp_path):
+    """DNS leaks with their replies, three episodes, and a PASS with nothing to mark."""
+    analysis = check_scenario(SAMPLE.parent / name, tmp_path / "annotated")
+    replies = analysis.leaks[analysis.leaks["rule"].astype(str) == "leak_reply"]
+    for row in replies.head(3).itertuples():
+        file = analysis.captures[int(row.capture)]["file"].replace(".pcap", ".pcapng")
+        [(comment,)] = tshark(tmp_path / "annotated" / file, ["frame.comment"],
+                              f"frame.number == {int(row.frame)}")
+        assert comment.startswith("ksaudit leak episode") and "rule=leak_reply" in comment
+    assert len(replies) == (12 if name == "none-wifi-yank-lan-dns" else 0)
 
 
 def test_pcapng_evidence_is_copied_block_for_block(tmp_path):
