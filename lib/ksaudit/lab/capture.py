@@ -28,9 +28,10 @@ class Capture:
                 "--immediate-mode", "-s", "2048", "-B", str(buffer_kib), "-w", pcap_path]
         self._err = open(stderr_path, "w")
         self.proc = procs.start(name, argv, ns=ns, stderr=self._err)
-        wait_for(self._listening, START_TIMEOUT_S, f"tcpdump on {iface} to start", interval_s=0.01)
+        wait_for(self._listening, START_TIMEOUT_S, f"tcpdump on {iface} to start", interval_s=0.01,
+                 who=procs.who)
         if self.proc.poll() is not None:
-            raise KsauditError(f"lab: tcpdump on {iface} exited: {self._stderr().strip()[-200:]}")
+            raise KsauditError(f"{procs.who}: tcpdump on {iface} exited: {self._stderr().strip()[-200:]}")
 
     def _stderr(self):
         with open(self.stderr_path) as fh:
@@ -48,6 +49,7 @@ class Capture:
         dropped = _DROPPED.search(text)
         captured = _CAPTURED.search(text)
         if dropped is None:
-            raise KsauditError(f"lab: tcpdump gave no drop count ({self.stderr_path}): {text[-200:]!r}")
+            raise KsauditError(f"{self.procs.who}: tcpdump gave no drop count ({self.stderr_path}): "
+                               f"{text[-200:]!r}")
         return (int(captured.group(1)) if captured else None), int(dropped.group(1))
 

@@ -12,7 +12,8 @@ from ksaudit.errors import KsauditError
 class Procs:
     """Registry of the run's child processes; ``stop_all`` is safe to call any time."""
 
-    def __init__(self):
+    def __init__(self, who="lab"):
+        self.who = who        # prefix of the one-line errors (``ksaudit record`` says "record")
         self._procs = {}      # name -> Popen
         self._groups = set()  # names stopped by process group
 
@@ -27,7 +28,7 @@ class Procs:
                                     stderr=stderr if stderr is not None else subprocess.DEVNULL,
                                     env=env, start_new_session=True)
         except FileNotFoundError:
-            raise KsauditError(f"lab: cannot start {argv[0]}: not found")
+            raise KsauditError(f"{self.who}: cannot start {argv[0]}: not found")
         self._procs[name] = proc
         if group:
             self._groups.add(name)
@@ -96,12 +97,12 @@ def python_env():
     return env
 
 
-def wait_for(predicate, timeout_s, what, interval_s=0.01):
+def wait_for(predicate, timeout_s, what, interval_s=0.01, who="lab"):
     """Poll ``predicate()`` until true, at most ``timeout_s``; raise KsauditError naming ``what``."""
     end = time.monotonic() + timeout_s
     while True:
         if predicate():
             return
         if time.monotonic() >= end:
-            raise KsauditError(f"lab: timed out after {timeout_s}s waiting for {what}")
+            raise KsauditError(f"{who}: timed out after {timeout_s}s waiting for {what}")
         time.sleep(interval_s)

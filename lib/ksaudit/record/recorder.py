@@ -151,7 +151,7 @@ class _Run:
     def __init__(self, opts, root, tunnels, start, stdin):
         self.opts, self.root, self.tunnels, self.stdin = opts, root, tunnels, stdin
         self.snapshots = [start]
-        self.procs = Procs()
+        self.procs = Procs("record")
         self.hostname = socket.gethostname()
         self.log = Journal(os.path.join(root, RECORD_LOG), os.getpid(), hostname=self.hostname)
         self.deadline = time.monotonic() + opts.duration_s
@@ -204,7 +204,7 @@ class _Run:
             argv += ["--dst", target]
         proc = self.procs.start("probe", argv, env=python_env())
         wait_for(lambda: proc.poll() is not None or (os.path.exists(path) and os.path.getsize(path)),
-                 PROBE_START_TIMEOUT_S, "the probe generator's first probe")
+                 PROBE_START_TIMEOUT_S, "the probe generator's first probe", who="record")
         if proc.poll() is not None:
             raise KsauditError(f"record: the probe generator exited at start with {proc.returncode}")
 
