@@ -118,7 +118,6 @@ def boot(client, timing):
     client.link_up()
     client.set_resolver(topo.LAN_RESOLVER)      # the lease's DNS server, until the tunnel's
     _sleep_ms(timing.down_ms)
-    client.journal.client(*now(), "starting at login")
     restored = client.connect("connected at login")
     if not client.firewall_on:
         client.engage_firewall("tunnel up")
