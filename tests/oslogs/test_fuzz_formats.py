@@ -12,6 +12,7 @@ randomized local run.
 import json
 import os
 import re
+from pathlib import Path
 from datetime import timedelta
 
 import pandas as pd
@@ -88,7 +89,7 @@ DIGITS = re.compile(rb"\d+")
 
 
 def test_every_registered_text_format_is_fuzzed():
-    assert set(LINES) | {"evtx"} == {name for name, _ in list_formats()}
+    assert set(LINES) | {"evtx"} == {name for name, _ in list_formats()}   # evtx: at the end
 
 
 def _read(path, fmt):
@@ -182,3 +183,23 @@ def test_journal_export_binary_fields(tmp_path, data):
     path = tmp_path / "export.log"
     path.write_bytes(data)
     _read(path, "journald-export")
+
+
+EVTX = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "evtx" / "2-vss_7-System.evtx"
+
+
+@pytest.mark.skipif(not EVTX.exists(), reason="the shared EVTX corpus file is not here")
+@FUZZ
+@given(data=st.data())
+def test_evtx_with_bytes_flipped(tmp_path, data):
+    """The real System log's header and first chunk, bytes flipped and cut (opt-in: the
+    corpus file is not part of the repository)."""
+    blob = bytearray(EVTX.read_bytes()[:4096 + 65536])
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        blob[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.sampled_from([len(blob), 4096 + 65536 // 2, 4096, 100]))
+    path = tmp_path / "s.evtx"
+    path.write_bytes(bytes(blob[:cut]))
+    _read(path, "evtx")
+    _read(path, "auto")
