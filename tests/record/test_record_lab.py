@@ -240,3 +240,25 @@ def test_interrupt_before_the_capture_runs_still_writes_what_there_is(netns, tmp
     assert sc["device"]["tunnel_interfaces"] == ["tun0"]
     a = ksaudit.analyze(out, deep=False)
     assert a.verdict.status == "INCONCLUSIVE" and "incomplete_evidence" in {r.code for r in a.verdict.reasons}
+
+
+def test_sigkilled_recorder_takes_its_capture_and_probes_with_it(lab_host, tmp_path):
+    """SIGKILL leaves no chance to clean up; tcpdump and the probe generator still stop
+    (PR_SET_PDEATHSIG), tcpdump flushing its file; the half-written directory stays."""
+    out = tmp_path / "2026.12-rec" / "killed"
+    proc = lab_host.start_record(out, "--event-cmd", "sleep 20")
+    wait_for(lambda: "sleep" in commands(proc.pid) or proc.poll() is not None, 20.0,
+             "the event command to start")
+    started = {pid: name for pid, name in zip(descendants(proc.pid), commands(proc.pid))}
+    os.kill(proc.pid, signal.SIGKILL)
+    finish(proc)
+    ours = [pid for pid, name in started.items() if name in ("tcpdump", "python3")]
+    assert len(ours) == 2, started
+    try:
+        wait_for(lambda: not [p for p in ours if alive(p)], 5.0, "tcpdump and the probes to stop")
+    finally:
+        for pid in [p for p in started if alive(p)]:      # the event's orphaned sleep
+            os.kill(pid, signal.SIGKILL)
+    (partial,) = glob.glob(f"{out}.partial-*")
+    assert os.path.getsize(os.path.join(partial, "device.pcap")) > 24       # more than a header
+    assert not out.exists()

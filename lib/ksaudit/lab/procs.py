@@ -1,6 +1,7 @@
 """Processes the lab (and ``ksaudit record``) starts: started inside a namespace or not,
 tracked and stopped by PID."""
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -12,8 +13,12 @@ from ksaudit.errors import KsauditError
 class Procs:
     """Registry of the run's child processes; ``stop_all`` is safe to call any time."""
 
-    def __init__(self, who="lab"):
-        self.who = who        # prefix of the one-line errors (``ksaudit record`` says "record")
+    def __init__(self, who="lab", die_with_parent=False):
+        """``who`` prefixes the one-line errors ("record" for ``ksaudit record``); with
+        ``die_with_parent`` each child gets SIGTERM when this process dies, even by SIGKILL
+        (``PR_SET_PDEATHSIG``): a recorder has no ``lab cleanup`` to find its tcpdump."""
+        self.who = who
+        self.die_with_parent = die_with_parent
         self._procs = {}      # name -> Popen
         self._groups = set()  # names stopped by process group
 
@@ -22,11 +27,13 @@ class Procs:
         is the program's own) in its own session; returns the Popen.  With ``group``,
         stopping it signals its whole process group (a shell command and its children)."""
         full = (["ip", "netns", "exec", ns] if ns else []) + list(argv)
+        parent = os.getpid()
+        preexec = (lambda: _die_with_parent(parent)) if self.die_with_parent else None
         try:
             proc = subprocess.Popen(full, stdin=subprocess.DEVNULL,
                                     stdout=stdout if stdout is not None else subprocess.DEVNULL,
                                     stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
+                                    env=env, start_new_session=True, preexec_fn=preexec)
         except FileNotFoundError:
             raise KsauditError(f"{self.who}: cannot start {argv[0]}: not found")
         self._procs[name] = proc
@@ -58,6 +65,14 @@ class Procs:
     def stop_all(self):
         for name in list(self._procs):
             self.stop(name, timeout_s=2.0)
+
+
+def _die_with_parent(parent):
+    """In the child before exec: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG = 1);
+    a parent already gone (the child was reparented) means stop now."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def stop_proc(proc, sig=signal.SIGTERM, timeout_s=3.0, group=False):

@@ -151,7 +151,7 @@ class _Run:
     def __init__(self, opts, root, tunnels, start, stdin):
         self.opts, self.root, self.tunnels, self.stdin = opts, root, tunnels, stdin
         self.snapshots = [start]
-        self.procs = Procs("record")
+        self.procs = Procs("record", die_with_parent=True)
         self.hostname = socket.gethostname()
         self.log = Journal(os.path.join(root, RECORD_LOG), os.getpid(), hostname=self.hostname)
         self.deadline = time.monotonic() + opts.duration_s
