@@ -120,6 +120,16 @@ def test_disconnect_leaks_follow_the_promise(builder, promise, verdict):
     json.dumps(a.to_dict())
 
 
+def test_analyze_cli_says_the_unpromised_episode_is_listed_only(builder, capsys):
+    from ksaudit.cli import main
+    _disconnect_evidence(builder, "leak")
+    vpn = {"endpoints": ["198.51.100.2:51820/udp"], "blocks_when_disconnected": False}
+    assert main(["analyze", str(builder.write(scenario="disconnect", vpn=vpn))]) == 0
+    out = capsys.readouterr().out
+    assert "episode 1 FAIL (a disconnect not promised to be blocked: listed only): leaked 60" in out
+    assert out.splitlines()[0].endswith(": PASS")
+
+
 @pytest.mark.parametrize("promise", [True, False])
 def test_disconnect_blocked_passes_whatever_the_promise(builder, promise):
     _disconnect_evidence(builder, "block")

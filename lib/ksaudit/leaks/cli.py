@@ -35,7 +35,8 @@ def _summary(a) -> str:
         lines.append(f"  - {r.code}: {where}{r.message}")
     for e in a.episodes:
         w = "-" if e.window_ns is None else f"{e.window_ns // 1000} us"
-        lines.append(f"  episode {e.id} {e.verdict}: leaked {e.leaked_frames} frames / "
+        listed = "" if e.promised else " (a disconnect not promised to be blocked: listed only)"
+        lines.append(f"  episode {e.id} {e.verdict}{listed}: leaked {e.leaked_frames} frames / "
                      f"{e.leaked_bytes} B to {len(e.destinations)} destination(s), window {w}, "
                      f"probes {e.probes['leaked']}/{e.probes['attempted']} leaked")
         lines.extend(f"    note: {n}" for n in e.notes)
