@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,19 @@ def test_year_rollover_from_mtime(write):
     os.utime(path, (1_799_000_000, 1_799_000_000))   # 2027-01-03
     df = read_events(path, timezone="UTC")
     assert df["ts_ns"].tolist() == [1_798_761_599 * NS, 1_798_761_601 * NS]
+
+
+def test_real_wireguard_android_log():
+    """WireGuard for Android's exported log (logcat threadtime, 1 ms, local time without
+    a year; tags with slashes, a '--------- beginning of' marker between buffers)."""
+    df = read_events(Path(__file__).with_name("data") / "logcat-wireguard-android.log",
+                     timezone="Europe/London", year=2023)
+    fact = df.attrs["files"][0]
+    assert (fact.format, fact.chosen_by, fact.events, fact.malformed) == \
+        ("logcat", "sniffed", 14, 0)
+    assert df["line"].tolist()[:5] == [2, 3, 4, 5, 7]           # markers are no events
+    assert set(df["quantum_ns"]) == {1_000_000}
+    up = df[df["message"] == "Interface state was Down, requested Up, now Up"].iloc[0]
+    assert up.ident == "WireGuard/GoBackend/Desktop" and up.raw_ts == "05-15 13:16:37.044"
+    assert up.ts_ns == 1_684_152_997_044_000_000                 # 13:16:37.044 BST
+    assert df["ident"].tolist()[1] == "chatty"                   # a tag padded with spaces
