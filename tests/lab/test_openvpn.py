@@ -144,6 +144,8 @@ def test_real_log_parses_and_its_events_are_recognised(ovpn):
     assert rules["openvpn-inactivity"] == ["[ksaudit-lab-server] Inactivity timeout "
                                            "(--ping-restart), restarting"]
     assert rules["openvpn-exiting"] == ["SIGTERM[hard,] received, process exiting"]
+    (banner,) = rules["openvpn-start"]                  # once per process, not per restart
+    assert banner.startswith("OpenVPN 2.6")
     assert len(rules["openvpn-tun-closed"]) == 3
     opened = events[events["rule"] == "openvpn-tun-opened"]
     assert len(opened) == 3 and set(opened["iface"]) == {client.dev}

@@ -31,6 +31,10 @@ def _kinds(write, jline, lines, **kw):
     ("openvpn", "SIGTERM[hard,] received, process exiting", "process_exit", ""),
     ("openvpn", "SIGUSR1[soft,ping-restart] received, process restarting", "tunnel_down", ""),
     ("openvpn", "Restart pause, 5 second(s)", "tunnel_down", ""),
+    ("openvpn", "OpenVPN 2.6.14 x86_64-pc-linux-gnu [SSL (OpenSSL)] [LZO] [LZ4] [EPOLL] [PKCS11] "
+     "[MH/PKTINFO] [AEAD] [DCO]", "process_start", ""),
+    ("openvpn", "OpenVPN ROUTE6: OpenVPN needs a gateway parameter for a --route-ipv6 option",
+     "other", ""),
     ("kernel", "e1000e 0000:00:19.0 eth0: NIC Link is Down", "link_down", "eth0"),
     ("kernel", "igb 0000:01:00.0 enp1s0: NIC Link is Up 1000 Mbps Full Duplex", "link_up", "enp1s0"),
     # igb and older e1000/e1000e name the device after their own "driver: " prefix
