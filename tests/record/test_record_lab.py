@@ -174,30 +174,34 @@ def test_manual_stdin_closed_before_enter_is_an_incomplete_run(lab_host, tmp_pat
     assert "incomplete_evidence" in {r.code for r in a.verdict.reasons}
 
 
-@pytest.mark.parametrize("marks", [True, False])
+@pytest.mark.parametrize("marks,status", [(True, 0), (False, 0), (True, 1)])
 def test_kill_switch_holds_passes_only_when_the_event_is_declared_as_the_tunnel_going(
-        lab_host, tmp_path, marks):
+        lab_host, tmp_path, marks, status):
     """A strong kill switch (the lab's nftables default deny) and the routes taken down: no
     leak.  With --event-marks-tunnel the recorder's lines open and close the episode, so it
     passes; without, nothing in the logs says the tunnel went down (no journal here), and a
-    packet-only episode cannot pass."""
+    packet-only episode cannot pass; nor can one whose event command failed."""
     firewall.engage(lab_host.names.dev, "strong", lab_host.tunnel, False)
     out = tmp_path / "2026.12-rec" / "strong"
-    event = f"{lab_host.routes_cmd('del')} && sleep 0.5 && {lab_host.routes_cmd('add')}"
+    event = (f"{lab_host.routes_cmd('del')} && sleep 0.5 && {lab_host.routes_cmd('add')}" if not status
+             else "sleep 0.3; exit 1")                # a command that failed to cause anything
     extra = ["--event-marks-tunnel"] if marks else []
     rc, stdout, stderr = finish(lab_host.start_record(out, "--event-cmd", event, *extra))
     assert rc == 0, stderr
     assert outside_seqs(lab_host) == set()
-    assert "EPERM" in stdout                      # the note: the kill switch refused the probes
+    assert ("EPERM" in stdout) != bool(status)    # the note: the kill switch refused the probes
     a = ksaudit.analyze(out, deep=False)
     codes = {r.code for r in a.verdict.reasons}
     assert len(a.leaks) == 0
-    if marks:
+    if marks and not status:
         assert a.verdict.status == "PASS", [(r.code, r.message) for r in a.verdict.reasons]
         (ep,) = a.episodes
         with open(out / "record-run.json") as fh:
             (trial,) = json.load(fh)["trials"]
         assert ep.start_ns <= trial["ended_ns"] and ep.end_ns >= trial["started_ns"]
+    elif marks:
+        assert "trial 1: the event command exited with status 1" in stdout
+        assert a.verdict.status == "INCONCLUSIVE" and "capture_gap" in codes, codes
     else:
         assert a.verdict.status == "INCONCLUSIVE" and "no_tunnel_down" in codes
 

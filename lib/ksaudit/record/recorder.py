@@ -37,12 +37,14 @@ PCAP = "device.pcap"
 PROBE_LOG, RECORD_LOG = "logs/probes.jsonl", "logs/record.json"
 PROBE_START_TIMEOUT_S = 10.0
 _UNWIND_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-# --event-marks-tunnel: the tester's claim that the event's start and end are the tunnel's
+# --event-marks-tunnel: the tester's claim that the event's start and end are the tunnel's.
+# Only a command that succeeded ends an episode: after a failed one nothing says the
+# tunnel is back, so the episode stays open (fail closed).
 EVENT_RULES = (
     {"name": "record-event-start", "kind": "tunnel_down", "identifier": RECORD_ID,
      "regex": r"^trial \d+: (?:event command started|tester asked to cause the event)"},
     {"name": "record-event-end", "kind": "tunnel_up", "identifier": RECORD_ID,
-     "regex": r"^trial \d+: (?:event command ended|tester pressed Enter)"},
+     "regex": r"^trial \d+: (?:event command ended \(exit status 0\)|tester pressed Enter)"},
 )
 
 
