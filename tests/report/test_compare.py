@@ -171,6 +171,11 @@ def test_what_does_not(a, b):
     assert judge(a, b)[0] == ()
 
 
+def test_an_error_in_b_has_no_figures_to_call_better():
+    worse, better = judge(FAIL, Figures("ERROR", None, None, ()))
+    assert worse == ("verdict FAIL -> ERROR",) and better == ()
+
+
 def test_window_tolerance_absorbs_jitter_only():
     assert judge(FAIL, Figures("FAIL", 1_050, 10, ("leak",)), window_tolerance_us=50)[0] == ()
     assert judge(FAIL, Figures("FAIL", 1_051, 10, ("leak",)), window_tolerance_us=50)[0]

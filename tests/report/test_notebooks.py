@@ -11,7 +11,7 @@ import papermill
 import pytest
 
 from ksaudit.errors import KsauditError
-from ksaudit.report import execute, explore
+from ksaudit.report import execute, explore, hashing
 from ksaudit.report.render import NOTEBOOKS_DIR
 
 NOTEBOOKS = ["leak_report.ipynb", "build_summary.ipynb", "explore_capture.ipynb"]
@@ -107,14 +107,20 @@ def test_build_summary_shows_trend_across_builds(sample_render, tmp_path):
     root = tmp_path / "reports"
     current = root / "2026.11.0-lab"
     shutil.copytree(sample_render["out"], current)
-    older = json.loads((current / "summary.json").read_text())
-    older["build"] = "2026.10.2"
-    (root / "2026.10.2").mkdir()
-    (root / "2026.10.2" / "summary.json").write_text(json.dumps(older))
+    older = root / "2026.10.2"  # a whole build beside it: shown
+    shutil.copytree(current, older)
+    doc = json.loads((older / "summary.json").read_text())
+    doc["build"] = "2026.10.2"
+    (older / "summary.json").write_text(json.dumps(doc))
+    hashing.write_sums(older)
+    (root / "2026.9.0").mkdir()  # a summary.json without its build: left out, and said so
+    (root / "2026.9.0" / "summary.json").write_text(json.dumps(dict(doc, build="2026.9.0")))
     nb = execute.execute_notebook(NOTEBOOKS_DIR / "build_summary.ipynb",
                                   {"reports_dir": str(current), "reports_root": str(root)})
     text = _outputs_text(nb)
-    assert "<th>2026.10.2</th><th>2026.11.0-lab</th>" in text
+    assert "<th>2026.10.2</th><th>2026.11.0-lab</th>" in text and "<th>2026.9.0</th>" not in text
+    assert "Left out of the trend" in text and "2026.9.0: 2026.9.0/SHA256SUMS: no such file" in text
+    assert str(tmp_path) not in text
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
 

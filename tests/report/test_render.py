@@ -227,3 +227,18 @@ def test_snippet_links_reports_under_base_url(rendered):
     doc = json.loads(rendered[3]["summary.json"])
     text = summary.changelog_snippet(doc, base_url="https://qa.example/b1/")
     assert "[report](https://qa.example/b1/alpha.html)" in text
+
+
+def test_a_crashed_worker_leaves_an_error_page_and_its_input_hashes(tmp_path, scenario_maker):
+    """The render's own process writes the ERROR page the worker could not, and hashes
+    the scenario's inputs, so the build it publishes still verifies with its evidence."""
+    build = tmp_path / "captures" / "b"
+    scenario = scenario_maker(build, "s1", "PASS")
+    work = tmp_path / "work"
+    work.mkdir()
+    entry = render._worker_failed(RuntimeError("boom <b>"), {
+        "name": "s1", "scenario_dir": str(scenario), "work_dir": str(work), "build_root": str(build)})
+    assert entry["verdict"] == "ERROR" and entry["error"] == "render worker failed: RuntimeError: boom <b>"
+    assert entry["inputs"] == render.input_hashes(scenario, build) and len(entry["inputs"]) == 3
+    page = (work / "s1.html").read_text(encoding="utf-8")
+    assert 'class="ks-verdict ks-ERROR"' in page and "boom &lt;b&gt;" in page

@@ -82,8 +82,8 @@ def other_builds(reports_root, exclude):
                 raise KsauditError(f"does not verify ({len(problems)} problem(s), first: "
                                    f"{problems[0].kind} {Path(problems[0].path).name})")
             docs.append(load_build(d))
-        except KsauditError as exc:
-            skipped.append((d.name, str(exc)))
+        except KsauditError as exc:  # named below the root: the index shows no machine's paths
+            skipped.append((d.name, str(exc).replace(f"{root}/", "")))
     return docs, skipped
 
 

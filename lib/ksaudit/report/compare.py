@@ -89,20 +89,20 @@ def judge(a, b, window_tolerance_us=0):
     worse, better = [], []
     if b.verdict != a.verdict:
         (better if b.verdict == "PASS" else worse).append(f"verdict {a.verdict} -> {b.verdict}")
-    window_a, window_b = a.window_us or 0, b.window_us or 0
-    if b.window_us is not None and window_b > window_a + window_tolerance_us:
-        worse.append(f"worst window {num(a.window_us)} -> {num(b.window_us)} µs")
-    elif a.window_us is not None and window_b < window_a:
-        better.append(f"worst window {num(a.window_us)} -> {num(b.window_us)} µs")
-    frames_a, frames_b = a.leaked_frames or 0, b.leaked_frames or 0
-    if frames_b != frames_a and b.leaked_frames is not None:
-        (worse if frames_b > frames_a else better).append(f"leaked frames {frames_a:,} -> {frames_b:,}")
-    new = sorted(set(b.reasons) - set(a.reasons))
-    if new:
-        worse.append("new reason " + ", ".join(new))
-    gone = sorted(set(a.reasons) - set(b.reasons))
-    if gone and b.verdict != "ERROR":  # an ERROR has no analysis, so no reasons to lose
-        better.append("reason gone " + ", ".join(gone))
+    if b.leaked_frames is not None:  # an ERROR has no analysis: no figures to compare
+        window_a, window_b = a.window_us or 0, b.window_us or 0
+        if window_b > window_a + window_tolerance_us:
+            worse.append(f"worst window {num(a.window_us)} -> {num(b.window_us)} µs")
+        elif window_b < window_a:
+            better.append(f"worst window {num(a.window_us)} -> {num(b.window_us)} µs")
+        frames_a, frames_b = a.leaked_frames or 0, b.leaked_frames
+        if frames_b != frames_a:
+            (worse if frames_b > frames_a else better).append(
+                f"leaked frames {frames_a:,} -> {frames_b:,}")
+        if new := sorted(set(b.reasons) - set(a.reasons)):
+            worse.append("new reason " + ", ".join(new))
+        if gone := sorted(set(a.reasons) - set(b.reasons)):
+            better.append("reason gone " + ", ".join(gone))
     if b.verdict == "PASS":
         return (), tuple(better)
     return tuple(worse), tuple(better)

@@ -143,10 +143,21 @@ def input_hashes(scenario_dir, build_root):
 
 
 def _worker_failed(exc, task):
-    """A crashed worker is an ERROR for its scenario, never a PASS."""
-    return {"name": task["name"], "verdict": "ERROR", "report": f"{task['name']}.html",
-            "notebook": None, "inputs": [], "analysis": None,
-            "error": f"render worker failed: {type(exc).__name__}: {exc}"}
+    """A crashed worker is an ERROR for its scenario, never a PASS.
+
+    Runs in the render's own process: it writes the ERROR page the worker could not,
+    and records the inputs' hashes, so that the build still verifies with its evidence.
+    """
+    entry = {"name": task["name"], "verdict": "ERROR", "report": f"{task['name']}.html",
+             "notebook": None, "inputs": [], "analysis": None,
+             "error": f"render worker failed: {type(exc).__name__}: {exc}"}
+    try:
+        entry["inputs"] = input_hashes(task["scenario_dir"], task["build_root"])
+    except KsauditError as why:
+        entry["error"] += f"; {why}"
+    Path(task["work_dir"], entry["report"]).write_text(summ.error_page(task["name"], entry["error"]),
+                                                       encoding="utf-8")
+    return entry
 
 
 def check_kernel():
