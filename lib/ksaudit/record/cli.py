@@ -13,7 +13,9 @@ EXIT_INCOMPLETE, EXIT_INTERRUPTED = 3, 130
 def add_arguments(parser):
     parser.description = ("Record a kill-switch test on this Linux host with its real VPN client "
                           "(root): tcpdump -i any, probes to your own sink, the event, the journal "
-                          "and named logs; writes the scenario directory `ksaudit analyze` reads.")
+                          "and named logs; writes the scenario directory `ksaudit analyze` reads. "
+                          "Exit 0 written, 3 written but incomplete, 130 interrupted (written, "
+                          "incomplete), 2 bad option (nothing started).")
     a = parser.add_argument
     a("-o", "--output", required=True, metavar="DIR",
       help="scenario directory to create (must not exist or be empty), e.g. captures/<build>/<scenario>")
@@ -40,13 +42,16 @@ def add_arguments(parser):
            "returns (or at Enter): the recorder's own lines then mark the episode (rules in "
            "scenario.yaml); without it they are timeline anchors and the tunnel-down evidence "
            "must come from the journal or --log files")
-    a("--trials", type=int, default=1, help=f"events in one run, 1..{MAX_TRIALS} (default 1)")
-    a("--steady-s", type=float, default=3.0,
-      help=f"steady state before the first event and after each, 0.5..{MAX_STEADY_S:g} s (default 3)")
-    a("--duration", type=float, default=600.0, metavar="S",
-      help=f"upper bound on the whole run, 1..{MAX_DURATION_S:g} s (default 600); reaching it "
-           "ends the run, marked incomplete")
-    a("--probe-interval-ms", type=float, default=10.0, help="a probe every N ms, 1..1000 (default 10)")
+    a("--trials", type=int, default=RecordOptions.trials,
+      help=f"events in one run, 1..{MAX_TRIALS} (default %(default)s)")
+    a("--steady-s", type=float, default=RecordOptions.steady_s,
+      help=f"steady state before the first event and after each, 0.5..{MAX_STEADY_S:g} s "
+           "(default %(default)g)")
+    a("--duration", type=float, default=RecordOptions.duration_s, metavar="S",
+      help=f"upper bound on the whole run, 1..{MAX_DURATION_S:g} s (default %(default)g); "
+           "reaching it ends the run, marked incomplete")
+    a("--probe-interval-ms", type=float, default=RecordOptions.probe_interval_ms,
+      help="a probe every N ms, 1..1000 (default %(default)g)")
     a("--log", action="append", default=[], metavar="FILE[:FORMAT]",
       help="a log file to copy into logs/ at the end (format auto unless given; repeatable)")
     a("--log-timezone", default=None, metavar="TZ",
@@ -55,10 +60,12 @@ def add_arguments(parser):
       help="collect only these units' journal lines (journalctl -u; repeatable)")
     a("--journal-identifier", action="append", default=[], metavar="ID",
       help="collect only these syslog identifiers (journalctl -t; repeatable)")
-    a("--scenario", default="custom", choices=SCENARIOS, help="scenario kind (default custom)")
+    a("--scenario", default=RecordOptions.scenario, choices=SCENARIOS,
+      help="scenario kind (default %(default)s)")
     a("--description", help="scenario.yaml description")
     a("--allow-lan", action="store_true", help="policy.allow_lan: LAN traffic is allowed")
-    a("--buffer-kib", type=int, default=65536, help="tcpdump -B (default 65536 KiB)")
+    a("--buffer-kib", type=int, default=RecordOptions.buffer_kib,
+      help="tcpdump -B (default %(default)s KiB)")
 
 
 def run(args):

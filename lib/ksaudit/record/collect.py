@@ -50,7 +50,7 @@ def journal(root, since_ns, until_ns, units=(), identifiers=()):
     if proc.returncode != 0 or os.path.getsize(path) == 0:
         os.unlink(path)
         err = proc.stderr.decode(errors="replace").strip()[-200:]
-        why = f"exit {proc.returncode}: {err}" if proc.returncode else "no line of the run's span matched"
+        why = f"exit {proc.returncode}: {err}" if proc.returncode else "no line of the span matched"
         return [], [f"no journal collected: {' '.join(argv)}: {why}"]
     return [{"file": JOURNAL_FILE, "format": "journald-json", "clock": "device"}], []
 
