@@ -13,8 +13,10 @@ def snap(ns, when):
 
 
 def test_tunnel_discovery_ifindex_and_addresses(netns):
-    for args in (["link", "add", "veth0", "type", "veth", "peer", "name", "veth1"], ["tuntap", "add", "mode", "tun", "name", "tun0"],
-                 ["addr", "add", "192.0.2.10/24", "dev", "veth0"], ["addr", "add", "10.9.0.2/32", "dev", "tun0"],
+    for args in (["link", "add", "veth0", "type", "veth", "peer", "name", "veth1"],
+                 ["tuntap", "add", "mode", "tun", "name", "tun0"],
+                 ["addr", "add", "192.0.2.10/24", "dev", "veth0"],
+                 ["addr", "add", "10.9.0.2/32", "dev", "tun0"],
                  ["link", "set", "veth0", "up"]):
         topo.ipn(netns, *args)
     first = snap(netns, "start")

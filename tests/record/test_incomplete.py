@@ -25,7 +25,8 @@ def copy_with(tmp_path, sample, extra):
 def test_a_passing_sample_marked_incomplete_is_inconclusive_in_every_episode(tmp_path):
     assert ksaudit.analyze(SAMPLES / "strong-process-kill", deep=False).verdict.status == "PASS"
     out = copy_with(tmp_path, "strong-process-kill",
-                    'incomplete: true\nincomplete_reason: "interrupted by SIGINT during trial 1\'s event"\n'
+                    'incomplete: true\n'
+                    'incomplete_reason: "interrupted by SIGINT during trial 1\'s event"\n'
                     'notes: ["no journal collected: journald is not running"]\n')
     a = ksaudit.analyze(out, deep=False)
     assert a.verdict.status == "INCONCLUSIVE"
@@ -34,7 +35,8 @@ def test_a_passing_sample_marked_incomplete_is_inconclusive_in_every_episode(tmp
     assert a.episodes and all("incomplete_evidence" in {r.code for r in ep.reasons} for ep in a.episodes)
     assert "no journal collected: journald is not running" in a.notes
     doc = a.to_dict()["scenario"]
-    assert doc["incomplete"] is True and doc["notes"] == ["no journal collected: journald is not running"]
+    assert doc["incomplete"] is True
+    assert doc["notes"] == ["no journal collected: journald is not running"]
 
 
 def test_an_incomplete_recording_that_leaked_still_fails(tmp_path):
