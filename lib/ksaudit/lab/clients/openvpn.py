@@ -20,6 +20,7 @@ to a file, and has a management socket (unix, in the work dir) for its state and
 import datetime
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -91,6 +92,9 @@ def make_pki(workdir):
     """A CA, a server and a client certificate (EC P-256) and a tls-crypt key in
     ``workdir``; private keys mode 0600.  Returns {ca, server_cert, server_key,
     client_cert, client_key, tls_crypt} paths."""
+    if shutil.which("openvpn") is None:
+        raise KsauditError("lab: --client openvpn needs 'openvpn' on PATH (bash .ci/install)")
+
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
