@@ -110,14 +110,13 @@ def judge(a, b, window_tolerance_us=0):
 
 def verified(reports, label):
     """The summary.json of a rendered build that `ksaudit verify` finds whole; else
-    KsauditError in one line (a tampered build is never compared)."""
-    from ksaudit.report.verify import verify_build
+    KsauditError in one line starting with `label` (a tampered build is never compared)."""
+    from ksaudit.report.verify import require_whole
 
-    problems = verify_build(reports).problems
-    if problems:
-        first = problems[0]
-        raise KsauditError(f"{label} {reports}: does not verify ({len(problems)} problem(s), first: "
-                           f"{first.kind} {first.path}); `ksaudit verify {reports}` lists them")
+    try:
+        require_whole(reports)
+    except KsauditError as exc:
+        raise KsauditError(f"{label} {exc}") from None
     return load_build(reports)
 
 

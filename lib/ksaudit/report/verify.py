@@ -107,6 +107,18 @@ def verify_build(reports, captures=None, key=None):
                         signature)
 
 
+def require_whole(reports):
+    """KsauditError in one line unless `verify_build(reports)` finds nothing wrong: for
+    a reader of a build (compare, a trend) that must not use a tampered one."""
+    from ksaudit.safeio import shown
+
+    problems = verify_build(reports).problems
+    if problems:
+        first = problems[0]
+        raise KsauditError(f"{shown(reports)}: does not verify ({len(problems)} problem(s), first: "
+                           f"{first.kind} {shown(first.path)}); `ksaudit verify` lists them")
+
+
 def _summary(path):
     summary = load_json(path)
     scenarios = summary.get("scenarios") if isinstance(summary, dict) else None
