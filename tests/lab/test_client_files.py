@@ -144,3 +144,17 @@ def test_the_foreign_rig_runs_the_harness_only(tmp_path):
     with pytest.raises(KsauditError, match="--rig foreign runs the wireguard-go harness only"):
         runner.run(runner.RunOptions(event="reconnect", policy="none", rig="foreign",
                                      client="wg-quick", out=str(tmp_path / "b" / "s")))
+
+
+@pytest.mark.parametrize("argv,client", [([], "wireguard-go"), (["--client", "wg-quick"], "wg-quick"),
+                                         (["--client", "./mine.yaml"], "./mine.yaml")])
+def test_the_cli_passes_the_client_to_the_runner(monkeypatch, capsys, tmp_path, argv, client):
+    seen = []
+    monkeypatch.setattr(runner, "run", lambda opts: seen.append(opts) or runner.RunResult(
+        opts.out, "PASS", {"policy": opts.policy, "event": opts.event, "trial_count": 1,
+                           "trials": [{"leaked_probes": 0}]}))
+    assert main(["lab", "run", "--event", "reconnect", "--policy", "strong", *argv,
+                 "-o", str(tmp_path / "b" / "s")]) == 0
+    assert seen[0].client == client
+    printed = capsys.readouterr().out
+    assert (f"client {client}, strong / reconnect" in printed) == (client != "wireguard-go")

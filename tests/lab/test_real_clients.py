@@ -88,22 +88,26 @@ def test_wg_quick_strong_leaks_nothing_and_passes(lab, tmp_path):
 
 def test_policy_client_recipe_blocks_a_kill_but_not_wg_quick_down(lab, tmp_path):
     """The PostUp REJECT rule stays when wireguard-go is killed (PreDown never runs), so the
-    kill leaks nothing; `wg-quick down` runs PreDown first, and the reconnect gap leaks."""
+    kill leaks nothing; `wg-quick down` runs PreDown first, and the reconnect gap and the
+    user's disconnect leak."""
     out, truth = lab_run(tmp_path / "kill", "process-kill", "client", client="wg-quick")
     trial = truth["trials"][0]
-    assert trial["leaked_probes"] == 0 and trial["probes"]["blocked"].get("EPERM", 0) > 10
+    assert trial["leaked_probes"] == 0 and trial["probes"]["blocked"].get("EPERM", 0) > 10, trial["probes"]
     lines = wg_quick_lines(out)
     assert sum(ln.startswith("[#] iptables -I OUTPUT") for ln in lines) == 2   # up, restart
     assert not any(ln.startswith("[#] iptables -D OUTPUT") for ln in lines)
-    assert analyze(str(out), deep=False).verdict.status == "PASS"
+    verdict = analyze(str(out), deep=False).verdict
+    assert verdict.status == "PASS", [(r.code, r.message) for r in verdict.reasons]
 
-    out, truth = lab_run(tmp_path / "down", "reconnect", "client", client="wg-quick")
-    trial = truth["trials"][0]
-    assert trial["leaked_probes"] > 5 and trial["probes"]["blocked"] == {}
-    lines = wg_quick_lines(out)
-    assert any(ln.startswith("[#] iptables -D OUTPUT") for ln in lines)
-    a, leaks = analysed_leaks(out)
-    assert a.verdict.status == "FAIL" and set(leaks) == outside_seqs(truth)
+    for event in ("reconnect", "disconnect"):
+        out, truth = lab_run(tmp_path / event, event, "client", client="wg-quick")
+        trial = truth["trials"][0]
+        assert trial["leaked_probes"] > 5 and trial["probes"]["blocked"] == {}, (event, trial["probes"])
+        lines = wg_quick_lines(out)
+        assert any(ln.startswith("[#] iptables -D OUTPUT") for ln in lines)
+        a, leaks = analysed_leaks(out)
+        assert a.verdict.status == "FAIL", (event, [(r.code, r.message) for r in a.verdict.reasons])
+        assert set(leaks) == outside_seqs(truth), (event, set(leaks) ^ outside_seqs(truth))
 
 
 THREE = ("process-kill", "wifi-yank", "reconnect")      # the seed's three tests
