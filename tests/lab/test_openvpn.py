@@ -57,7 +57,8 @@ def ovpn(ovpn_ok):
         server = ov.OpenVPN(procs, "ovpn-server", names.vpn, sdev, work, pki,
                             ov.server_options(pki, ipv6=True))
         server.wait_log(ov.INIT_DONE, server.start(), ov.READY_TIMEOUT_S, "server ready")
-        client = ov.OpenVPN(procs, "ovpn-client", names.dev, cdev, work, pki, ov.client_options(pki))
+        client = ov.OpenVPN(procs, "ovpn-client", names.dev, cdev, work, pki,
+                            ov.client_options(pki))
         client.wait_ready(client.start(), ALL_ROUTES)
         yield OvpnLab(names, work, procs, pki, server, client)
     finally:
@@ -227,3 +228,14 @@ def test_openvpn_persist_tun_holds_a_restart_but_not_a_kill(ovpn_ok, tmp_path, e
     if not leaks:
         assert "Preserving previous TUN/TAP instance" in (out / "logs" / "openvpn.log").read_text()
     assert ksaudit.analyze(out, deep=False).verdict.status == truth["expected_verdict"]
+
+
+def test_a_wifi_loss_shorter_than_ping_restart_is_ridden_out(ovpn_ok, tmp_path):
+    """No kill switch, 400 ms without wlan0: OpenVPN keeps its routes (its own packets to
+    the server go into its tun device meanwhile), never restarts, and nothing leaks."""
+    out, truth = lab_run(tmp_path, "wifi-yank", "none", client="openvpn")
+    assert truth["expected_verdict"] == "PASS" and not truth["trials"][0]["leaked"]
+    assert "Inactivity timeout" not in (out / "logs" / "openvpn.log").read_text()
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == "PASS", [(r.code, r.message) for r in a.verdict.reasons]
+    assert any("recursive routing" in n for n in a.notes)

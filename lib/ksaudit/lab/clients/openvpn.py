@@ -347,6 +347,12 @@ class OpenVPNClient(Client):
     - ``kill_process``: SIGKILL; the kernel removes the tun device and its routes.
     - ``disconnect``: SIGTERM; openvpn removes its routes and exits.
     - ``--policy client``: ``persist-tun`` (`protection`).
+
+    The journal gets what the harness, as the client's supervisor and monitor, knows:
+    systemd's lines of the unit, NetworkManager's removal of a killed client's device,
+    and ``ksaudit-lab-client`` lines for each tunnel change it caused or observed (as
+    for every real client: without them a Wi-Fi loss OpenVPN rides out has no log line
+    saying the tunnel is fine).
     """
 
     name = "openvpn"
@@ -359,8 +365,9 @@ class OpenVPNClient(Client):
     def __init__(self, ctx):
         super().__init__(ctx, OpenVPNServer(ctx), tun_names(ctx.names)[0])
         self.pki = make_pki(ctx.workdir)
+        options = client_options(self.pki, persist_tun=ctx.policy == "client")
         self.process = OpenVPN(ctx.procs, "ovpn-client", self.ns, self.ifname, ctx.workdir,
-                               self.pki, client_options(self.pki, persist_tun=ctx.policy == "client"))
+                               self.pki, options)
         self._since = 0                # log offset of the last start or reconnect
 
     def start_server(self):
@@ -396,8 +403,12 @@ class OpenVPNClient(Client):
             self.record("firewall_released", "owner process died", at=released)
         gone = self.process.reap()
         self.record("interface_removed", self.ifname, at=gone)
+        self.journal.nm_device(*gone, self.ifname, "activated", "unmanaged", "removed")
         self.tunnel_is_up = False
-        self.journal.systemd(*now(), f"{UNIT}: Main process exited, code=killed, status=9/KILL")
+        ts, mono = now()
+        self.journal.systemd(ts, mono, f"{UNIT}: Main process exited, code=killed, status=9/KILL")
+        self.journal.client(ts, mono, f"tunnel down (openvpn killed by signal 9; "
+                                      f"dev {self.ifname})", 3)
         self.set_resolver(topo.LAN_RESOLVER)
         return at[0]
 
@@ -414,6 +425,7 @@ class OpenVPNClient(Client):
         pid = self._pid()
         self.record("tunnel_down", "disconnect requested", at=at)
         self.record("process_stopped", f"SIGTERM openvpn pid {pid}", at=at)
+        self.journal.client(*at, f"tunnel down (disconnect requested; dev {self.ifname})", 4)
         self.process.stop()
         self.tunnel_is_up = False
         self.set_resolver(topo.LAN_RESOLVER)
@@ -442,10 +454,12 @@ class OpenVPNClient(Client):
         if proc.poll() is not None:
             raise KsauditError(f"lab: openvpn client exited with {proc.returncode}: "
                                f"{self.process.log_text().strip().splitlines()[-1:]}")
-        at = self.record("tunnel_up", why)
+        at = self.record("tunnel_up", f"{why} (observed)")
         self.tunnel_is_up = True
         self.set_resolver(topo.TUNNEL_RESOLVER)
         self.snapshot_links()            # a restarted tun device has a new ifindex
+        self.journal.client(*at, f"tunnel up ({why}; Initialization Sequence Completed and "
+                                 f"routes observed; dev {self.ifname})")
         return at[0]
 
     def tunnel_down(self, why, nm_reason="user-requested"):
@@ -463,4 +477,5 @@ class OpenVPNClient(Client):
         self.record("tunnel_down", why, at=at)
         self.tunnel_is_up = False
         self.set_resolver(topo.LAN_RESOLVER)
+        self.journal.client(*at, f"tunnel down ({why}; SIGUSR1 sent; dev {self.ifname})", 4)
         return at[0]
