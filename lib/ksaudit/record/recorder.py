@@ -36,7 +36,7 @@ RECORD_ID = "ksaudit-record"       # SYSLOG_IDENTIFIER of the recorder's own log
 PCAP = "device.pcap"
 PROBE_LOG, RECORD_LOG = "logs/probes.jsonl", "logs/record.json"
 PROBE_START_TIMEOUT_S = 10.0
-_UNWIND_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_UNWIND_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # --event-marks-tunnel: the tester's claim that the event's start and end are the tunnel's.
 # Only a command that succeeded ends an episode: after a failed one nothing says the
 # tunnel is back, so the episode stays open (fail closed).
@@ -49,10 +49,8 @@ EVENT_RULES = (
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so the evidence is still written."""
-
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
+    """Ctrl-C, SIGTERM or SIGHUP (its name in ``args[0]``): unwinds the run, and the
+    evidence is still written."""
 
 
 class _Cut(Exception):
@@ -88,21 +86,18 @@ def record(opts, stdin=None):
     start = host.snapshot("start")
     tunnels = _tunnels(opts, start["links"])
     out = os.path.abspath(opts.out)
-    partial = f"{out}.partial-{secrets.token_hex(3)}"
-    try:
-        os.makedirs(os.path.join(partial, "logs"))
-    except OSError as exc:
-        raise KsauditError(f"record: cannot create {exc.filename}: {exc.strerror}") from None
-    run = _Run(opts, partial, tunnels, start, stdin or sys.stdin)
+    run = _Run(opts, f"{out}.partial-{secrets.token_hex(3)}", tunnels, start, stdin or sys.stdin)
     main = threading.current_thread() is threading.main_thread()   # signals: main thread only
-    old = {s: signal.signal(s, _unwind) for s in _UNWIND_SIGNALS} if main else {}
-    error, interrupted = None, False
+    # a signal ignored when we start (nohup, a background job's SIGINT) stays ignored
+    old = {s: signal.signal(s, run.on_signal) for s in _UNWIND_SIGNALS
+           if main and signal.getsignal(s) is not signal.SIG_IGN}
+    error = None
     try:
         try:
+            run.open()
             run.go()
-        except KeyboardInterrupt as exc:
-            interrupted = True
-            run.cut(f"interrupted by {exc.args[0] if exc.args else 'SIGINT'} {run.where}")
+        except KeyboardInterrupt:
+            run.caught = run.caught or "SIGINT"       # finish() marks the run incomplete
         except _Cut as exc:
             run.cut(str(exc))
         except KsauditError as exc:
@@ -110,26 +105,23 @@ def record(opts, stdin=None):
             run.cut(f"stopped by an error {run.where}: {exc}")
     finally:
         # a second Ctrl-C / SIGTERM / SIGHUP must not cut the writing short
-        if main:
-            old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            for s in _UNWIND_SIGNALS:
-                signal.signal(s, signal.SIG_IGN)
+        for s in old:
+            signal.signal(s, signal.SIG_IGN)
         try:
-            run.finish()
+            if os.path.isdir(run.root):
+                run.finish()
         finally:
             run.procs.stop_all()
             for s, handler in old.items():
                 signal.signal(s, handler)
+    if not os.path.isdir(run.root):               # stopped before anything was made
+        raise error or Interrupted(run.caught)
     if os.path.isdir(out):
         os.rmdir(out)
-    os.rename(partial, out)
+    os.rename(run.root, out)
     if error is not None:
         raise KsauditError(f"{error} (what was recorded is in {opts.out}, marked incomplete)")
-    return RecordResult(out, len(run.trials), run.incomplete, interrupted, tuple(run.notes))
-
-
-def _unwind(signum, frame):
-    raise Interrupted(signum)
+    return RecordResult(out, len(run.trials), run.incomplete, run.caught is not None, tuple(run.notes))
 
 
 def _tunnels(opts, links):
@@ -155,7 +147,7 @@ class _Run:
         self.snapshots = [start]
         self.procs = Procs("record", die_with_parent=True)
         self.hostname = socket.gethostname()
-        self.log = Journal(os.path.join(root, RECORD_LOG), os.getpid(), hostname=self.hostname)
+        self.log = None              # the recorder's own log, once the directory exists
         self.deadline = time.monotonic() + opts.duration_s
         self.started_ns = time.time_ns()
         self.capture = None
@@ -163,10 +155,30 @@ class _Run:
         self.notes = []
         self.incomplete = None       # the reason, when cut short
         self.where = "before the capture started"
+        self.caught = None           # the signal's name, once one came
+
+    def on_signal(self, signum, frame):
+        """Raise where the signal lands, and remember it: Python drops an exception raised
+        inside a fork hook (a signal during subprocess.Popen), so `check` raises it again."""
+        self.caught = signal.Signals(signum).name
+        raise Interrupted(self.caught)
+
+    def check(self):
+        if self.caught:
+            raise Interrupted(self.caught)
+
+    def open(self):
+        """The half-written directory and the recorder's own log in it."""
+        try:
+            os.makedirs(os.path.join(self.root, "logs"))
+        except OSError as exc:
+            raise KsauditError(f"record: cannot create {exc.filename}: {exc.strerror}") from None
+        self.log = Journal(os.path.join(self.root, RECORD_LOG), os.getpid(), hostname=self.hostname)
 
     def say(self, message, at=None):
         """One line of the recorder's own log (journald JSON), stamped ``at`` or now."""
-        self.log.write(*(at or now()), RECORD_ID, message, pid=os.getpid())
+        if self.log is not None:
+            self.log.write(*(at or now()), RECORD_ID, message, pid=os.getpid())
 
     def cut(self, reason):
         self.incomplete = reason
@@ -178,19 +190,24 @@ class _Run:
                  f"{', '.join(o.probe_targets)}, {o.trials} trial(s)")
         self.capture = Capture(self.procs, "tcpdump", None, "any", os.path.join(self.root, PCAP),
                                os.path.join(self.root, "tcpdump.stderr"), buffer_kib=o.buffer_kib)
+        self.check()
         self.where = "before the first probe"
         self._start_probes()
+        self.check()
         self.notes += host.route_notes(o.probe_targets)
         for trial in range(1, o.trials + 1):
             self._wait(o.steady_s, f"the steady period before trial {trial}")
             self.where = f"during trial {trial}'s event"
             (self._manual if o.manual else self._command)(trial)
+            self.check()
             self.snapshots.append(host.snapshot(f"after trial {trial}"))
         self._wait(o.steady_s, "the last steady period")
         self.where = "while stopping"
+        self.check()
 
     def _wait(self, seconds, what):
         self.where = f"during {what}"
+        self.check()
         end = time.monotonic() + seconds
         if end > self.deadline:
             time.sleep(max(0.0, self.deadline - time.monotonic()))
@@ -218,6 +235,7 @@ class _Run:
             proc = self.procs.start("event", ["/bin/sh", "-c", self.opts.event_cmd],
                                     stdout=out, stderr=out, group=True)
             while proc.poll() is None:
+                self.check()
                 if time.monotonic() >= self.deadline:
                     self.procs.stop("event")
                     self.say(f"trial {trial}: event command stopped at --duration")
@@ -250,6 +268,7 @@ class _Run:
     def _read_enter(self, trial):
         fd = self.stdin.fileno()
         while True:
+            self.check()
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise _Cut(f"no Enter in trial {trial} before the run reached --duration "
@@ -266,6 +285,8 @@ class _Run:
     # --- the end -------------------------------------------------------------------------
     def finish(self):
         """Stop what runs, gather the logs and write scenario.yaml (also after a cut)."""
+        if self.caught:
+            self.incomplete = self.incomplete or f"interrupted by {self.caught} {self.where}"
         if self.procs.get("event") is not None:
             self.procs.stop("event")
             self.say("event command stopped: the run was cut short")
@@ -280,7 +301,8 @@ class _Run:
                 self.incomplete = self.incomplete or f"the capture's drop count is unknown ({exc})"
         self.procs.stop_all()
         self.say(f"recording cut short: {self.incomplete}" if self.incomplete else "recording stopped")
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
         ended_ns = time.time_ns()
         try:
             self.snapshots.append(host.snapshot("end"))
