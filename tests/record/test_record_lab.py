@@ -267,3 +267,25 @@ def test_sigkilled_recorder_takes_its_capture_and_probes_with_it(lab_host, tmp_p
     (partial,) = glob.glob(f"{out}.partial-*")
     assert os.path.getsize(os.path.join(partial, "device.pcap")) > 24       # more than a header
     assert not out.exists()
+
+
+def test_duration_stops_an_event_command_that_never_returns(netns, tmp_path):
+    """--duration bounds the run: a hung event command is stopped with its whole process
+    group (the shell and its sleep), and the directory is written, marked incomplete."""
+    topo.ipn(netns, "tuntap", "add", "mode", "tun", "name", "tun0")
+    out = tmp_path / "b" / "hung"
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", netns, sys.executable, "-m", "ksaudit.cli", "record", "-o", str(out),
+         "--build", "b", "--probe-target", "127.0.0.1:9", "--vpn-endpoint", "198.51.100.2:51820/udp",
+         "--tunnel-interface", "tun0", "--event-cmd", "sleep 60; true", "--steady-s", "0.5",
+         "--duration", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=python_env(), start_new_session=True)
+    rc, stdout, stderr = finish(proc, timeout_s=30)
+    assert rc == 3, stderr
+    assert topo.ns_pids(netns) == []                      # no sleep left behind
+    with open(out / "scenario.yaml") as fh:
+        sc = yaml.safe_load(fh)
+    assert sc["incomplete_reason"] == ("the event command of trial 1 still ran when the run reached "
+                                       "--duration (3 s); it was stopped")
+    with open(out / "record-run.json") as fh:
+        assert json.load(fh)["trials"] == []
