@@ -287,6 +287,21 @@ class _Run:
         """Stop what runs, gather the logs and write scenario.yaml (also after a cut)."""
         if self.caught:
             self.incomplete = self.incomplete or f"interrupted by {self.caught} {self.where}"
+        dropped = self._stop()
+        ended_ns = time.time_ns()
+        try:
+            self.snapshots.append(host.snapshot("end"))
+        except KsauditError as exc:
+            self.notes.append(f"no end snapshot of the links: {exc}")
+        logs = self._gather(ended_ns)
+        self._write_json("ip-snapshots.json", self.snapshots)
+        self._write_json("record-run.json", self._run_doc(ended_ns))
+        with open(os.path.join(self.root, "scenario.yaml"), "w") as fh:
+            yaml.safe_dump(self._scenario(dropped, logs), fh, sort_keys=False, width=1000,
+                           default_flow_style=False, allow_unicode=True)
+
+    def _stop(self):
+        """The event command, the probes, then tcpdump; returns tcpdump's drop count."""
         if self.procs.get("event") is not None:
             self.procs.stop("event")
             self.say("event command stopped: the run was cut short")
@@ -303,27 +318,21 @@ class _Run:
         self.say(f"recording cut short: {self.incomplete}" if self.incomplete else "recording stopped")
         if self.log is not None:
             self.log.close()
-        ended_ns = time.time_ns()
-        try:
-            self.snapshots.append(host.snapshot("end"))
-        except KsauditError as exc:
-            self.notes.append(f"no end snapshot of the links: {exc}")
+        return dropped
+
+    def _gather(self, ended_ns):
+        """The scenario.yaml ``logs``: probes, the recorder's own, the journal, the named logs."""
+        o = self.opts
         logs = [{"file": PROBE_LOG, "format": "ksaudit-probe", "clock": "device"},
                 {"file": RECORD_LOG, "format": "journald-json", "clock": "device"}]
-        o = self.opts
         entries, notes = collect.journal(self.root, self.started_ns, ended_ns,
                                          o.journal_units, o.journal_identifiers)
         logs += entries
         self.notes += notes + collect.probe_notes(os.path.join(self.root, PROBE_LOG), o.probe_targets)
         entries, notes = collect.copy_logs(self.root, o.logs, o.log_timezone,
                                            taken=[e["file"] for e in logs])
-        logs += entries
         self.notes += notes
-        self._write_json("ip-snapshots.json", self.snapshots)
-        self._write_json("record-run.json", self._run_doc(ended_ns))
-        with open(os.path.join(self.root, "scenario.yaml"), "w") as fh:
-            yaml.safe_dump(self._scenario(dropped, logs), fh, sort_keys=False, width=1000,
-                           default_flow_style=False, allow_unicode=True)
+        return logs + entries
 
     def _write_json(self, name, doc):
         with open(os.path.join(self.root, name), "w") as fh:
