@@ -131,6 +131,10 @@ def test_cli_run_writes_the_directory_and_says_the_expected_verdict(lab, tmp_pat
     gaps = sorted(b - a for a, b in zip(sent, sent[1:]))
     assert doc["probe_interval_ms"] == 25 and 20e6 <= gaps[len(gaps) // 2] <= 30e6
     assert doc["trial_count"] == 2 and all(t["leaked"] for t in doc["trials"])
-    # the second trial moved the device back: both LAN addresses are declared
-    assert {"192.168.50.10", "192.168.50.11", "fd00:50::10"} <= set(sc["device"]["addresses"])
+    # the device moved to the second LAN and back: both LANs' addresses are declared
+    assert set(sc["device"]["addresses"]) == {"192.168.50.10", "192.168.60.10", "fd00:50::10",
+                                              "fd00:60::10"}
+    assert sc["device"]["physical_interfaces"] == ["wlan0", "eth0"]
+    assert [t["leak_sources"] for t in doc["trials"]] == [["192.168.60.10", "fd00:60::10"],
+                                                         ["192.168.50.10", "fd00:50::10"]]
     assert_nothing_left(doc["run_id"])

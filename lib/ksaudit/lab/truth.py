@@ -54,7 +54,8 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
     Returns: dict (JSON-ready, integers for every time).
     """
     # a user disconnect the product does not promise to block: its leaks do not count
-    excused = meta["event"] == "disconnect" and meta.get("blocks_when_disconnected") is False
+    disconnect = meta["event"] == "disconnect"
+    excused = disconnect and meta.get("blocks_when_disconnected") is False
     send_ts = {p["seq"]: p["ts_ns"] for p in probe_records}
     leak_cls = _leak_classes(meta["allow_lan"])
     windows = [(t["down_ns"], t["restored_ns"]) for t in trials]
@@ -88,7 +89,7 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
         leaks = sorted(got["leak_arrivals"])
         out_trials.append({
             "trial": n,
-            "promised": not excused,
+            **({"promised": not excused} if disconnect else {}),
             "down_ns": t["down_ns"],
             "restored_ns": t["restored_ns"],
             "down_for_us": (t["restored_ns"] - t["down_ns"]) // 1000,
@@ -123,7 +124,7 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
         **{k: meta[k] for k in ("build", "scenario", "policy", "event", "allow_lan", "ipv6",
                                 "probes", "probe_interval_ms", "timing", "run_id",
                                 "started_ns", "ended_ns")},
-        "blocks_when_disconnected": meta.get("blocks_when_disconnected"),
+        **({"blocks_when_disconnected": meta.get("blocks_when_disconnected")} if disconnect else {}),
         "expected_verdict": verdict,
         "expected_reasons": reasons,
         "vpn_exit_addresses": list(topo.VPN_EXITS),
@@ -153,7 +154,7 @@ def _count(items):
 
 
 def _expected(trials, steady, captures, any_unprobed, probes):
-    if any(t["leaked"] and t["promised"] for t in trials):
+    if any(t["leaked"] and t.get("promised", True) for t in trials):
         return "FAIL", ["leak"]
     if steady["leak_arrivals"]:
         return "FAIL", ["steady_state_leak"]
