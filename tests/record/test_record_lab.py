@@ -210,10 +210,14 @@ def test_an_unreachable_probe_target_is_noted_not_an_error(lab_host, tmp_path):
     topo.ipn(lab_host.names.dev, "route", "add", "unreachable", "192.0.2.0/24")
     out = tmp_path / "2026.12-rec" / "unreachable"
     rc, stdout, stderr = finish(lab_host.start_record(
-        out, "--event-cmd", "true", "--probe-target", "192.0.2.1:9"))
+        out, "--event-cmd", "true", "--probe-target", "192.0.2.1:9", "--scenario", "reconnect",
+        "--description", "two targets", "--vpn-process", "wireguard-go", "--allow-lan"))
     assert rc == 0, stderr
     with open(out / "scenario.yaml") as fh:
-        notes = yaml.safe_load(fh)["notes"]
+        sc = yaml.safe_load(fh)
+    assert (sc["scenario"], sc["description"], sc["vpn"]["processes"], sc["policy"]["allow_lan"]) == \
+        ("reconnect", "two targets", ["wireguard-go"], True)
+    notes = sc["notes"]
     assert any(n.startswith("probe target 192.0.2.1:9: no route at the start of the run") for n in notes)
     (refused,) = [n for n in notes if n.startswith("probe target 192.0.2.1:9: ") and "attempts" in n]
     assert "EHOSTUNREACH" in refused and refused.endswith("is the target reachable?")
