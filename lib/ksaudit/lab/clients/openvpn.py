@@ -234,12 +234,27 @@ class OpenVPN:
             raise KsauditError(f"lab: openvpn {self.name} exited with {proc.returncode} before "
                                f"{what}: {tail.strip().splitlines()[-1:]}")
 
-    def wait_ready(self, since, routes=(), timeout_s=READY_TIMEOUT_S):
-        """Wait for "Initialization Sequence Completed" after byte ``since`` and for
-        ``routes`` on the tun device."""
-        self.wait_log(INIT_DONE, since, timeout_s, "Initialization Sequence Completed")
-        wait_for(lambda: set(routes) <= routes_on(self.ns, self.dev), timeout_s,
-                 f"routes {', '.join(routes)} on {self.dev}", interval_s=0.002)
+    def connected(self, since):
+        """True when the log after byte ``since`` ends connected: its last "Initialization
+        Sequence Completed" comes after its last "process restarting" (a SIGUSR1, or a
+        ping-restart while the link was down)."""
+        text = self.log_text(since)
+        return text.rfind(INIT_DONE) > text.rfind(RESTARTING)
+
+    def wait_ready(self, since, routes, timeout_s=READY_TIMEOUT_S):
+        """Wait (bounded) until `connected` after byte ``since`` and ``routes`` are on the
+        tun device; a process that exits meanwhile is an error quoting its log."""
+        proc = self.proc
+
+        def ready():
+            return self.connected(since) and set(routes) <= routes_on(self.ns, self.dev)
+
+        wait_for(lambda: ready() or proc.poll() is not None, timeout_s,
+                 f"openvpn {self.name} to connect with routes {', '.join(routes)} on {self.dev}",
+                 interval_s=0.002)
+        if proc.poll() is not None:
+            raise KsauditError(f"lab: openvpn {self.name} exited with {proc.returncode}: "
+                               f"{self.log_text().strip().splitlines()[-1:]}")
 
     def kill(self):
         """SIGKILL by PID; returns the ``journal.now()`` pair taken just before it."""
@@ -437,23 +452,11 @@ class OpenVPNClient(Client):
     # --- the tunnel ----------------------------------------------------------------------
     def tunnel_up(self, why="connected"):
         """Start openvpn if it is not running, wait (bounded) until it has completed its
-        last start or restart (its log's last "Initialization Sequence Completed" comes
-        after its last "process restarting": a ping-restart while the link was down) and
-        its pulled routes are on the tun device; returns the ns time that was seen."""
+        last start or restart, ping-restarts included, and its pulled routes are on the
+        tun device (`OpenVPN.wait_ready`); returns the ns time that was seen."""
         if self.process.proc is None:
             self.start_process()
-        proc = self.process.proc
-
-        def up():
-            text = self.process.log_text(self._since)
-            return (text.rfind(INIT_DONE) > text.rfind(RESTARTING)
-                    and self.server.observed_up(self.ns, self.ifname))
-
-        wait_for(lambda: up() or proc.poll() is not None,
-                 READY_TIMEOUT_S, f"openvpn's routes on {self.ifname}", interval_s=0.002)
-        if proc.poll() is not None:
-            raise KsauditError(f"lab: openvpn client exited with {proc.returncode}: "
-                               f"{self.process.log_text().strip().splitlines()[-1:]}")
+        self.process.wait_ready(self._since, self.server.routes())
         at = self.record("tunnel_up", f"{why} (observed)")
         self.tunnel_is_up = True
         self.set_resolver(topo.TUNNEL_RESOLVER)
