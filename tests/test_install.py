@@ -32,6 +32,8 @@ def _ok(proc):
 
 def test_the_wheel_renders_the_sample_build_from_outside_the_checkout(tmp_path):
     # the wheel is built from what the package declares only: pyproject, README and lib/
+    # (pip builds it in an isolated environment, fetching setuptools and wheel from the
+    # package index, as `.ci/install` fetches the dependencies)
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
