@@ -14,7 +14,7 @@ import yaml
 import ksaudit
 from ksaudit.errors import KsauditError
 from ksaudit.lab import events, runner, topology, truth
-from ksaudit.lab.clients import openvpn as ov
+from ksaudit.lab import openvpn as ov
 from ksaudit.lab.procs import Procs, python_env
 from ksaudit.oslogs import read_events
 

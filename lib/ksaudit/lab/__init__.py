@@ -6,7 +6,8 @@ WireGuard tunnel (``wireguard-go``, userspace), real nftables kill-switch rules,
 arrives and from which address.  See docs/lab.md.
 
 Modules: ``topology`` (namespaces, veths, addresses, cleanup), ``procs`` (processes by
-PID), ``wireguard`` (keys, daemons, handshakes), ``firewall`` (nftables rulesets per
+PID), ``wireguard`` (keys, daemons, handshakes), ``openvpn`` (PKI, command lines,
+processes), ``firewall`` (nftables rulesets per
 policy), ``clients`` (the VPN clients: the harness, real ones from client files),
 ``events`` (the events), ``journal`` (journald-JSON
 writer), ``probe`` / ``sink`` (traffic generator and receiver), ``capture`` (tcpdump),
