@@ -1,11 +1,13 @@
 """WireGuard via ``wireguard-go`` (userspace, /dev/net/tun): keys, daemons, handshakes.
 
 wireguard-go's control sockets in /var/run/wireguard are global, not per namespace, so
-every interface name is unique per run; readiness is the socket file appearing (``wg
-show`` would race the socket's creation).
+every interface name is unique per run; readiness is the socket accepting a connection
+(``wg show`` would race the socket's creation, and the file exists between wireguard-go's
+bind and listen: a ``wg set`` then falls back to netlink, "Protocol not supported").
 """
 
 import os
+import socket
 
 from ksaudit.errors import KsauditError
 from ksaudit.lab import topology as topo
@@ -35,7 +37,7 @@ def start_daemon(procs, name, ns, ifname, log_file):
            "TZ": "UTC", "WG_PROCESS_FOREGROUND": "1"}
     proc = procs.start(name, ["wireguard-go", "-f", ifname], ns=ns, stdout=log_file,
                        stderr=log_file, env=env)
-    wait_for(lambda: os.path.exists(socket_path(ifname)) or proc.poll() is not None,
+    wait_for(lambda: socket_ready(ifname) or proc.poll() is not None,
              SOCKET_TIMEOUT_S, f"wireguard-go socket {socket_path(ifname)}")
     if proc.poll() is not None:
         raise KsauditError(f"lab: wireguard-go {ifname} exited with {proc.returncode} at start")
@@ -61,7 +63,7 @@ def start_detached(procs, name, ns, ifname, log_file, tz="UTC", log_level="debug
 
     def daemon_up():
         found["pids"] = find_pid(argv, exclude=(launcher.pid,))
-        return bool(found["pids"]) and os.path.exists(socket_path(ifname))
+        return bool(found["pids"]) and socket_ready(ifname)
 
     wait_for(daemon_up, SOCKET_TIMEOUT_S, f"the wireguard-go {ifname} daemon and its socket")
     if len(found["pids"]) != 1:
@@ -69,6 +71,16 @@ def start_detached(procs, name, ns, ifname, log_file, tz="UTC", log_level="debug
     daemon = Detached(found["pids"][0], argv)
     procs.adopt(name, daemon)
     return daemon
+
+
+def socket_ready(ifname):
+    """True when ``ifname``'s control socket accepts a connection (wireguard-go listens)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(socket_path(ifname))
+        except OSError:             # not there yet, or bound but not yet listening
+            return False
+    return True
 
 
 def unlink_socket(ifname):
