@@ -76,6 +76,7 @@ BAD = [
     (_set(["logs", 1, "source"], "stdout"), "logs"),
     (_set(["interface"], "wg0"), "interface"),
     (_set(["interface"], "{interface}-longer"), "interface"),
+    (_set(["interface"], "{run_id}{dir}"), "interface"),
     (_set(["env", "LOG_LEVEL"], 3), "env"),
     (_set(["files", "{interface}.conf"], "Endpoint = {endpoin}\n"), "files['{interface}.conf']"),
     (_set(["files", "../x.conf"], "x"), "files['../x.conf']"),

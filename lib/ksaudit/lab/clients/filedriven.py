@@ -61,11 +61,12 @@ class FileClient(Client):
         os.makedirs(self.dir, exist_ok=True)
         values = {**server.placeholders(), "run_id": ctx.names.run_id, "dir": self.dir,
                   "interface": server.client_ifname}
+        values["interface"] = render(spec["interface"], values)   # from here on: the client's
         prot = spec["protection"]
         for key, text in (prot["placeholders"] if prot else {}).items():
             values[key] = render(text, values) if ctx.policy == "client" else ""
         self.values = values
-        super().__init__(ctx, server, render(spec["interface"], values))
+        super().__init__(ctx, server, values["interface"])
         self.supports_client_policy = prot is not None
         self.protection = prot["description"] if prot else None
         self.processes = sorted({p["name"] for p in spec["processes"]})

@@ -87,6 +87,8 @@ def load_spec(path, servers, label=None):
                                                      or "{run_id}" in spec["interface"]):
         raise _err(where, "interface", "must contain {interface} or {run_id} (WireGuard "
                                        "sockets are global: names must differ per run)")
+    if set(PLACEHOLDER.findall(spec["interface"])) - {"interface", "run_id"}:
+        raise _err(where, "interface", "may use only {interface} (the lab's name) and {run_id}")
     _check_placeholders(spec, servers[server].PLACEHOLDERS, where)
     names = topo.Names("0" * 6)
     ifname = render(spec["interface"], {"run_id": names.run_id,
