@@ -17,13 +17,15 @@ from .conftest import assert_nothing_left, processes_mentioning
 pytestmark = pytest.mark.lab
 
 
-def _new_run_id(before, proc, timeout_s=20.0):
-    """The run id of the lab run that ``proc`` started, once its wireguard-go is up."""
+def _new_run_id(out, proc, timeout_s=20.0):
+    """The run id of the lab run that ``proc`` started, once its wireguard-go is up.  Its
+    ``<out>.partial-<id>`` directory names it: a new socket may be a concurrent run's
+    (another test on a shared machine), which `lab cleanup --run-id` must not remove."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and proc.poll() is None:
-        new = [n for n in topology.leftovers()["sockets"] if n not in before["sockets"]]
-        if new:
-            return new[0][len(topology.WG_PREFIX) + 1:-len(".sock")]
+        ids = [p.name.rsplit("-", 1)[1] for p in out.parent.glob(out.name + ".partial-*")]
+        if ids and len(topology.leftovers(ids[0])["sockets"]) == 2:     # client and server
+            return ids[0]
         time.sleep(0.02)
     raise AssertionError(f"lab run did not start (exit {proc.poll()}): {proc.stderr.read()}")
 
@@ -43,7 +45,7 @@ def test_signal_mid_run_cleans_up(lab, tmp_path, sig, group, code):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        run_id = _new_run_id(lab, proc)
+        run_id = _new_run_id(out, proc)
         time.sleep(0.8)                     # well inside the run: captures and probes going
         if group:
             os.killpg(proc.pid, sig)
@@ -62,12 +64,12 @@ def test_signal_mid_run_cleans_up(lab, tmp_path, sig, group, code):
 
 def test_cleanup_after_the_harness_is_killed(lab, tmp_path):
     """SIGKILL leaves no chance for `finally`: `ksaudit lab cleanup` removes the rest."""
+    out = tmp_path / "b" / "s"
     proc = subprocess.Popen([sys.executable, "-m", "ksaudit.cli", "lab", "run", "--event", "reconnect",
-                             "--policy", "strong", "--reconnect-gap-ms", "3000",
-                             "-o", str(tmp_path / "b" / "s")],
+                             "--policy", "strong", "--reconnect-gap-ms", "3000", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        run_id = _new_run_id(lab, proc)
+        run_id = _new_run_id(out, proc)
         time.sleep(0.8)
         proc.kill()
         proc.communicate(timeout=30)
