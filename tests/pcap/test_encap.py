@@ -224,3 +224,20 @@ def test_dissection_names_what_an_overlay_carried(tmp_path, gen, frames):
                            "UDP 172.16.0.5:5555 > 8.8.8.8:53 DNS query")
     assert table["dns_query"].tolist() == ["leak.example", "leak.example", ""]
     assert s[2] == "UDP 192.168.1.23:1 > 198.51.100.7:4789 16 bytes"
+
+
+def test_dissection_looks_inside_cleartext_macsec(tmp_path, gen, frames):
+    from scapy.layers.dns import DNS, DNSQR
+    from ksaudit.pcap.dissect import dissect
+    dns = IP(src="192.168.1.23", dst="8.8.8.8") / UDP(sport=5555, dport=53) \
+        / DNS(qd=DNSQR(qname="leak.example"))
+    pk = [Ether(**MAC, type=0x88E5) / MACsec(SC=1, SCI=b"\x02" * 8, E=0, C=0, PN=3, type=0x0800)
+          / dns / ICV,
+          Ether(**MAC, type=0x88E5) / MACsec(E=1, C=1, PN=3) / Raw(bytes(64))]
+    path = tmp_path / "m.pcap"
+    path.write_bytes(gen.pcap(frames(pk)))
+    table = dissect(path, [1, 2], tshark=None)
+    assert table["summary"][0].startswith("MACsec (cleartext): UDP 192.168.1.23:5555 > "
+                                          "8.8.8.8:53 DNS query")
+    assert table["dns_query"].tolist() == ["leak.example", ""]
+    assert not table["summary"][1].startswith("MACsec (cleartext)")

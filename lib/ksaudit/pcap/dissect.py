@@ -198,6 +198,11 @@ def _decode(row: dict, data: bytes, linktype, depth: int = 0) -> None:
     from scapy.layers.inet6 import IPv6, IPv46, _IPv6ExtHdr
     from scapy.layers.l2 import ARP
     from scapy.packet import NoPayload, Raw
+    protected = _macsec_cleartext(data) if linktype == linktypes.ETHERNET else None
+    if protected is not None and depth < _MAX_OVERLAYS:     # scapy does not look inside
+        _decode(row, protected, linktypes.ETHERNET, depth + 1)
+        row["summary"] = f"MACsec (cleartext): {row['summary']}"
+        return
     cls = IPv46 if linktype in linktypes.RAW_IP else conf.l2types.get(linktype) or Raw
     pkt = ip = cls(data)
     while not isinstance(ip, NoPayload) and type(ip) not in (IP, IPv6):
@@ -234,6 +239,21 @@ def _decode(row: dict, data: bytes, linktype, depth: int = 0) -> None:
         row["summary"] += " " + _application(row, proto, l4.sport, l4.dport, payload)
     except Exception as exc:   # noqa: BLE001 - a hostile payload keeps the L3/L4 summary
         row["summary"] += f" {len(payload)} bytes, undecodable ({type(exc).__name__})"
+
+
+def _macsec_cleartext(frame: bytes) -> bytes | None:
+    """The Ethernet frame a cleartext MACsec frame (IEEE 802.1AE, E and C clear) carries:
+    its addresses, then what follows the SecTAG without the 16-byte ICV (as
+    ``decode.macsec_inner`` reads it); None for any other frame."""
+    o = 12
+    while frame[o:o + 2] in (b"\x81\x00", b"\x88\xa8"):
+        o += 4
+    if frame[o:o + 2] != b"\x88\xe5" or len(frame) < o + 8 or frame[o + 2] & 0x0C:
+        return None
+    q = o + 2 + (14 if frame[o + 2] & 0x20 else 6)
+    if len(frame) < q + 2 + 16:
+        return None
+    return frame[:12] + frame[q:len(frame) - 16]
 
 
 def _overlay(payload: bytes, dport: int):
