@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from ksaudit import read_events
 
@@ -89,3 +90,16 @@ def test_log_show_preamble_before_json_records(write):
         assert (fact.format, fact.chosen_by, fact.malformed) == (fmt, "sniffed", 0)
         assert df["kind"].tolist() == ["network_change", "tunnel_down"]
         assert df["line"].tolist() == lines
+
+
+def test_real_log_show_default_style():
+    """``sudo log show --info --debug --predicate ...`` on macOS (2023): the filter line,
+    the column header, four records (+0800, µs) and the closing rule and summary, which
+    log show indents by one space: no record is lost and nothing counts as malformed."""
+    df = read_events(Path(__file__).with_name("data") / "macos-log-show.log")
+    fact = df.attrs["files"][0]
+    assert (fact.format, fact.events, fact.malformed) == ("macos-log-text", 4, 0)
+    assert df["line"].tolist() == [3, 4, 5, 6]
+    assert df["ts_ns"].iloc[0] == 1_697_277_234_688_700_000       # 17:53:54.6887+0800
+    assert set(df["quantum_ns"]) == {1000} and set(df["ident"]) == {"ImagePreview"}
+    assert set(df["message"]) == {"An error occurred!"}

@@ -27,7 +27,7 @@ _COMPACT = re.compile(
     rb"^((\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9}))\s+([A-Z][a-z])\s+(.*?)\r?$")
 _PROCESS = re.compile(r"^([^:\[]+?)(?:\[[\d:a-f]+\])?: (?:\([^)]*\) )?(?:\[[^\]]*\] )?(.*)$", re.S)
 _NOISE = (b"Timestamp ", b"Filtering the log data", b"Skipping info and debug", b"Log      -",
-          b"--------", b"Activity ", b"Ttl ")
+          b"--------", b" --------", b"Activity ", b"Ttl ")   # log show indents its closing rule
 
 
 def sniff(head):
