@@ -131,3 +131,24 @@ def test_leak_table_keeps_frames_with_deep_evidence_when_cut():
     frames = re.findall(r"<td>device\.pcap#(\d+)</td>", html)
     assert frames == ["100", "101", "102", "103", "150"]  # time order, the DNS frame kept
     assert "late.example" in html and "5 of 60 leaked frames shown" in html
+
+
+def test_a_displayed_view_carries_the_report_css_scoped_to_itself():
+    """In JupyterLab an output has no report template around it: the view brings the
+    stylesheet, every rule under .ks-view (nothing restyles JupyterLab itself), with no
+    script or URL, and the same bytes on every display."""
+    from ksaudit.report.html import view_css
+    from ksaudit.report.resources import CSS_PATH
+
+    fragment = views.verdict_banner(DOC)
+    shown = fragment._repr_html_()
+    assert shown == f'<div class="ks-view"><style>{view_css()}</style>{fragment}</div>'
+    assert shown == views.verdict_banner(DOC)._repr_html_() and str(fragment) in shown
+    rules = re.findall(r"([^{}]+)\{[^{}]*\}", view_css())
+    assert len(rules) > 20
+    for selectors in rules:
+        assert all(s.strip().startswith(".ks-view") for s in selectors.split(",")), selectors
+    assert "<script" not in shown.lower() and "url(" not in shown and "@import" not in shown
+    source = CSS_PATH.read_text()
+    assert "#cf222e" in source and "#cf222e" in view_css()   # derived, not a copy
+    assert "body" not in view_css() and ".jp-" not in view_css() and "@media" not in view_css()
