@@ -103,3 +103,13 @@ def test_real_log_show_default_style():
     assert df["ts_ns"].iloc[0] == 1_697_277_234_688_700_000       # 17:53:54.6887+0800
     assert set(df["quantum_ns"]) == {1000} and set(df["ident"]) == {"ImagePreview"}
     assert set(df["message"]) == {"An error occurred!"}
+
+
+def test_found_by_fuzzing_non_text_identifier_fields(write):
+    """``processImagePath`` or ``subsystem`` that are not text crashed the identifier
+    (os.path.basename(True), then the rules' string column): they are ignored."""
+    rec = {"timestamp": "2023-02-23 10:44:02.761747+0100", "eventMessage": "x",
+           "processImagePath": True, "subsystem": ["a"]}
+    for name, text in (("a.ndjson", json.dumps(rec) + "\n"), ("a.json", json.dumps([rec]))):
+        df = read_events(write(name, text))
+        assert df["ident"].tolist() == [""] and df["message"].tolist() == ["x"]

@@ -26,14 +26,21 @@ def record_row(rec, line):
     if not isinstance(stamp, str):
         raise ValueError("no timestamp")
     ts, quantum = stamp_ns(stamp)
-    image = rec.get("processImagePath") or rec.get("senderImagePath") or ""
-    ident = os.path.basename(image) if image else (rec.get("subsystem") or "")
+    image = _text(rec, "processImagePath") or _text(rec, "senderImagePath")
+    ident = os.path.basename(image) if image else _text(rec, "subsystem")
     message = rec.get("eventMessage")
     if message is None:
         message = rec.get("composedMessage") or ""
     return {"ts_ns": ts, "raw_ts": stamp, "quantum_ns": quantum, "line": line,
             "tz_source": "explicit", "boot_id": str(rec.get("bootUUID") or ""),
             "ident": ident, "message": str(message)}
+
+
+def _text(rec, key):
+    """A record's text field; "" when it is absent or not text (an edited or foreign
+    record: ``"subsystem": true`` must not become an identifier)."""
+    value = rec.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def is_trailer(rec):
