@@ -228,18 +228,6 @@ class Client:
         self.journal.nm_device(*at, iface, "ip-config", "activated", "none")
         return at[0]
 
-    def change_address(self, new_addr):
-        """A new DHCP lease on the same link: old address gone, new one, routes again."""
-        at = now()
-        topo.ipn(self.ns, "addr", "del", f"{self.addr}/24", "dev", "wlan0", check=False)
-        self.addr = new_addr
-        topo.wlan_up(self.names, new_addr, self.ipv6)
-        self.record("address_changed", new_addr, at=at)
-        self.journal.nm(*at, f"dhcp4 (wlan0): state changed new lease, address={new_addr}")
-        self.journal.nm(*at, "policy: set 'ksaudit-lab-wifi' (wlan0) as default for IPv4 routing "
-                             "and DNS")
-        return at[0]
-
     # --- what the interface's disappearance looks like ----------------------------------
     def interface_gone(self):
         """True when the tunnel interface no longer exists in the device namespace."""
