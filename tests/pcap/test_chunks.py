@@ -88,3 +88,33 @@ def test_last_chunk_learns_of_a_truncation_found_after_it(tmp_path, gen, frames)
         whole = read_packets(path)
     assert len(chunks) == 1 and chunks[-1].attrs["truncated"] is True
     assert chunks[-1].attrs == whole.attrs
+
+
+def _read_in_batches(path, monkeypatch, rows):
+    from ksaudit.pcap import reader
+    monkeypatch.setattr(reader, "BATCH_ROWS", rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)
+        return read_packets(path)
+
+
+@pytest.mark.parametrize("case", ["mixed", "truncated", "empty_frames", "lab_sll2"])
+def test_read_packets_in_batches_equals_one_batch(tmp_path, gen, frames, monkeypatch, case):
+    """read_packets walks and decodes a batch at a time (the file never resident whole);
+    the table does not depend on the batch size, nor on its arrays growing (frames of
+    0 bytes: more frames than the size estimate allows for)."""
+    from pathlib import Path
+    path = tmp_path / "cap"
+    if case == "lab_sll2":
+        path = Path(__file__).parents[2] / "captures/samples/2026.12.0-rig-b/strong-process-kill/client-any.pcap"
+    elif case == "empty_frames":
+        path.write_bytes(gen.pcap([(t, b"") for t, _ in frames([b""] * 300)]))
+    else:
+        data = mixed_pcapng(gen, frames)
+        path.write_bytes(data[:-30] if case == "truncated" else data)
+    whole = _read_in_batches(path, monkeypatch, 1 << 40)
+    for rows in (1, 7):
+        part = _read_in_batches(path, monkeypatch, rows)
+        pd.testing.assert_frame_equal(part, whole)
+        assert part.attrs == whole.attrs
+    assert len(whole) == {"mixed": 40, "truncated": 39, "empty_frames": 300}.get(case, len(whole))

@@ -10,9 +10,11 @@ import pandas as pd
 
 from ksaudit.errors import KsauditError
 from ksaudit.pcap.scan import Interface, Scanner
-from ksaudit.pcap.table import AddressTable, build_table
+from ksaudit.pcap import walk
+from ksaudit.pcap.table import (RECORD_COLUMNS, AddressTable, assemble, build_table, decode_into,
+                                new_columns)
 
-ALL_ROWS = 1 << 62
+BATCH_ROWS = 1 << 18     # read_packets walks and decodes this many frames at a time
 _TRIM_ROWS = 100_000
 
 
@@ -160,14 +162,10 @@ def read_packets(path, ifindex=None):
     sc = Scanner(path)
     tally = _Tally()
     addresses = AddressTable()
-    parts = []
-    while (rec := sc.records(ALL_ROWS)) is not None:
-        tally.add(rec["ts_ns"])
-        parts.append(build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), addresses, names))
-    if not parts:
-        parts.append(build_table(sc.buf, _empty(), sc.ifaces, sc.linktypes(), addresses, names))
-    df = parts[0]
-    _release_scratch(len(df))
+    cols, n = _walk_and_decode(sc, addresses)
+    tally.add(cols["ts_ns"])
+    df = assemble(cols, sc.ifaces, addresses, names)
+    _release_scratch(n)
     info = _info(sc, tally)
     df.attrs.update(info.to_dict())
     _warn(info)
@@ -208,6 +206,7 @@ def iter_packet_chunks(path, rows=1_000_000, ifindex=None):
     while (rec := sc.records(int(rows))) is not None:
         tally.add(rec["ts_ns"])
         df = build_table(sc.buf, rec, sc.ifaces, sc.linktypes(), addresses, names)
+        sc.release()
         info = _info(sc, tally)
         df.attrs.update(info.to_dict())
         last = df
@@ -216,6 +215,29 @@ def iter_packet_chunks(path, rows=1_000_000, ifindex=None):
     if last is not None:
         last.attrs.update(info.to_dict())
     _warn(info)
+
+
+def _walk_and_decode(sc, addresses):
+    """(columns, rows) of the whole file: walked and decoded a batch at a time into one
+    set of arrays, each batch's file pages dropped once decoded (``Scanner.release``),
+    so the file is never resident whole and no batch is copied.  The arrays are sized
+    for the smallest records (``Scanner.records``' estimate; untouched rows take no
+    memory) and grow by doubling when the file has more frames."""
+    cap = sc.size // 40 + 16
+    rec, out = walk.new_records(cap), new_columns(cap)
+    n = 0
+    while not sc.done:
+        if n == cap:
+            cap *= 2
+            rec = {k: np.resize(v, cap) for k, v in rec.items()}
+            out = {k: np.resize(v, cap) for k, v in out.items()}
+        m = sc.fill(rec, n, min(n + BATCH_ROWS, cap))
+        decode_into(sc.buf, rec, out, n, m, sc.linktypes(), addresses)
+        sc.release()
+        n = m
+    out = {k: v[:n] for k, v in out.items()}
+    out.update((c, rec[c][:n]) for c in RECORD_COLUMNS)
+    return out, n
 
 
 def concat_chunks(chunks):
@@ -251,11 +273,6 @@ def concat_chunks(chunks):
     joined = pd.concat([c.astype(cats) if cats else c for c in chunks], ignore_index=True)
     joined.attrs = dict(chunks[-1].attrs)
     return joined
-
-
-def _empty():
-    from ksaudit.pcap.walk import new_records
-    return new_records(0)
 
 
 __all__ = ["CaptureInfo", "CaptureWarning", "Interface", "capture_info", "concat_chunks",

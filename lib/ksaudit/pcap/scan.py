@@ -62,6 +62,7 @@ class Scanner:
             self._map.madvise(mmap.MADV_SEQUENTIAL)
         self.buf = np.frombuffer(self._map, np.uint8)
         self.size = size
+        self._released = 0            # bytes before this are dropped from memory (release)
         self.ifaces = []              # list of dicts, turned into Interface by interfaces()
         self._cols = {k: np.zeros(16, t) for k, t in _IFACE_COLUMNS.items()}
         self.warnings = []
@@ -231,36 +232,38 @@ class Scanner:
         """int32 array: link type per global interface index."""
         return self._cols["linktype"][:max(len(self.ifaces), 1)]
 
-    def records(self, max_rows):
-        """Next batch of at most max_rows frame records (dict of arrays), None at the end."""
-        if self.done:
-            return None
-        cap = int(min(max_rows, (self.size - self.pos) // 40 + 16))
-        rec = walk.new_records(cap)
-        n = 0
-        while True:
+    def release(self):
+        """Drop the file's pages up to the records already returned from this process's
+        memory (the page cache keeps them): read in batches, a capture holds about one
+        batch of the file resident, not all of it."""
+        upto = self.pos - self.pos % mmap.PAGESIZE
+        if upto > self._released and hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+            self._released = upto
+
+    def fill(self, rec, n0, stop):
+        """Walk frame records into rows ``n0 .. stop-1`` of `rec` (``walk.new_records``
+        arrays); returns the row reached, short of `stop` only at the end of reading."""
+        n = n0
+        while not self.done:
             if self.format == "pcap":
                 n, self.pos, status, self.fno = walk.walk_pcap(
                     self.buf, self.pos, self.big, self.frac_ns, self.max_caplen, rec["off"],
                     rec["caplen"], rec["length"], rec["ts_ns"], rec["iface"], rec["dirhint"],
-                    rec["frame"], self.fno, n, cap, self.bad_frac)
+                    rec["frame"], self.fno, n, stop, self.bad_frac)
             else:
                 c = self._cols
                 n, self.pos, status, self.fno = walk.walk_pcapng(
                     self.buf, self.pos, self.big, self.if_base,
                     len(self.ifaces) - self.if_base, c["binary"], c["exp"], c["offset_ns"],
                     c["snaplen"], rec["off"], rec["caplen"], rec["length"], rec["ts_ns"], rec["iface"],
-                    rec["dirhint"], rec["frame"], self.fno, n, cap)
+                    rec["dirhint"], rec["frame"], self.fno, n, stop)
             if status == META:
                 if self._meta():
                     continue
                 break
             if status == FULL:
-                if n >= max_rows:
-                    break
-                cap = int(min(max_rows, cap * 2))
-                rec = {k: np.resize(v, cap) for k, v in rec.items()}
-                continue
+                break
             if status == DONE:
                 self.done = True
             elif status == TRUNCATED:
@@ -270,9 +273,22 @@ class Scanner:
             elif status == BAD_INTERFACE:
                 self._stop(self.pos, "frame names an interface its section does not declare")
             break
-        self.frames += n
+        self.frames += n - n0
+        return n
+
+    def records(self, max_rows):
+        """Next batch of at most max_rows frame records (dict of arrays), None at the end."""
+        if self.done:
+            return None
+        cap = int(min(max_rows, (self.size - self.pos) // 40 + 16))
+        rec = walk.new_records(cap)
+        n = self.fill(rec, 0, cap)
+        while n == cap < max_rows and not self.done:
+            cap = int(min(max_rows, cap * 2))
+            rec = {k: np.resize(v, cap) for k, v in rec.items()}
+            n = self.fill(rec, n, cap)
         if n == 0:
-            return None if self.done else self.records(max_rows)
+            return None
         if n < cap:   # copy when much smaller, so the oversized arrays are freed
             rec = {k: v[:n].copy() if n < cap * 0.9 else v[:n] for k, v in rec.items()}
         return rec

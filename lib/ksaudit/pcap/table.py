@@ -2,7 +2,9 @@
 
 ``AddressTable`` keeps the address hash table across chunks, so address codes stay
 stable while a capture is read in pieces, and formats each unique address to text
-once.  ``build_table`` runs the compiled decoder and assembles the DataFrame.
+once.  ``decode_into`` runs the compiled decoder over a range of records (into
+``new_columns`` arrays), ``assemble`` makes the DataFrame; ``build_table`` does both
+for one batch.
 """
 
 import socket
@@ -15,6 +17,7 @@ from ksaudit.pcap._jit import jit
 from ksaudit.schema import PACKET_COLUMNS
 
 DIRECTIONS = ["", "in", "out"]
+RECORD_COLUMNS = ("frame", "ts_ns", "iface", "length", "caplen")   # from the record walk
 
 
 @jit
@@ -92,39 +95,69 @@ def _iface_column(ifaces, iface, ifindex, ifindex_names):
     return _categorical(codes, uniq_names)
 
 
-def build_table(buf, rec, ifaces, linktypes, addresses, ifindex_names):
-    """DataFrame for one batch of frame records."""
-    n = rec["off"].shape[0]
-    out = {c: np.empty(n, PACKET_COLUMNS[c] if PACKET_COLUMNS[c] != "category" else np.int32)
-           for c in ("ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags",
-                     "icmp_type", "icmp_code", "ethertype", "vlan", "arp", "fragment",
-                     "probe_seq", "probe_send_ns", "ppp_proto", "payload_len", "payload_head")}
-    direction = np.empty(n, np.int8)
-    ifindex = np.empty(n, np.int64)
-    i = 0
-    while True:
+_DECODED = ("ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags", "icmp_type",
+            "icmp_code", "ethertype", "vlan", "arp", "fragment", "probe_seq", "probe_send_ns",
+            "ppp_proto", "payload_len", "payload_head")
+
+
+def new_columns(cap):
+    """Empty decoder output arrays for ``cap`` frames (addresses as int32 codes,
+    ``direction`` codes, SLL2 ``ifindex``)."""
+    out = {c: np.empty(cap, PACKET_COLUMNS[c] if PACKET_COLUMNS[c] != "category" else np.int32)
+           for c in _DECODED}
+    out["direction"] = np.empty(cap, np.int8)
+    out["ifindex"] = np.empty(cap, np.int64)
+    return out
+
+
+def decode_into(buf, rec, out, i0, n, linktypes, addresses):
+    """Decode records ``i0 .. n-1`` of `rec` into rows ``i0 .. n-1`` of `out`
+    (`new_columns`), growing `addresses` as needed (its codes stay stable)."""
+    i = i0
+    while i < n:
         i = dec.decode(buf, rec["off"], rec["caplen"], rec["iface"],
-                       rec["dirhint"], linktypes, i, n, direction, out["ip_version"],
+                       rec["dirhint"], linktypes, i, n, out["direction"], out["ip_version"],
                        out["src"], out["dst"], out["proto"], out["sport"], out["dport"],
                        out["tcp_flags"], out["icmp_type"], out["icmp_code"], out["ethertype"],
                        out["vlan"], out["arp"], out["fragment"], out["probe_seq"],
                        out["probe_send_ns"], out["ppp_proto"], out["payload_len"],
-                       out["payload_head"], ifindex, *addresses.tab, *addresses.uniq,
+                       out["payload_head"], out["ifindex"], *addresses.tab, *addresses.uniq,
                        addresses.count, dec.PROBE_MAGIC)
-        if i >= n:
-            break
-        addresses.grow()
+        if i < n:
+            addresses.grow()
+
+
+def decode_columns(buf, rec, linktypes, addresses):
+    """The decoder's columns for one batch of frame records: plain arrays, addresses as
+    codes of ``addresses`` (stable across batches), interfaces still as indexes."""
+    n = rec["off"].shape[0]
+    out = new_columns(n)
+    decode_into(buf, rec, out, 0, n, linktypes, addresses)
+    for c in RECORD_COLUMNS:
+        out[c] = rec[c]
+    return out
+
+
+def assemble(cols, ifaces, addresses, ifindex_names):
+    """The packet table from `decode_columns` output (of one batch, or of several joined);
+    takes the arrays out of `cols`, so none is held twice."""
     cats = addresses.categories()
-    cols = {
-        "frame": rec["frame"],
-        "ts_ns": rec["ts_ns"],
-        "iface": _iface_column(ifaces, rec["iface"], ifindex, ifindex_names),
-        "direction": _categorical(direction, DIRECTIONS),
-        "ip_version": out["ip_version"],
-        "src": _categorical(out.pop("src"), cats),
-        "dst": _categorical(out.pop("dst"), cats),
+    table = {
+        "frame": cols.pop("frame"),
+        "ts_ns": cols.pop("ts_ns"),
+        "iface": _iface_column(ifaces, cols.pop("iface"), cols.pop("ifindex"), ifindex_names),
+        "direction": _categorical(cols.pop("direction"), DIRECTIONS),
+        "ip_version": cols.pop("ip_version"),
+        "src": _categorical(cols.pop("src"), cats),
+        "dst": _categorical(cols.pop("dst"), cats),
     }
     for c in PACKET_COLUMNS:
-        if c not in cols:
-            cols[c] = rec[c] if c in ("length", "caplen") else out[c]
-    return pd.DataFrame(cols, copy=False)
+        if c not in table:
+            table[c] = cols.pop(c)
+    return pd.DataFrame(table, copy=False)
+
+
+def build_table(buf, rec, ifaces, linktypes, addresses, ifindex_names):
+    """DataFrame for one batch of frame records."""
+    return assemble(decode_columns(buf, rec, linktypes, addresses), ifaces, addresses,
+                    ifindex_names)
