@@ -1,6 +1,7 @@
 """journald's Journal Export Format: binary fields, cut fields, clock steps."""
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,22 @@ def test_monotonic_beyond_int64_ns_is_unknown_not_wrapped(write, fmt):
                               "MESSAGE": "x"})
     df = read_events(write("j", data), format=fmt)
     assert df["mono_ns"].tolist() == [-1] and df["ts_ns"].tolist() == [t * 1000]
+
+
+def test_real_export_and_json_of_one_journal():
+    """``journalctl -u sshd -o export`` and ``-o json`` of one Fedora journal (2016): the
+    sender's own stamp wins over reception in both formats, and both give the boot the
+    same realtime - monotonic offset (reception times: one clock)."""
+    data = Path(__file__).with_name("data")
+    export = read_events(data / "journald-sshd.export")
+    json_ = read_events(data / "journald-sshd.json")
+    assert [f.attrs["files"][0].format for f in (export, json_)] == ["journald-export",
+                                                                       "journald-json"]
+    e, j = export.iloc[0], json_.iloc[0]
+    assert (e.ts_ns, e.ident, e.message) == (1_473_824_149_642_517_000, "sshd",
+                                             "Server listening on 0.0.0.0 port 22.")
+    assert (j.ts_ns, j.ident) == (1_473_824_149_589_544_000, "systemd")
+    assert e.boot_id == j.boot_id == "fb1bfa6113b6450a854607c6b628f1a6"
+    reception = {"export": 1_473_824_149_642_795_000, "json": 1_473_824_149_589_978_000}
+    assert reception["export"] - e.mono_ns == reception["json"] - j.mono_ns
+    assert e.quantum_ns == j.quantum_ns == 1000
