@@ -62,8 +62,9 @@ class AddressTable:
 
 
 def _categorical(codes, categories):
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="str"),
-                                     validate=False)
+    if not isinstance(categories, pd.Index):
+        categories = pd.Index(categories, dtype="str")
+    return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
 
 def _iface_column(ifaces, iface, ifindex, ifindex_names):
@@ -141,7 +142,7 @@ def decode_columns(buf, rec, linktypes, addresses):
 def assemble(cols, ifaces, addresses, ifindex_names):
     """The packet table from `decode_columns` output (of one batch, or of several joined);
     takes the arrays out of `cols`, so none is held twice."""
-    cats = addresses.categories()
+    cats = pd.Index(addresses.categories(), dtype="str")   # one Index: checked unique once
     table = {
         "frame": cols.pop("frame"),
         "ts_ns": cols.pop("ts_ns"),
