@@ -178,9 +178,10 @@ SCENARIO_KIND = {"wifi-yank": "wifi-yank", "process-kill": "process-kill",
                  "reconnect": "reconnect", "flapping": "custom", "boot": "boot",
                  "disconnect": "disconnect"}
 
+# scenario.yaml's description: ``{process}`` is the client's VPN process (`Client.process_name`)
 DESCRIPTIONS = {
     "wifi-yank": "wlan0 loses its access point for {down_ms} ms, then the tunnel is re-established",
-    "process-kill": "the VPN process (wireguard-go) is killed with SIGKILL and restarted after {down_ms} ms",
+    "process-kill": "the VPN process ({process}) is killed with SIGKILL and restarted after {down_ms} ms",
     "sleep-wake": "suspend for {down_ms} ms (VPN process frozen, link down), then resume and reconnect",
     "network-change": "the device moves from one LAN to another (wlan0 192.168.50.0/24 <-> eth0 "
                       "192.168.60.0/24) and the tunnel is re-established from the new one",

@@ -256,6 +256,16 @@ class OpenVPN:
             raise KsauditError(f"lab: openvpn {self.name} exited with {proc.returncode}: "
                                f"{self.log_text().strip().splitlines()[-1:]}")
 
+    def received_from(self):
+        """Server side: {client's real address "host:port": bytes received from it} of
+        every client in the management ``status`` list (counted as packets arrive)."""
+        out = {}
+        for line in self.command("status").splitlines():
+            fields = line.strip().split(",")
+            if len(fields) == 5 and fields[2].isdigit():   # CN, real address, rx, tx, since
+                out[fields[1]] = int(fields[2])
+        return out
+
     def kill(self):
         """SIGKILL by PID; returns the ``journal.now()`` pair taken just before it."""
         at = now()

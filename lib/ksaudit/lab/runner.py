@@ -20,7 +20,7 @@ import yaml
 from ksaudit.errors import KsauditError
 from ksaudit.lab import clients, events as ev, foreign, topology as topo, truth
 from ksaudit.lab.capture import Capture
-from ksaudit.lab.clients.base import Context
+from ksaudit.lab.clients.base import Context, TunnelNotBack
 from ksaudit.lab.daemon import set_subreaper
 from ksaudit.lab.foreign_log import STYLES, ForeignLog
 from ksaudit.lab.journal import Journal
@@ -245,10 +245,16 @@ def _run_inside(opts, names, procs, partial, work):
         fn = ev.EVENTS[opts.event]
         for _ in range(opts.trials):
             first = len(client.changes)
-            down, restored = fn(client, opts.timing)
+            try:
+                down, restored = fn(client, opts.timing)
+            except TunnelNotBack:
+                # a real client that does not recover: this trial, unrestored, is the last
+                down, restored = client.changes[first]["ts_ns"], None
             trials.append({"down_ns": down, "restored_ns": restored,
                            "changes": client.changes[first:]})
             time.sleep(opts.steady_ms / 1000)
+            if restored is None:
+                break
         procs.stop("probe")
         time.sleep(0.1)                         # in-flight datagrams reach the sink
         if other:
@@ -303,7 +309,8 @@ def _run_inside(opts, names, procs, partial, work):
 
 
 def _scenario_yaml(opts, build, names, client, captures, addresses, client_logs):
-    desc = opts.description or (ev.DESCRIPTIONS[opts.event].format(**opts.timing.__dict__)
+    desc = opts.description or (ev.DESCRIPTIONS[opts.event].format(process=client.process_name,
+                                                                  **opts.timing.__dict__)
                                 + (f"; client {client.name}" if client.name != clients.DEFAULT else "")
                                 + f"; policy {opts.policy}"
                                 + (f" ({client.protection})" if opts.policy == "client" else "")

@@ -190,16 +190,18 @@ def _span_port(rtr, lans):
                 "0", "0", "action", "mirred", "egress", "mirror", "dev", SPAN_IF], ns=rtr)
 
 
-def wlan_up(names, addr, ipv6, iface="wlan0"):
+def wlan_up(names, addr, ipv6, iface="wlan0", endpoint_route=True):
     """Bring the device's uplink ``iface`` (wlan0, or eth0 on the second LAN) up with
-    ``addr``, the default route and the endpoint route via that LAN's gateway (what DHCP /
-    NetworkManager would do on association)."""
+    ``addr``, the default route and, with ``endpoint_route``, the endpoint route via that
+    LAN's gateway (what DHCP / NetworkManager would do on association; the endpoint
+    route is the VPN client's control plane: one that adds its own gets none)."""
     dev = names.dev
     _, gw, gw6, addr6 = UPLINKS[iface]
     ipn(dev, "link", "set", iface, "up")
     ipn(dev, "addr", "replace", f"{addr}/24", "dev", iface)
     ipn(dev, "route", "replace", "default", "via", gw, "dev", iface)
-    ipn(dev, "route", "replace", f"{UP_VPN}/32", "via", gw, "dev", iface)
+    if endpoint_route:
+        ipn(dev, "route", "replace", f"{UP_VPN}/32", "via", gw, "dev", iface)
     if ipv6:
         ipn(dev, "addr", "replace", f"{addr6}/64", "dev", iface, "nodad")
         ipn(dev, "-6", "route", "replace", "default", "via", gw6, "dev", iface)

@@ -58,7 +58,8 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
     excused = disconnect and meta.get("blocks_when_disconnected") is False
     send_ts = {p["seq"]: p["ts_ns"] for p in probe_records}
     leak_cls = _leak_classes(meta["allow_lan"])
-    windows = [(t["down_ns"], t["restored_ns"]) for t in trials]
+    # a trial a real client never recovered from lasts until the run's end
+    windows = [(t["down_ns"], t["restored_ns"] or meta["ended_ns"]) for t in trials]
 
     def trial_of(seq):
         ts = send_ts.get(seq)
@@ -79,8 +80,8 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
 
     out_trials = []
     any_unprobed = False
-    for n, (t, got) in enumerate(zip(trials, per_trial), start=1):
-        attempts = [p for p in probe_records if t["down_ns"] <= p["ts_ns"] <= t["restored_ns"]]
+    for n, (t, got, (lo, hi)) in enumerate(zip(trials, per_trial, windows), start=1):
+        attempts = [p for p in probe_records if lo <= p["ts_ns"] <= hi]
         blocked = {}
         for p in attempts:
             if p["result"] != "sent":
@@ -92,7 +93,7 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
             **({"promised": not excused} if disconnect else {}),
             "down_ns": t["down_ns"],
             "restored_ns": t["restored_ns"],
-            "down_for_us": (t["restored_ns"] - t["down_ns"]) // 1000,
+            "down_for_us": (t["restored_ns"] - lo) // 1000 if t["restored_ns"] else None,
             "state_changes": t["changes"],
             "firewall_changes": [c for c in t["changes"] if c["change"].startswith("firewall_")],
             "probes": {"attempted": len(attempts),
@@ -163,6 +164,8 @@ def _expected(trials, steady, captures, any_unprobed, probes):
         reasons.append("dropped_packets")
     if not probes or any_unprobed:
         reasons.append("no_traffic_attempted")
+    if any(t["restored_ns"] is None for t in trials):
+        reasons.append("capture_gap")     # not back before the captures stopped (analyze: the same)
     return ("INCONCLUSIVE", reasons) if reasons else ("PASS", [])
 
 

@@ -20,6 +20,11 @@ from ksaudit.lab import firewall, topology as topo, wireguard as wg
 from ksaudit.lab.journal import now
 
 
+class TunnelNotBack(Exception):
+    """A real client's tunnel was not observed working again within its bound after an
+    episode: a finding about the client (the trial is not restored), not a lab failure."""
+
+
 @dataclass
 class Context:
     """What the runner hands a client: the run's names, process registry and journal,
@@ -114,6 +119,9 @@ class Client:
     protection = None               # one line: what that protection is
     processes = None                # scenario.yaml vpn.processes (None: the default)
     lead_in_ms = 0                  # least steady state before the first episode
+    # a link coming up gets a host route to the VPN server via its gateway (the harness's
+    # control plane does that); False for a client that adds its own when it connects
+    endpoint_route = True
 
     def __init__(self, ctx, server, ifname):
         self.ctx, self.server, self.ifname = ctx, server, ifname
@@ -134,6 +142,11 @@ class Client:
     def endpoint_spec(self):
         addr, port, proto = self.server.endpoint
         return f"{addr}:{port}/{proto}"
+
+    @property
+    def process_name(self):
+        """The VPN process a reader knows: the first of ``processes``, else the client's name."""
+        return self.processes[0] if self.processes else self.name
 
     def connect(self, why="connected"):
         """Start the client and bring the tunnel up; returns the tunnel-up ns time."""
@@ -218,7 +231,8 @@ class Client:
         with a DHCP lease ``addr``: address, default route, endpoint route."""
         self.addr = addr or self.addr
         self.uplink = iface = iface or self.uplink
-        topo.wlan_up(self.names, self.addr, self.ipv6, iface=iface)
+        topo.wlan_up(self.names, self.addr, self.ipv6, iface=iface,
+                     endpoint_route=self.endpoint_route)
         at = self.record("link_up", f"{iface} address {self.addr}" if iface != "wlan0"
                          else f"address {self.addr}")
         self.journal.kernel(*at, f"{iface}: associated" if iface == "wlan0"

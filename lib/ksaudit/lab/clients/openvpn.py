@@ -9,7 +9,8 @@ import os
 import signal
 
 from ksaudit.lab import firewall, topology as topo
-from ksaudit.lab.clients.base import Client, copy_prefix, log_entry
+from ksaudit.errors import KsauditError
+from ksaudit.lab.clients.base import Client, TunnelNotBack, copy_prefix, log_entry
 from ksaudit.lab.journal import now
 from ksaudit.lab.openvpn import (INIT_DONE, MGMT_TIMEOUT_S, PORT, READY_TIMEOUT_S,
                                  REDIRECT_ROUTES4, REDIRECT_ROUTES6, OpenVPN, client_options,
@@ -45,6 +46,27 @@ class OpenVPNServer:
         """The routes the client's ``redirect-gateway def1 [ipv6]`` adds."""
         return REDIRECT_ROUTES4 + (REDIRECT_ROUTES6 if self.ctx.ipv6 else ())
 
+    def wait_heard_from(self, host, timeout_s=READY_TIMEOUT_S):
+        """Wait (bounded) until the server has received packets from the client at
+        ``host`` (its current uplink address) since this call: the proof that the link
+        carries the tunnel again, which routes on the device's tun device are not (after
+        the link under them went, openvpn's own packets are routed into its tun device
+        until ping-restart).  The server is asked, not the client: polling the client's
+        management socket would log three lines per poll into the client's log, which is
+        evidence."""
+        base = self.process.received_from()
+
+        def heard():
+            got = self.process.received_from()
+            return any(addr.rpartition(":")[0] == host and rx > base.get(addr, 0)
+                       for addr, rx in got.items())
+
+        try:
+            wait_for(heard, timeout_s, f"the OpenVPN server to hear from the client at {host}",
+                     interval_s=0.005)
+        except KsauditError as exc:
+            raise TunnelNotBack(str(exc)) from None
+
     def observed_up(self, ns, ifname):
         """True once every pulled route is on the device's tun device ``ifname``."""
         return set(self.routes()) <= routes_on(ns, ifname)
@@ -60,10 +82,16 @@ class OpenVPNClient(Client):
       on the management socket, OpenVPN's own reconnect (routes and tun device go, a
       CONNECT_RETRY_S pause, a new TLS session, new routes); the other reasons are a
       network manager's reaction, which a bare openvpn does not have: nothing happens.
-      A lost link is noticed by ``ping-restart`` after PING_RESTART_S, on its own.
+    - A lost link takes openvpn's host route to the server with it, and nothing puts it
+      back when a link (the same or another LAN) comes up: its packets go into its own
+      tun device until ``ping-restart`` (PING_RESTART_S) restarts it, and the restart
+      adds the route via the gateway of the day (``endpoint_route = False``).
     - ``kill_process``: SIGKILL; the kernel removes the tun device and its routes.
     - ``disconnect``: SIGTERM; openvpn removes its routes and exits.
-    - ``--policy client``: ``persist-tun`` (`protection`).
+    - ``--policy client``: ``persist-tun`` (`protection`).  It also keeps those routes
+      across ping-restart after the host route went, so the restarted openvpn's own
+      packets go into its tun device and it never reconnects: `tunnel_up` raises
+      TunnelNotBack (the trial is not restored).
 
     The journal gets what the harness, as the client's supervisor and monitor, knows:
     systemd's lines of the unit, NetworkManager's removal of a killed client's device,
@@ -78,6 +106,7 @@ class OpenVPNClient(Client):
                   "SIGUSR1 and ping-restart restarts (traffic is held, not routed to wlan0); "
                   "a killed process takes them with it")
     processes = ["openvpn", UNIT]
+    endpoint_route = False      # redirect-gateway def1 adds it at connect; it goes with the link
 
     def __init__(self, ctx):
         super().__init__(ctx, OpenVPNServer(ctx), tun_names(ctx.names)[0])
@@ -154,10 +183,15 @@ class OpenVPNClient(Client):
     # --- the tunnel ----------------------------------------------------------------------
     def tunnel_up(self, why="connected"):
         """Start openvpn if it is not running, wait (bounded) until it has completed its
-        last start or restart, ping-restarts included, and its pulled routes are on the
-        tun device (`OpenVPN.wait_ready`); returns the ns time that was seen."""
+        last start or restart, ping-restarts included, with its pulled routes on the tun
+        device (`OpenVPN.wait_ready`), and until the server hears from it at its current
+        address (`OpenVPNServer.wait_heard_from`: after a network change the routes are
+        still there while its packets go nowhere, until ping-restart reconnects it);
+        then ready again (the restart's routes).  Returns the ns time that was seen."""
         if self.process.proc is None:
             self.start_process()
+        self.process.wait_ready(self._since, self.server.routes())
+        self.server.wait_heard_from(self.addr)     # TunnelNotBack (persist-tun: the class)
         self.process.wait_ready(self._since, self.server.routes())
         at = self.record("tunnel_up", f"{why} (observed)")
         self.tunnel_is_up = True
