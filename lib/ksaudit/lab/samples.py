@@ -47,6 +47,11 @@ SAMPLES = (
     Sample("none-reconnect-3-trials", "reconnect", "none", "FAIL", {"trials": 3}),
     Sample("strong-process-kill-no-probes", "process-kill", "strong", "INCONCLUSIVE",
            {"probes": False}),
+    # real clients (docs/lab.md "Clients"): OpenVPN's routes go with its killed process;
+    # wg-quick's PostUp REJECT recipe outlives it (traffic waits for WireGuard's retry)
+    Sample("openvpn-none-process-kill", "process-kill", "none", "FAIL", {"client": "openvpn"}),
+    Sample("wg-quick-client-process-kill", "process-kill", "client", "PASS",
+           {"client": "wg-quick"}),
 )
 
 # `--rig foreign` (docs/lab.md "Another rig"): small, so they stay in the repository
