@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from ksaudit.lab import samples, truth
+from ksaudit.lab.clients import DEFAULT
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "captures", "samples", samples.BUILD)
 
@@ -19,7 +20,8 @@ def test_every_sample_is_there_with_its_intended_verdict():
     for s in samples.SAMPLES:
         with open(os.path.join(ROOT, s.name, "lab-truth.json")) as fh:
             doc = json.load(fh)
-        assert (doc["policy"], doc["event"], doc["expected_verdict"]) == (s.policy, s.event, s.expect)
+        assert (doc["policy"], doc["event"], doc["expected_verdict"], doc.get("client", DEFAULT)) \
+            == (s.policy, s.event, s.expect, s.flags.get("client", DEFAULT))
         with open(os.path.join(ROOT, s.name, "scenario.yaml")) as fh:
             assert yaml.safe_load(fh)["build"] == samples.BUILD
         verdicts.add(s.expect)
@@ -29,6 +31,9 @@ def test_every_sample_is_there_with_its_intended_verdict():
     assert lan["lan_seqs"] and lan["dns_lan_seqs"] and lan["leaked"]
     fail_policies = {s.policy for s in samples.SAMPLES if s.expect == "FAIL"}
     assert fail_policies >= {"none", "app-level", "weak-reconnect", "fail-open-sleep", "ipv4-only"}
+    # the real clients: one FAIL, one PASS under its own protection (docs/lab.md "Sample build")
+    real = {s.flags["client"]: s.expect for s in samples.SAMPLES if "client" in s.flags}
+    assert real == {"openvpn": "FAIL", "wg-quick": "PASS"}
 
 
 def test_sample_build_stays_small():
@@ -48,6 +53,7 @@ def test_truth_is_the_sinks_record(name):
               for t in doc["trials"]]
     meta = {k: doc[k] for k in ("build", "scenario", "policy", "event", "allow_lan", "ipv6", "probes",
                                 "probe_interval_ms", "timing", "run_id", "started_ns", "ended_ns")}
+    meta["client"] = doc.get("client", DEFAULT)
     again = truth.build(meta, trials, doc["setup_changes"], sink, probes, doc["captures"])
     assert again == doc
     leaked = {seq for t in doc["trials"] for seq in t["outside_seqs"] + t["dns_lan_seqs"]}
