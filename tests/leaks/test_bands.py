@@ -236,3 +236,23 @@ def test_a_coarse_up_line_in_the_start_second_of_another_file_does_not_end_it(bu
     (ep,) = a.episodes
     assert ep.end_ns == T0 + 1500 * MS + 5_000 and a.verdict.status == "PASS", a.verdict.reasons
     assert any("its order is unknown" in d for d in ep.during_evidence)
+
+
+def test_a_logged_tunnel_down_the_transport_disproves_tests_nothing(builder):
+    # the logs say down at 1 s and up at 2 s, but every probe kept leaving encapsulated
+    # to the endpoint: the event did not take the tunnel down, so a PASS would be unearned
+    builder.probes_run(0, 3000, lambda t: "up")
+    builder.down_up(1000, 2000)
+    a = analyze(builder.write())
+    (ep,) = a.episodes
+    assert a.verdict.status == "INCONCLUSIVE"
+    assert [r.code for r in ep.reasons] == ["no_tunnel_down"]
+    assert "kept sending tunnel data" in ep.reasons[0].message
+
+
+def test_transport_that_stops_inside_the_logged_episode_is_a_real_tunnel_down(builder):
+    # the same logs, but the tunnel carried nothing for 300 ms in the middle: tested
+    builder.probes_run(0, 3000, lambda t: "block" if 1400 <= t < 1700 else "up")
+    builder.down_up(1000, 2000)
+    a = analyze(builder.write())
+    assert a.verdict.status == "PASS", a.verdict.reasons

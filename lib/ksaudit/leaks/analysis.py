@@ -214,12 +214,14 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
                             capture_last_ns=facts[0]["last_ns"])
     episodes, window_notes = [], []
     shared = {(r.code, r.message) for r in glob}
+    working = _tunnel_working(packets, codes, dev_v, transport, no_data)
     for i, sp in enumerate(spans, 1):
         rows = leaks[leaks["episode"] == i]
         ep = episode_figures(
             i, sp, rows, probe_frames, probes, interval_ns=interval, cutoff_ns=cutoff,
             captures=facts, global_reasons=glob, tolerance_ns=tol_ns, attempts_ns=attempts,
-            window=window, evidence=evidence.get(i, ()))
+            window=window, evidence=evidence.get(i, ()),
+            kept_working=_kept_working(sp, working, threshold))
         if _not_promised(sc, sp):
             # listed in full, but the product promises nothing while the user is
             # disconnected: neither its leaks nor what it cannot prove count
@@ -395,6 +397,32 @@ def _tunnel_side(packets, codes, dev_v, handshake) -> np.ndarray:
     tun = (inside & ~cl.cat_test(packets["dst"], _local_or_multicast)) | \
         ((codes == cl.RULES.index("tunnel_transport")) & ~handshake)
     return tun & dev_v if dev_v.any() else tun
+
+
+def _tunnel_working(packets, codes, dev_v, transport, no_data) -> np.ndarray:
+    """Sorted times of the data the device sent on the tunnel's transport: encapsulated
+    frames that left on a physical interface, so the tunnel carried traffic then (frames
+    inside the tunnel interface alone do not show that: they appear while the link is down)."""
+    sent = transport & ~no_data
+    sent = sent & dev_v if dev_v.any() else sent
+    return np.sort(packets["ts_ns"].to_numpy()[sent])
+
+
+def _kept_working(span, working, threshold) -> int:
+    """How many transport data frames the device sent inside a logged episode whose
+    tunnel never stopped carrying them (no stretch longer than the gap threshold without
+    one, between the start band and the end band); 0 when the tunnel did stop.  A logged
+    tunnel-down the packets disprove tested nothing: the kill switch had nothing to block."""
+    if not span.from_events or span.end_band is None or threshold is None:
+        return 0
+    lo, hi = span.start_band[1], span.end_band[0]
+    if hi - lo <= 2 * threshold:
+        return 0
+    inside = working[(working > lo) & (working < hi)]
+    if len(inside) < 2:
+        return 0
+    steps = np.diff(np.concatenate([[lo], inside, [hi]]))
+    return len(inside) if steps.max() <= threshold else 0
 
 
 def _local_or_multicast(text) -> bool:

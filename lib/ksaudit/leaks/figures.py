@@ -212,7 +212,7 @@ def band_flips(band, leak_ns, attempts_ns, interval_ns, captures) -> list:
 
 def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns, cutoff_ns,
                     captures, global_reasons, tolerance_ns, attempts_ns, window=None,
-                    evidence=()) -> Episode:
+                    evidence=(), kept_working=0) -> Episode:
     """Build one `Episode`: figures from its leak rows, reasons, verdict.
 
     Parameters
@@ -234,6 +234,9 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
     window : WindowUnderTest or None
         The test window; an episode wholly outside it is judged but marked so, and
         the caller leaves it out of the scenario's verdict.
+    kept_working : int
+        Transport data frames the device kept sending through a logged tunnel-down
+        (``analysis._kept_working``); non-zero makes the episode ``no_tunnel_down``.
     """
     end = span.end_hi_ns if span.end_ns is not None else cutoff_ns
     reasons = [r.for_episode(ep_id) for r in global_reasons]
@@ -301,6 +304,11 @@ def episode_figures(ep_id, span, leak_rows, probe_frames, probes, *, interval_ns
     if not span.from_events:
         reasons.append(Reason("no_tunnel_down", "no log event marks this episode (tunnel traffic "
                               "stopped and resumed, but the logs do not say so)", ep_id))
+    if kept_working:
+        reasons.append(Reason("no_tunnel_down", f"the logs say the tunnel went down, but the "
+                              f"device kept sending tunnel data ({kept_working} encapsulated "
+                              "frame(s) to the endpoint, never a gap longer than the gap "
+                              "threshold): nothing under test went down", ep_id))
     if pr["attempted"] == 0 and not frames and not rframes:
         reasons.append(Reason("no_traffic_attempted", "no probe or other traffic was attempted "
                               "during the episode: a silent device proves nothing", ep_id))
