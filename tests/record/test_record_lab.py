@@ -206,6 +206,23 @@ def test_kill_switch_holds_passes_only_when_the_event_is_declared_as_the_tunnel_
         assert a.verdict.status == "INCONCLUSIVE" and "no_tunnel_down" in codes
 
 
+def test_a_declared_event_that_left_the_tunnel_up_cannot_pass(lab_host, tmp_path):
+    """--event-marks-tunnel with an event that never touched the tunnel: the probes kept
+    leaving encapsulated to the endpoint, so the packets disprove the declared tunnel-down
+    and the episode tested nothing (no_tunnel_down), even behind a strong kill switch."""
+    firewall.engage(lab_host.names.dev, "strong", lab_host.tunnel, False)
+    out = tmp_path / "2026.12-rec" / "no-op"
+    rc, stdout, stderr = finish(lab_host.start_record(out, "--event-cmd", "sleep 0.8",
+                                                      "--event-marks-tunnel"))
+    assert rc == 0, stderr
+    a = ksaudit.analyze(out, deep=False)
+    assert len(a.leaks) == 0
+    assert a.verdict.status == "INCONCLUSIVE", [(r.code, r.message) for r in a.verdict.reasons]
+    (ep,) = a.episodes
+    assert "kept sending tunnel data" in " ".join(r.message for r in ep.reasons
+                                                   if r.code == "no_tunnel_down")
+
+
 def test_an_unreachable_probe_target_is_noted_not_an_error(lab_host, tmp_path):
     topo.ipn(lab_host.names.dev, "route", "add", "unreachable", "192.0.2.0/24")
     out = tmp_path / "2026.12-rec" / "unreachable"
