@@ -230,12 +230,41 @@ def test_openvpn_persist_tun_holds_a_restart_but_not_a_kill(ovpn_ok, tmp_path, e
     assert ksaudit.analyze(out, deep=False).verdict.status == truth["expected_verdict"]
 
 
-def test_a_wifi_loss_shorter_than_ping_restart_is_ridden_out(ovpn_ok, tmp_path):
-    """No kill switch, 400 ms without wlan0: OpenVPN keeps its routes (its own packets to
-    the server go into its tun device meanwhile), never restarts, and nothing leaks."""
+def test_a_short_wifi_loss_ends_in_ping_restart_because_the_host_route_is_gone(ovpn_ok, tmp_path):
+    """No kill switch, 400 ms without wlan0: openvpn's host route to its server went with
+    wlan0 and nothing puts it back, so its packets go into its own tun device (recursive
+    routing) while the server's pings still reach it; it restarts only when the server has
+    dropped it and ping-restart fires, and traffic leaks for the restart pause.  The
+    tunnel-up stamp waits for the server to hear from it again."""
     out, truth = lab_run(tmp_path, "wifi-yank", "none", client="openvpn")
-    assert truth["expected_verdict"] == "PASS" and not truth["trials"][0]["leaked"]
-    assert "Inactivity timeout" not in (out / "logs" / "openvpn.log").read_text()
+    (trial,) = truth["trials"]
+    assert truth["expected_verdict"] == "FAIL" and trial["leaked"]
+    log = (out / "logs" / "openvpn.log").read_text()
+    assert "Inactivity timeout (--ping-restart)" in log
+    assert trial["down_for_us"] > ov.PING_RESTART_S * 10**6
     a = ksaudit.analyze(out, deep=False)
-    assert a.verdict.status == "PASS", [(r.code, r.message) for r in a.verdict.reasons]
+    assert a.verdict.status == "FAIL", [(r.code, r.message) for r in a.verdict.reasons]
+    assert set(a.leaks["probe_seq"].astype(int)) == set(trial["outside_seqs"])
     assert any("recursive routing" in n for n in a.notes)
+
+
+@pytest.mark.parametrize("policy,verdict", [("none", "FAIL"), ("client", "INCONCLUSIVE")])
+def test_network_change_needs_ping_restart_and_persist_tun_never_reconnects(ovpn_ok, tmp_path,
+                                                                           policy, verdict):
+    """The device moves wlan0 -> eth0: the tunnel is up again only once the server hears
+    from the client's new address (after ping-restart), and analyze agrees with the truth;
+    with persist-tun the restarted openvpn's own packets stay in its tun device, nothing
+    leaks and the trial is never restored (both say INCONCLUSIVE capture_gap)."""
+    out, truth = lab_run(tmp_path, "network-change", policy, client="openvpn")
+    (trial,) = truth["trials"]
+    assert truth["expected_verdict"] == verdict
+    assert "Inactivity timeout (--ping-restart)" in (out / "logs" / "openvpn.log").read_text()
+    if policy == "client":
+        assert trial["restored_ns"] is None and truth["expected_reasons"] == ["capture_gap"]
+        assert not trial["leaked"]
+    else:
+        up = [c for c in trial["state_changes"] if c["change"] == "tunnel_up"]
+        assert up and up[-1]["ts_ns"] == trial["restored_ns"]
+        assert trial["down_for_us"] > ov.PING_RESTART_S * 10**6
+    a = ksaudit.analyze(out, deep=False)
+    assert a.verdict.status == verdict, ([(r.code, r.message) for r in a.verdict.reasons], out)
