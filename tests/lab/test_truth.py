@@ -115,3 +115,18 @@ def test_the_promise_excuses_nothing_on_another_event():
     doc = build([arrival(2, topo.DEV_ADDR, ts=1510)], [probe(1, 500), probe(2, 1500)], meta=meta)
     assert doc["expected_verdict"] == "FAIL"
     assert "promised" not in doc["trials"][0] and "blocks_when_disconnected" not in doc
+
+
+def test_a_trial_never_restored_lasts_to_the_end_and_is_inconclusive_unless_it_leaked():
+    """A real client that never came back (openvpn --persist-tun after a network change):
+    the trial's window runs to the run's end; no leak is INCONCLUSIVE capture_gap, a leak
+    in it still FAILs."""
+    unrestored = [{"down_ns": 1000, "restored_ns": None, "changes": TRIALS[0]["changes"][:2]}]
+    probes = [probe(1, 500), probe(2, 1500), probe(3, 9000)]
+    doc = build([arrival(1, topo.UP_VPN)], probes, trials=unrestored)
+    (t,) = doc["trials"]
+    assert (doc["expected_verdict"], doc["expected_reasons"]) == ("INCONCLUSIVE", ["capture_gap"])
+    assert t["restored_ns"] is None and t["down_for_us"] is None
+    assert t["probes"]["attempted"] == 2                    # 1500 and 9000: up to ended_ns
+    doc = build([arrival(3, topo.DEV_ADDR, ts=9010)], probes, trials=unrestored)
+    assert doc["expected_verdict"] == "FAIL" and doc["trials"][0]["outside_seqs"] == [3]
