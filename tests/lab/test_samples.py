@@ -34,6 +34,9 @@ def test_every_sample_is_there_with_its_intended_verdict():
     # the real clients: one FAIL, one PASS under its own protection (docs/lab.md "Sample build")
     real = {s.flags["client"]: s.expect for s in samples.SAMPLES if "client" in s.flags}
     assert real == {"openvpn": "FAIL", "wg-quick": "PASS"}
+    with open(os.path.join(ROOT, "openvpn-none-process-kill", "scenario.yaml")) as fh:
+        said = yaml.safe_load(fh)["description"]      # the process the client really runs
+    assert said.startswith("the VPN process (openvpn) is killed") and "client openvpn" in said
 
 
 def test_sample_build_stays_small():
