@@ -2,11 +2,13 @@
 
 Generates (into benchmarks/data/, git-ignored) a 1,000,000-packet Ethernet pcap
 (mostly WireGuard UDP, plus TCP, DNS, ARP, DHCP, ICMP, IPv6) and its pcapng and
-Linux SLL2 equivalents, written with numpy (not scapy per packet), then reads them
+Linux SLL2 equivalents, and one of full-size packets (~700 bytes a frame on average)
+to some 150,000 addresses, as a busy real capture looks ("full"), written with numpy (not scapy per packet), then reads them
 with every tool into a table of the same minimal fields (ts, src, dst, proto, sport,
 dport, length) and prints a markdown table: packets/s, ratio to ksaudit, bytes/packet.
 
     python3 benchmarks/bench_pcap.py [--packets 1000000] [--pyshark 20000] [--skip-slow]
+    python3 benchmarks/bench_pcap.py --page-faults 5     # mmap / MAP_POPULATE / madvise / readinto
 """
 
 import argparse
@@ -29,13 +31,16 @@ IDB_BOUND_S = 10.0     # generous: read linearly ~1 s here; before the fix (arra
 
 
 # -- generation ---------------------------------------------------------------------------
-def templates():
-    """(weight, Ethernet frame bytes) pairs: the traffic mix."""
+def templates(full=False):
+    """(weight, Ethernet frame bytes) pairs: the traffic mix; `full`: mostly full-size
+    tunnel packets, as a busy tunnel carries (about 690 bytes per frame on average)."""
     from scapy.all import (ARP, BOOTP, DHCP, DNS, DNSQR, ICMP, IP, TCP, UDP, Ether,
                            ICMPv6EchoRequest, IPv6, Raw)
     eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
     wg = lambda n: eth / IP(src="192.168.1.23", dst="198.51.100.2") / UDP(sport=51820, dport=51820) / Raw(b"\x04\0\0\0" + bytes(n))  # noqa: E731
     out = [(30, wg(92)), (25, wg(140)), (15, wg(300)), (10, wg(60)), (3, wg(1200))]
+    if full:
+        out = [(33, wg(1392)), (8, wg(1100)), (17, wg(300)), (10, wg(92)), (10, wg(60))]
     out += [
         (6, eth / IP(src="192.168.1.23", dst="93.184.216.34") / TCP(sport=40000, dport=443, flags="A") / Raw(bytes(40))),
         (2, eth / IP(src="192.168.1.23", dst="93.184.216.34") / TCP(sport=40000, dport=443, flags="S")),
@@ -60,9 +65,12 @@ def _u32(values, big=False):
 
 
 def generate(n, kind, path, seed=7):
-    """Write an n-packet capture: kind 'pcap' (Ethernet), 'pcapng' (Ethernet), 'sll2' (pcap)."""
+    """Write an n-packet capture: kind 'pcap' (Ethernet), 'pcapng' (Ethernet), 'sll2' (pcap),
+    'full' (Ethernet pcap of full-size packets to some 65,000 addresses)."""
     rng = np.random.default_rng(seed)
-    tpl = templates()
+    full = kind == "full"
+    kind = "pcap" if full else kind
+    tpl = templates(full)
     weights = np.array([w for w, _ in tpl], float)
     which = rng.choice(len(tpl), size=n, p=weights / weights.sum())
     frames = [d for _, d in tpl]
@@ -107,6 +115,8 @@ def generate(n, kind, path, seed=7):
     et_at = 0 if kind == "sll2" else 12
     v4 = np.isin(which, [t for t, d in enumerate(frames) if d[et_at:et_at + 2] == b"\x08\x00"])
     buf[offsets[v4] + hdr_len + eth_off + 19] = rng.integers(1, 255, size=int(v4.sum()))
+    if full:               # ... and the third (a capture of many peers, as real ones are)
+        buf[offsets[v4] + hdr_len + eth_off + 18] = rng.integers(0, 256, size=int(v4.sum()))
     path.parent.mkdir(parents=True, exist_ok=True)
     buf.tofile(path)
     return path
@@ -280,6 +290,71 @@ def rss_per_packet(path, n, small):
     return rss / n, table / n
 
 
+def page_fault_variants(paths, repeat):
+    """Best seconds of read_packets per way of bringing the file into memory, on each of
+    `paths`, interleaved (a burst of load hits every variant alike)."""
+    import mmap
+
+    from ksaudit.pcap import reader
+    from ksaudit.pcap.scan import Scanner
+    populate_read = 22                 # MADV_POPULATE_READ (Linux 5.14), not in mmap
+
+    def remap(sc, flags):
+        fd = os.open(sc.path, os.O_RDONLY)
+        sc._map = mmap.mmap(fd, 0, flags=flags, prot=mmap.PROT_READ)
+        os.close(fd)
+        sc.buf = np.frombuffer(sc._map, np.uint8)
+
+    class Populate(Scanner):
+        def __init__(self, p):
+            super().__init__(p)
+            remap(self, mmap.MAP_SHARED | mmap.MAP_POPULATE)
+
+    class WillNeed(Scanner):
+        def __init__(self, p):
+            super().__init__(p)
+            self._map.madvise(mmap.MADV_WILLNEED)
+
+    class HugePage(Scanner):
+        def __init__(self, p):
+            super().__init__(p)
+            self._map.madvise(mmap.MADV_HUGEPAGE)
+
+    class PopulateAhead(Scanner):      # one madvise per 32 MiB, ahead of the walk
+        def fill(self, rec, n0, stop):
+            done = getattr(self, "_ahead", 0)
+            if self.pos + (1 << 20) > done and done < self.size:
+                end = min(self.size, max(done, self.pos) + (32 << 20))
+                start = max(done, self.pos) // mmap.PAGESIZE * mmap.PAGESIZE
+                self._map.madvise(populate_read, start, end - start)
+                self._ahead = end
+            return super().fill(rec, n0, stop)
+
+    class ReadInto(Scanner):           # the whole file read into one buffer, no mapping
+        def __init__(self, p):
+            super().__init__(p)
+            buf = np.empty(self.size, np.uint8)
+            with open(self.path, "rb", buffering=0) as fh:
+                fh.readinto(memoryview(buf))
+            self._map, self.buf = object(), buf
+
+    variants = {"mmap + MADV_SEQUENTIAL (read_packets)": Scanner, "MAP_POPULATE": Populate,
+                "+ MADV_WILLNEED": WillNeed, "+ MADV_HUGEPAGE": HugePage,
+                "+ MADV_POPULATE_READ, 32 MiB ahead": PopulateAhead,
+                "readinto one buffer": ReadInto}
+    best = {}
+    try:
+        for _ in range(repeat):
+            for path in paths:
+                for name, cls in variants.items():
+                    reader.Scanner = cls
+                    dt, _ = timed(read_ksaudit, path)
+                    best[name, path] = min(dt, best.get((name, path), dt))
+    finally:
+        reader.Scanner = Scanner
+    return best
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
@@ -287,15 +362,30 @@ def main(argv=None):
     ap.add_argument("--skip-slow", action="store_true", help="ksaudit only")
     ap.add_argument("--interfaces", type=int, default=40_000,
                     help="interface blocks of the many-interfaces pcapng")
+    ap.add_argument("--page-faults", type=int, metavar="N", default=0,
+                    help="only compare ways of bringing the file into memory, best of N")
     args = ap.parse_args(argv)
     n = args.packets
     files = {k: DATA / f"bench-{n}.{k}" for k in ("pcap", "pcapng", "sll2")}
+    files["full"] = DATA / f"bench-{n}.full.pcap"
     for kind, path in files.items():
         if not path.exists():
             t = time.perf_counter()
             generate(n, kind, path)
             print(f"generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) in "
                   f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
+    if args.page_faults:
+        read_ksaudit(files["pcap"])
+        print(f"load before: {os.getloadavg()}")
+        paths = [files["pcap"], files["full"]]
+        best = page_fault_variants(paths, args.page_faults)
+        print(f"load after: {os.getloadavg()}\n")
+        print("| way into memory | " + " | ".join(f"{p.name} s (packets/s)" for p in paths) + " |")
+        print("|---|" + "---:|" * len(paths))
+        for name in dict.fromkeys(k for k, _ in best):
+            print(f"| {name} | " + " | ".join(f"{best[name, p]:.3f} ({n / best[name, p]:,.0f})"
+                                             for p in paths) + " |")
+        return
     sub = DATA / f"bench-{args.pyshark}.pcap"
     if not sub.exists():
         generate(args.pyshark, "pcap", sub)
@@ -324,20 +414,28 @@ def main(argv=None):
             ("dpkt", read_dpkt, files["pcap"], n),
             ("tshark -T fields -> pandas", read_tshark, files["pcap"], n),
             (f"pyshark FileCapture ({args.pyshark} subset)", read_pyshark, sub, args.pyshark),
+            ("scapy RawPcapReader + struct decode (full)", read_scapy_raw, files["full"], n),
+            ("dpkt (full)", read_dpkt, files["full"], n),
+            ("tshark -T fields -> pandas (full)", read_tshark, files["full"], n),
         ]:
             dt, df = timed(fn, path)
             assert len(df) == count, (name, len(df))
             rows.append((name, count, dt))
             print(f"{name}: {count / dt:,.0f}/s", file=sys.stderr)
     ref = n / rows[0][2]
+    ref_full = n / best["full"]
     print(f"\nload after: {os.getloadavg()}  (uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()})")
     print(f"ksaudit table: {table:.1f} B/packet (DataFrame.memory_usage deep), "
           f"resident growth {rss:.1f} B/packet\n")
-    print("| reader | packets | seconds | packets/s | ksaudit (pcap, warm) is × faster |")
-    print("|---|---:|---:|---:|---:|")
+    print("| reader | packets | seconds | packets/s | GB/s | ksaudit (warm, same file) is × faster |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, count, dt in rows:
         rate = count / dt
-        print(f"| {name} | {count:,} | {dt:.3f} | {rate:,.0f} | {ref / rate:.1f} |")
+        full = "(full" in name
+        gbs = ((files["full"] if full else files["pcap"]).stat().st_size / dt / 1e9
+               if count == n else None)
+        print(f"| {name} | {count:,} | {dt:.3f} | {rate:,.0f} | "
+              f"{'—' if gbs is None else f'{gbs:.2f}'} | {(ref_full if full else ref) / rate:.1f} |")
 
 
 if __name__ == "__main__":
