@@ -3,8 +3,8 @@
 Usage (from the repository root):
     python3 benchmarks/bench_report.py [--samples captures/samples/2026.11.0-lab] [--jobs 2]
 
-Builds are copies of the lab's sample scenarios in a temporary directory (12 = the
-sample build's scenarios, repeated under new names to reach 12).  Prints a Markdown
+Builds are copies of the lab's sample scenarios in a temporary directory (12: the
+sample build's first 12 scenarios, repeated under new names if it has fewer).  Prints a Markdown
 table with wall-clock seconds and the load average around each measurement; the
 machine is shared, so the load is part of the figure.
 """
