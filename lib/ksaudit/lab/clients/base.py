@@ -16,13 +16,15 @@ import os
 import subprocess
 from dataclasses import dataclass
 
+from ksaudit.errors import KsauditError
 from ksaudit.lab import firewall, topology as topo, wireguard as wg
 from ksaudit.lab.journal import now
 
 
-class TunnelNotBack(Exception):
-    """A real client's tunnel was not observed working again within its bound after an
-    episode: a finding about the client (the trial is not restored), not a lab failure."""
+class TunnelNotBack(KsauditError):
+    """A real client's tunnel was not observed working again within its bound: during an
+    episode a finding about the client (the runner ends the trial unrestored), at the
+    first connect a one-line error like any other."""
 
 
 @dataclass

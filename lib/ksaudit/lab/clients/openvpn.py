@@ -85,7 +85,7 @@ class OpenVPNClient(Client):
     - A lost link takes openvpn's host route to the server with it, and nothing puts it
       back when a link (the same or another LAN) comes up: its packets go into its own
       tun device until ``ping-restart`` (PING_RESTART_S) restarts it, and the restart
-      adds the route via the gateway of the day (``endpoint_route = False``).
+      adds the route via the gateway of the moment (``endpoint_route = False``).
     - ``kill_process``: SIGKILL; the kernel removes the tun device and its routes.
     - ``disconnect``: SIGTERM; openvpn removes its routes and exits.
     - ``--policy client``: ``persist-tun`` (`protection`).  It also keeps those routes
