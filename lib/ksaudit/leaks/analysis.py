@@ -405,7 +405,7 @@ def _tunnel_working(packets, codes, dev_v, transport, no_data) -> np.ndarray:
     inside the tunnel interface alone do not show that: they appear while the link is down)."""
     sent = transport & ~no_data
     sent = sent & dev_v if dev_v.any() else sent
-    return np.sort(packets["ts_ns"].to_numpy()[sent])
+    return np.sort(packets["ts_ns"].to_numpy()[sent], kind="stable")   # sorted runs per capture
 
 
 def _kept_working(span, working, threshold) -> int:
