@@ -130,3 +130,26 @@ def test_a_trial_never_restored_lasts_to_the_end_and_is_inconclusive_unless_it_l
     assert t["probes"]["attempted"] == 2                    # 1500 and 9000: up to ended_ns
     doc = build([arrival(3, topo.DEV_ADDR, ts=9010)], probes, trials=unrestored)
     assert doc["expected_verdict"] == "FAIL" and doc["trials"][0]["outside_seqs"] == [3]
+
+
+def test_a_trial_whose_probes_kept_going_through_the_tunnel_tested_nothing():
+    """WireGuard roaming to a new LAN: every probe of the trial reached the sink from the VPN
+    exit, so the event took no tunnel down and the truth expects no_tunnel_down, not PASS."""
+    from ksaudit.lab import topology as topo
+    from ksaudit.lab.truth import build
+    t0, ms = 1_800_000_000_000_000_000, 1_000_000
+    probes = [{"seq": i, "ts_ns": t0 + i * 10 * ms, "result": "sent", "dst": "203.0.113.80:33434"}
+              for i in range(300)]
+    sink = [{"seq": p["seq"], "ts_ns": p["ts_ns"] + ms, "src": topo.UP_VPN,
+             "dst": "203.0.113.80:33434", "proto": "udp"} for p in probes]
+    meta = {"build": "b", "scenario": "s", "policy": "strong", "event": "network-change",
+            "allow_lan": False, "ipv6": False, "probes": True, "probe_interval_ms": 10.0,
+            "timing": {}, "run_id": "abcdef", "started_ns": t0, "ended_ns": t0 + 3000 * ms}
+    trial = {"down_ns": t0 + 1000 * ms, "restored_ns": t0 + 2000 * ms, "changes": []}
+    doc = build(meta, [trial], [], sink, probes, [{"file": "d.pcap", "vantage": "device", "dropped": 0}])
+    assert (doc["expected_verdict"], doc["expected_reasons"]) == ("INCONCLUSIVE", ["no_tunnel_down"])
+    assert doc["trials"][0]["tunnel_kept_working"] is True
+    # the same trial with 100 ms of probes lost in the middle: the tunnel did go down
+    gone = [r for r in sink if not t0 + 1400 * ms <= r["ts_ns"] - ms < t0 + 1500 * ms]
+    doc = build(meta, [trial], [], gone, probes, [{"file": "d.pcap", "vantage": "device", "dropped": 0}])
+    assert doc["expected_verdict"] == "PASS" and "tunnel_kept_working" not in doc["trials"][0]

@@ -9,6 +9,7 @@ import json
 
 from ksaudit import __version__
 from ksaudit.lab import topology as topo
+from ksaudit.leaks.episodes import gap_threshold_ns
 
 FORMAT = "ksaudit-lab-truth/1"
 
@@ -88,9 +89,12 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
                 blocked[p["result"]] = blocked.get(p["result"], 0) + 1
         any_unprobed |= not attempts and not excused
         leaks = sorted(got["leak_arrivals"])
+        kept = _tunnel_kept_working(got["tunnel_seqs"], send_ts, lo, t["restored_ns"],
+                                    meta["probe_interval_ms"])
         out_trials.append({
             "trial": n,
             **({"promised": not excused} if disconnect else {}),
+            **({"tunnel_kept_working": True} if kept else {}),
             "down_ns": t["down_ns"],
             "restored_ns": t["restored_ns"],
             "down_for_us": (t["restored_ns"] - lo) // 1000 if t["restored_ns"] else None,
@@ -147,6 +151,20 @@ def build(meta, trials, setup_changes, sink_records, probe_records, captures):
     }
 
 
+def _tunnel_kept_working(tunnel_seqs, send_ts, lo, hi, interval_ms) -> bool:
+    """True when probes sent all through a trial reached the sink through the tunnel, never
+    a stretch longer than the gap threshold without one (DESIGN's gap: 5 probe intervals,
+    at least 50 ms): the event did not take the tunnel down (WireGuard roaming to a new
+    LAN), so the trial tested no kill switch, whatever it blocked."""
+    if hi is None:
+        return False
+    sent = sorted(send_ts[s] for s in tunnel_seqs if s in send_ts and lo <= send_ts[s] <= hi)
+    if len(sent) < 2:
+        return False
+    marks = [lo, *sent, hi]
+    return max(b - a for a, b in zip(marks, marks[1:])) <= gap_threshold_ns(int(interval_ms * 1e6))
+
+
 def _count(items):
     out = {}
     for item in items:
@@ -162,6 +180,8 @@ def _expected(trials, steady, captures, any_unprobed, probes):
     reasons = []
     if any(c["dropped"] for c in captures):
         reasons.append("dropped_packets")
+    if any(t.get("tunnel_kept_working") for t in trials):
+        reasons.append("no_tunnel_down")  # the event did not take the tunnel down: untested
     if not probes or any_unprobed:
         reasons.append("no_traffic_attempted")
     if any(t["restored_ns"] is None for t in trials):
