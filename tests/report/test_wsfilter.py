@@ -138,6 +138,15 @@ def test_errors_say_where_and_what_to_write(table, text, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("open_, close", [("(", ")"), ("not ", ""), ("!(", ")")])
+def test_nesting_past_the_limit_is_a_filter_error_not_a_recursion_error(table, open_, close):
+    deep = wsfilter.MAX_DEPTH // 2
+    assert wsfilter.mask(open_ * deep + "leak" + close * deep, table).dtype == bool
+    with pytest.raises(wsfilter.FilterError) as err:
+        wsfilter.mask(open_ * 5000 + "leak" + close * 5000, table)
+    assert "nested more than" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_an_unknown_field_lists_the_known_ones(table):
     with pytest.raises(wsfilter.FilterError) as err:
         wsfilter.mask("nosuch == 1", table)

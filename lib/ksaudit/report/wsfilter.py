@@ -39,6 +39,7 @@ PROTOCOLS = {"ip": ("ip_version", 4), "ipv6": ("ip_version", 6), "udp": ("proto"
              "tcp": ("proto", 6), "icmp": ("proto", 1), "icmpv6": ("proto", 58)}
 DNS_PORT = 53
 ABSENT = {"episode": 0}   # a column alone is true where it is not this (default -1, "")
+MAX_DEPTH = 100           # nested parentheses and nots (deeper hit Python's recursion limit)
 _TOKEN = re.compile(r"""\s*(?:(?P<op>==|!=|<=|>=|&&|\|\||[<>!(){}=,\[\]])
                          |(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
                          |(?P<word>-?[A-Za-z0-9_.:/]+)
@@ -134,7 +135,7 @@ class _Parser:
     """Recursive descent over the tokens: or -> and -> not -> primary -> test."""
 
     def __init__(self, tokens, table):
-        self.tokens, self.i, self.table = tokens, 0, table
+        self.tokens, self.i, self.table, self.depth = tokens, 0, table, 0
 
     @property
     def tok(self):
@@ -174,22 +175,34 @@ class _Parser:
 
     def not_(self):
         if self.is_op(NOT):
+            self.deeper()
             self.take()
-            return ~self.not_()
+            result = ~self.not_()
+            self.depth -= 1
+            return result
         return self.primary()
 
     def primary(self):
         if self.tok.text == "(" and self.tok.kind == "op":
+            self.deeper()
             self.take()
             result = self.or_()
             if self.tok.text != ")":
                 raise self.error("missing ')'")
             self.take()
+            self.depth -= 1
             return result
         if self.tok.kind != "word" or not _NAME.match(self.tok.text):
             what = "the end of the filter" if self.tok.kind == "end" else repr(self.tok.text)
             raise self.error(f"expected a field, protocol or rule name, found {what}")
         return self.test(self.take())
+
+    def deeper(self):
+        """One level more of parentheses or not; past MAX_DEPTH a FilterError (the
+        recursive descent would otherwise end in a RecursionError)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} deep (parentheses and not)")
 
     def test(self, name):
         if self.tok.kind == "op" and self.tok.text == "=":
