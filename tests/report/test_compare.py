@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ksaudit.errors import KsauditError
 from ksaudit.report import buildviews, compare
 from ksaudit.report.compare import Figures, judge
 
@@ -117,6 +118,16 @@ def test_identical_and_improved_builds_pass_the_gate(builds, tmp_path):
     assert len(lines) == 2 and all(line.endswith("  SAME") for line in lines), proc.stdout
     better = ksaudit("compare", "reports/b2", "reports/b1", cwd=builds)
     assert better.returncode == 0 and "BETTER" in better.stdout, better.stdout
+
+
+def test_one_directory_as_both_builds_is_refused_before_anything_is_read(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "b")
+    for other in (tmp_path / "b", tmp_path / "b" / ".", tmp_path / "link"):
+        with pytest.raises(KsauditError, match="are the same directory"):
+            compare.compare_builds(tmp_path / "b", other)
+    proc = ksaudit("compare", "b", "link/", cwd=tmp_path)
+    assert proc.returncode == 2 and not proc.stdout and proc.stderr.count("\n") == 1
 
 
 def test_a_tampered_build_is_refused_in_one_line(builds, tmp_path):

@@ -137,12 +137,17 @@ def compare_builds(reports_a, reports_b, window_tolerance_us=0):
     Raises
     ------
     KsauditError
-        A directory is not a rendered build, or does not verify.
+        A and B are one directory, a directory is not a rendered build, or does not verify.
     """
     if isinstance(window_tolerance_us, bool) or not isinstance(window_tolerance_us, int) \
             or window_tolerance_us < 0:
         raise KsauditError(f"window tolerance {window_tolerance_us!r}: expected a non-negative integer (µs)")
     path_a, path_b = Path(reports_a), Path(reports_b)
+    if path_a.resolve() == path_b.resolve():
+        # a gate given one directory twice (an unset variable, a wrong symlink) compares
+        # nothing and would always say "not worse"
+        raise KsauditError(f"A {reports_a} and B {reports_b} are the same directory: "
+                           "give the baseline and the build to judge")
     doc_a, doc_b = verified(path_a, "A"), verified(path_b, "B")
     by_a = {s["name"]: figures(s) for s in doc_a["scenarios"]}
     by_b = {s["name"]: figures(s) for s in doc_b["scenarios"]}
