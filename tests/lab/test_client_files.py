@@ -1,18 +1,24 @@
-"""Client files (``--client FILE``): the packaged wg-quick example loads, and every bad file
-is one line naming the field at fault, before anything is made.  No root needed."""
+"""Client files (``--client FILE``): the packaged wg-quick and openvpn examples load (the
+openvpn one renders into a config openvpn itself parses), and every bad file is one line
+naming the field at fault, before anything is made.  No root needed."""
 
 import copy
 import os
+import stat
+import subprocess
 
 import pytest
 import yaml
 
 from ksaudit.cli import main
 from ksaudit.errors import KsauditError
-from ksaudit.lab import clients, runner
+from ksaudit.lab import clients, runner, topology as topo
+from ksaudit.lab.clients.base import Context
+from ksaudit.lab.clients.filedriven import FileClient
 from ksaudit.lab.clients.spec import load_spec, render
 
 EXAMPLE = clients.NAMED_FILES["wg-quick"]
+OPENVPN_EXAMPLE = os.path.join(clients.registry.EXAMPLES, "openvpn.yaml")
 
 
 def example():
@@ -33,6 +39,59 @@ def test_the_packaged_example_is_wg_quick():
     assert [p["name"] for p in spec["processes"]] == ["wireguard-go"]
     assert {e["format"] for e in spec["logs"]} == {"wireguard-go", "wg-quick"}
     assert "PostUp = iptables -I OUTPUT ! -o %i" in spec["protection"]["placeholders"]["hooks"]
+
+
+def test_the_openvpn_example_runs_openvpn_against_the_labs_server():
+    spec = load_spec(OPENVPN_EXAMPLE, clients.SERVERS)
+    assert spec["server"] == "openvpn" and spec["interface"] == "{interface}"
+    assert spec["connect"][:3] == ["openvpn", "--config", "{dir}/client.conf"]
+    assert {"--daemon", "--machine-readable-output"} <= set(spec["connect"])
+    assert spec["processes"] == [{"name": "openvpn", "cmdline": spec["connect"]}]
+    assert [(e["source"], e["file"], e["format"]) for e in spec["logs"]] == [
+        ("path", "openvpn.log", "openvpn")]
+    assert spec["protection"]["placeholders"] == {"persist": "persist-tun"}
+
+
+@pytest.mark.parametrize("policy", ["none", "client"])
+def test_the_openvpn_example_renders_a_config_openvpn_parses(tmp_path, policy):
+    """The lab's placeholders become the run's PKI files (mode 0600), its server and the
+    lab's tun name; openvpn reads the rendered file back (``--show-ciphers`` parses every
+    option, then exits without connecting)."""
+    names = topo.Names("0a1b2c")
+    ctx = Context(names=names, procs=None, journal=None, policy=policy, allow_lan=False,
+                  ipv6=False, workdir=str(tmp_path))
+    client = FileClient(ctx, load_spec(OPENVPN_EXAMPLE, clients.SERVERS),
+                        clients.SERVERS["openvpn"])
+    assert client.ifname == "ovksc0a1b2c" and client.server.endpoint == ("198.51.100.2", 1194, "udp")
+    conf = tmp_path / "client" / "client.conf"
+    lines = conf.read_text().splitlines()
+    assert "dev ovksc0a1b2c" in lines and "remote 198.51.100.2 1194" in lines
+    assert "verify-x509-name ksaudit-lab-server name" in lines
+    assert ("persist-tun" in lines) == (policy == "client")
+    for key in ("ca", "cert", "key", "tls-crypt"):
+        path = next(ln.split(" ", 1)[1] for ln in lines if ln.startswith(key + " "))
+        assert os.path.dirname(path) == str(tmp_path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and os.path.getsize(path) > 100
+    assert stat.S_IMODE(os.stat(conf).st_mode) == 0o600
+    parsed = subprocess.run(["openvpn", "--config", str(conf), "--show-ciphers"],
+                            capture_output=True, text=True, timeout=20)
+    assert parsed.returncode == 0, parsed.stdout[-300:]
+    argv = [render(a, client.values) for a in client.spec["connect"]]
+    assert argv[2] == str(conf) and argv[-1] == str(tmp_path / "client" / "openvpn.log")
+
+
+def test_an_openvpn_file_with_a_wireguard_placeholder_is_one_line(tmp_path):
+    with open(OPENVPN_EXAMPLE) as fh:
+        doc = yaml.safe_load(fh)
+    doc["files"]["client.conf"] += "peer-key {server_public_key}\n"
+    with pytest.raises(KsauditError) as err:
+        load_spec(write(tmp_path, doc), clients.SERVERS)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("lab: client file ")
+    assert "field 'files['client.conf']': unknown placeholder {server_public_key}" in msg
+    # the known ones: the lab's, server: openvpn's, and the protection's own
+    assert msg.endswith("(known: ca, cert, dir, endpoint_host, endpoint_port, interface, key, "
+                        "persist, proto, run_id, server_name, tls_crypt)")
 
 
 def test_placeholders_render_and_leave_shell_syntax_alone():

@@ -4,9 +4,10 @@ and a handle on one openvpn process (start by PID, its log, its management socke
 
 Credentials are made per run in the run's work directory (never under the repo): an EC
 P-256 CA, a server and a client certificate, and a ``tls-crypt`` key from ``openvpn
---genkey``; every key file is mode 0600.  The server uses the topology's tunnel
-addresses (10.64.0.1/24, fd00:64::1/64; the client gets .2 / ::2) so the VPN
-namespace's masquerade (`topology.create`) applies to OpenVPN as it does to WireGuard.
+--genkey``; every file is mode 0600 (a client file's config names them).  The server
+uses the topology's tunnel addresses (10.64.0.1/24, fd00:64::1/64; the client gets .2 /
+::2) so the VPN namespace's masquerade (`topology.create`) applies to OpenVPN as it does
+to WireGuard.
 
 The client pulls ``redirect-gateway def1`` (``0.0.0.0/1`` + ``128.0.0.0/1`` via the tun
 device, a host route to the server via the physical gateway; with ``ipv6``, 2.6's
@@ -47,6 +48,7 @@ MGMT_TIMEOUT_S = 5.0
 INIT_DONE = "Initialization Sequence Completed"
 RESTARTING = "received, process restarting"      # SIGUSR1[hard,] / SIGUSR1[soft,ping-restart]
 CERT_DAYS = 2
+SERVER_NAME = "ksaudit-lab-server"    # the server certificate's CN, which the client checks
 
 
 def tun_names(names):
@@ -90,7 +92,7 @@ def _cert(subject, issuer, pub, signer, *, ca=False, usage=None):
 
 def make_pki(workdir):
     """A CA, a server and a client certificate (EC P-256) and a tls-crypt key in
-    ``workdir``; private keys mode 0600.  Returns {ca, server_cert, server_key,
+    ``workdir``, every file mode 0600.  Returns {ca, server_cert, server_key,
     client_cert, client_key, tls_crypt} paths."""
     if shutil.which("openvpn") is None:
         raise KsauditError("lab: --client openvpn needs 'openvpn' on PATH (bash .ci/install)")
@@ -102,16 +104,14 @@ def make_pki(workdir):
     ca_name = name("ksaudit lab CA")
     ca = _cert(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
     paths = {"ca": os.path.join(workdir, "ovpn-ca.crt")}
-    with open(paths["ca"], "wb") as fh:
-        fh.write(ca.public_bytes(serialization.Encoding.PEM))
+    _write_private(paths["ca"], ca.public_bytes(serialization.Encoding.PEM))
     for role, usage in (("server", ExtendedKeyUsageOID.SERVER_AUTH),
                         ("client", ExtendedKeyUsageOID.CLIENT_AUTH)):
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _cert(name(f"ksaudit-lab-{role}"), ca_name, key.public_key(), ca_key, usage=usage)
         paths[f"{role}_cert"] = os.path.join(workdir, f"ovpn-{role}.crt")
         paths[f"{role}_key"] = os.path.join(workdir, f"ovpn-{role}.key")
-        with open(paths[f"{role}_cert"], "wb") as fh:
-            fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        _write_private(paths[f"{role}_cert"], cert.public_bytes(serialization.Encoding.PEM))
         _write_private(paths[f"{role}_key"], _key_pem(key))
     paths["tls_crypt"] = os.path.join(workdir, "ovpn-tls-crypt.key")
     _write_private(paths["tls_crypt"], b"")          # 0600 before openvpn writes the secret
@@ -154,7 +154,7 @@ def client_options(pki, persist_tun=False):
     black-holes traffic instead of letting it fall back to wlan0)."""
     opts = ["--client", "--remote", topo.UP_VPN, str(PORT), "--nobind",
             "--cert", pki["client_cert"], "--key", pki["client_key"],
-            "--remote-cert-tls", "server", "--verify-x509-name", "ksaudit-lab-server", "name",
+            "--remote-cert-tls", "server", "--verify-x509-name", SERVER_NAME, "name",
             "--connect-retry", str(CONNECT_RETRY_S), str(CONNECT_RETRY_S),
             "--resolv-retry", "infinite"]
     if persist_tun:

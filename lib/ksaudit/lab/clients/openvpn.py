@@ -13,8 +13,9 @@ from ksaudit.errors import KsauditError
 from ksaudit.lab.clients.base import Client, TunnelNotBack, copy_prefix, log_entry
 from ksaudit.lab.journal import now
 from ksaudit.lab.openvpn import (INIT_DONE, MGMT_TIMEOUT_S, PORT, READY_TIMEOUT_S,
-                                 REDIRECT_ROUTES4, REDIRECT_ROUTES6, OpenVPN, client_options,
-                                 make_pki, routes_on, server_options, tun_names)
+                                 REDIRECT_ROUTES4, REDIRECT_ROUTES6, SERVER_NAME, OpenVPN,
+                                 client_options, make_pki, routes_on, server_options,
+                                 tun_names)
 from ksaudit.lab.procs import wait_for
 
 UNIT = "openvpn-client@ksaudit-lab.service"     # Debian's unit for a client config
@@ -22,29 +23,59 @@ LOG = "logs/openvpn.log"
 
 
 class OpenVPNServer:
-    """The OpenVPN server in the vpn namespace; the device side sees a working tunnel
-    when the client's pulled routes are on its tun device."""
+    """The OpenVPN server in the vpn namespace with the run's PKI (`make_pki`), and how the
+    device side sees that a tunnel to it works: for `OpenVPNClient` and for a client file
+    with ``server: openvpn`` (docs/lab.md "Client files")."""
 
     protocol = "openvpn"
     endpoint = (topo.UP_VPN, PORT, "udp")
+    PLACEHOLDERS = ("ca", "cert", "key", "tls_crypt", "server_name", "endpoint_host",
+                    "endpoint_port", "proto")
 
     def __init__(self, ctx):
         self.ctx = ctx
         self.ifname = tun_names(ctx.names)[1]
+        self.client_ifname = self.client_ifname_of(ctx.names)
+        self.pki = make_pki(ctx.workdir)
         self.process = None
+        self._heard_base = None       # `observed_up`: received_from() when routes were seen
 
-    def start(self, pki):
-        """Start the server with the run's ``pki``; returns once it listens."""
+    @staticmethod
+    def client_ifname_of(names):
+        """The client's tun device name in run ``names`` (``ovksc<id>``)."""
+        return tun_names(names)[0]
+
+    def placeholders(self):
+        """What a client file's ``{name}``s become (PLACEHOLDERS): the client's credentials
+        as paths of the run's PKI files (mode 0600), the server's certificate name and
+        endpoint."""
+        host, port, proto = self.endpoint
+        return {"ca": self.pki["ca"], "cert": self.pki["client_cert"],
+                "key": self.pki["client_key"], "tls_crypt": self.pki["tls_crypt"],
+                "server_name": SERVER_NAME, "endpoint_host": host, "endpoint_port": str(port),
+                "proto": proto}
+
+    def start(self):
+        """Start the server; returns once it listens."""
         self.process = OpenVPN(self.ctx.procs, "ovpn-server", self.ctx.names.vpn, self.ifname,
-                               self.ctx.workdir, pki, server_options(pki, self.ctx.ipv6))
+                               self.ctx.workdir, self.pki, server_options(self.pki, self.ctx.ipv6))
         self.process.wait_log(INIT_DONE, self.process.start(), READY_TIMEOUT_S, "listening")
 
     def close(self):
         """Nothing to release: the process is the runner's (Procs), its log a path."""
 
+    def forget_client(self, ifname):
+        """Nothing: a tun device goes with its process or its namespace."""
+
     def routes(self):
         """The routes the client's ``redirect-gateway def1 [ipv6]`` adds."""
         return REDIRECT_ROUTES4 + (REDIRECT_ROUTES6 if self.ctx.ipv6 else ())
+
+    def heard_from(self, base, host=None):
+        """True when the server has received packets from the client (at ``host``, any
+        address if None) since its ``received_from()`` was ``base``."""
+        return any((host is None or addr.rpartition(":")[0] == host) and rx > base.get(addr, 0)
+                   for addr, rx in self.process.received_from().items())
 
     def wait_heard_from(self, host, timeout_s=READY_TIMEOUT_S):
         """Wait (bounded) until the server has received packets from the client at
@@ -55,21 +86,27 @@ class OpenVPNServer:
         management socket would log three lines per poll into the client's log, which is
         evidence."""
         base = self.process.received_from()
-
-        def heard():
-            got = self.process.received_from()
-            return any(addr.rpartition(":")[0] == host and rx > base.get(addr, 0)
-                       for addr, rx in got.items())
-
         try:
-            wait_for(heard, timeout_s, f"the OpenVPN server to hear from the client at {host}",
-                     interval_s=0.005)
+            wait_for(lambda: self.heard_from(base, host), timeout_s,
+                     f"the OpenVPN server to hear from the client at {host}", interval_s=0.005)
         except KsauditError as exc:
             raise TunnelNotBack(str(exc)) from None
 
     def observed_up(self, ns, ifname):
-        """True once every pulled route is on the device's tun device ``ifname``."""
-        return set(self.routes()) <= routes_on(ns, ifname)
+        """Polled from the start of a wait: True once every pulled route is on the device's
+        tun device ``ifname`` and the server has received packets from the client since
+        they were first seen there (`heard_from`; routes alone are no proof, as in
+        `wait_heard_from`).  A call that sees no routes, or returns True, starts over."""
+        if not set(self.routes()) <= routes_on(ns, ifname):
+            self._heard_base = None
+            return False
+        if self._heard_base is None:
+            self._heard_base = self.process.received_from()
+            return False
+        if not self.heard_from(self._heard_base):
+            return False
+        self._heard_base = None
+        return True
 
 
 class OpenVPNClient(Client):
@@ -110,14 +147,14 @@ class OpenVPNClient(Client):
 
     def __init__(self, ctx):
         super().__init__(ctx, OpenVPNServer(ctx), tun_names(ctx.names)[0])
-        self.pki = make_pki(ctx.workdir)
+        self.pki = self.server.pki
         options = client_options(self.pki, persist_tun=ctx.policy == "client")
         self.process = OpenVPN(ctx.procs, "ovpn-client", self.ns, self.ifname, ctx.workdir,
                                self.pki, options)
         self._since = 0                # log offset of the last start or reconnect
 
     def start_server(self):
-        self.server.start(self.pki)
+        self.server.start()
 
     def collect_logs(self, partial):
         """openvpn's log as it stood when the captures stopped; its epoch stamps

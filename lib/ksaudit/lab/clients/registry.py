@@ -7,6 +7,7 @@ from importlib import import_module
 
 from ksaudit.errors import KsauditError
 from ksaudit.lab.clients.base import WireGuardServer
+from ksaudit.lab.clients.openvpn import OpenVPNServer
 
 DEFAULT = "wireguard-go"
 # clients written in Python: name -> "module:class" (imported when used)
@@ -16,7 +17,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
 # a client name given as a file: the packaged definitions
 NAMED_FILES = {"wg-quick": os.path.join(EXAMPLES, "wg-quick.yaml")}
 NAMES = (*CLASSES, *NAMED_FILES)
-SERVERS = {"wireguard": WireGuardServer}
+SERVERS = {"wireguard": WireGuardServer, "openvpn": OpenVPNServer}
 
 
 def _spec(client):
