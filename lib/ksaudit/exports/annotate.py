@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ksaudit.errors import KsauditError
-from ksaudit.exports.output import atomic_output
+from ksaudit.exports.output import atomic_output, refuse_evidence
 from ksaudit.pcap.scan import SHB_TYPE, Scanner
 
 _BATCH = 1 << 16                 # frame records per walk batch
@@ -292,6 +292,8 @@ def annotate_scenario(scenario_dir, out_dir) -> list:
     if len(set(names)) < len(names):
         raise KsauditError(f"{scenario_dir}: two captures would both be written as "
                            f"{next(n for n in names if names.count(n) > 1)}")
+    for name in names:
+        refuse_evidence(out_dir / name, "-o", analysis)
     done = []
     for i, (cap, name) in enumerate(zip(analysis.captures, names)):
         if cap["missing"]:

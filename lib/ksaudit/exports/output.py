@@ -28,6 +28,18 @@ def check_target(path, option):
         raise KsauditError(f"{option} {path}: cannot write in {folder}")
 
 
+def refuse_evidence(path, option, analysis):
+    """KsauditError (one line) when `path` lies in the scenario directory of `analysis` or
+    is one of the files it read, also through a symbolic link: writing there would change
+    the evidence (a link to the capture being read was truncated while it was mapped)."""
+    target = os.path.realpath(path)
+    root = os.path.realpath(analysis.scenario.root)
+    read = {os.path.realpath(analysis.scenario.path(i["path"])) for i in analysis.inputs}
+    if target == root or target.startswith(root.rstrip(os.sep) + os.sep) or target in read:
+        raise KsauditError(f"{option} {path}: is evidence of the scenario {root} (the "
+                           "evidence is never written to); write outside it")
+
+
 def _write_through(path) -> bool:
     """True for a symbolic link, FIFO or device at `path` (``/dev/stdout``, a link to a
     shared file): those are written into as they are, never replaced by a new file."""

@@ -15,13 +15,15 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ksaudit.exports.output import check_target
+    from ksaudit.exports.output import check_target, refuse_evidence
     from ksaudit.exports.timeline import timeline_format, write_timeline
     from ksaudit.leaks.analysis import analyze
     from ksaudit.safeio import shown
 
     fmt = timeline_format(args.out)
     check_target(args.out, "-o")
-    rows = write_timeline(analyze(args.scenario_dir, deep=False), args.out)
+    analysis = analyze(args.scenario_dir, deep=False)
+    refuse_evidence(args.out, "-o", analysis)
+    rows = write_timeline(analysis, args.out)
     print(f"{shown(args.out)}: {rows} rows ({fmt})")
     return 0

@@ -85,7 +85,7 @@ def _write_junit(a, doc, args):
 
 
 def run(args) -> int:
-    from ksaudit.exports.output import atomic_output, check_target
+    from ksaudit.exports.output import atomic_output, check_target, refuse_evidence
     from ksaudit.leaks.analysis import analyze
     if args.max_evidence < 0:
         raise KsauditError("--max-evidence must be >= 0")
@@ -94,6 +94,9 @@ def run(args) -> int:
         if path and path != "-":
             check_target(path, option)
     a = analyze(args.scenario_dir, max_evidence=args.max_evidence, deep=args.max_evidence > 0)
+    for option, path in (("--json", args.json), ("--leaks", args.leaks), ("--junit", args.junit)):
+        if path and path != "-":
+            refuse_evidence(path, option, a)
     doc = a.to_dict()
     if args.json:
         text = json.dumps(doc, sort_keys=True, indent=2) + "\n"
