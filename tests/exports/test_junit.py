@@ -140,6 +140,12 @@ def test_render_junit_one_case_per_scenario(tmp_path, junit_schema):
     inside = ksaudit(*common, "--junit", out / "junit.xml", cwd=tmp_path)
     assert inside.returncode == 2 and "outside the output directory" in inside.stderr
     assert not out.exists()                                  # refused before rendering
+    yaml_before = (build / "ok" / "scenario.yaml").read_bytes()
+    (tmp_path / "link.xml").symlink_to(build / "ok" / "scenario.yaml")
+    for evidence in (build / "ok" / "scenario.yaml", tmp_path / "link.xml"):
+        refused = ksaudit(*common, "--junit", evidence, cwd=tmp_path)
+        assert refused.returncode == 2 and "outside the evidence directory" in refused.stderr
+    assert (build / "ok" / "scenario.yaml").read_bytes() == yaml_before and not out.exists()
     proc = ksaudit(*common, "--junit", "junit.xml", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     check_valid(junit_schema, tmp_path / "junit.xml")

@@ -64,8 +64,9 @@ def _notebook(given, default):
 
 
 def _check_junit(args):
-    """Refuse an unwritable --junit path, or one inside the output directory (replaced
-    as a whole and hashed into SHA256SUMS), before anything is rendered."""
+    """Refuse an unwritable --junit path, one inside the output directory (replaced
+    as a whole and hashed into SHA256SUMS) or inside the evidence (a link to it
+    included: the evidence is never written to), before anything is rendered."""
     from pathlib import Path
 
     from ksaudit.errors import KsauditError
@@ -76,6 +77,10 @@ def _check_junit(args):
     junit = Path(args.junit).resolve()
     if junit == out or out in junit.parents:
         raise KsauditError(f"--junit {args.junit}: must lie outside the output directory {out}")
+    evidence = Path(args.captures).resolve()
+    if junit == evidence or evidence in junit.parents:
+        raise KsauditError(f"--junit {args.junit}: must lie outside the evidence directory "
+                           f"{evidence} (evidence is never written to)")
     check_target(args.junit, "--junit")
 
 
