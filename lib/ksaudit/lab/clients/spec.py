@@ -197,8 +197,12 @@ def _check_placeholders(spec, server_names, where):
                 raise _err(where, field, f"unknown placeholder {{{name}}} (known: "
                                          f"{', '.join(sorted(known))})")
     for k in spec["files"]:
-        if "/" in k or k.startswith("."):
+        if "/" in k or k.startswith(".") or not k:
             raise _err(where, f"files[{k!r}]", "must be a plain file name (rendered into {dir})")
+        if set(PLACEHOLDER.findall(k)) - {"interface", "run_id"}:
+            # any other value ({dir}, a key, a protection text) may hold '/' or '..' and
+            # would put the file outside {dir}
+            raise _err(where, f"files[{k!r}]", "a file name may use only {interface} and {run_id}")
 
 
 def render(text, values):
