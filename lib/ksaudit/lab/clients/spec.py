@@ -32,6 +32,8 @@ def _str_list(doc, where, field, key=None):
     val = doc.get(key or field)
     if not isinstance(val, list) or not val or not all(isinstance(v, str) and v for v in val):
         raise _err(where, field, "must be a non-empty list of non-empty strings (argv)")
+    if any("\0" in v for v in val):    # no argv can hold one (Popen: ValueError)
+        raise _err(where, field, "an argument holds a NUL character")
     return val
 
 
@@ -40,6 +42,8 @@ def _str_map(doc, where, field, key=None):
     if not isinstance(val, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                             for k, v in val.items()):
         raise _err(where, field, "must be a mapping of strings to strings")
+    if any("\0" in k + v for k, v in val.items()):  # no file name or environment can
+        raise _err(where, field, "holds a NUL character")
     return val
 
 
@@ -78,7 +82,7 @@ def load_spec(path, servers, label=None):
         raise _err(where, "timeout_s", f"must be a number 1..120, got {timeout!r}")
     spec = {"name": name, "server": server, "timeout_s": float(timeout),
             "interface": doc.get("interface", "{interface}"),
-            "files": _str_map(doc, where, "files"), "env": _str_map(doc, where, "env"),
+            "files": _str_map(doc, where, "files"), "env": _env(doc, where),
             "connect": _str_list(doc, where, "connect"),
             "disconnect": _str_list(doc, where, "disconnect"),
             "processes": _processes(doc, where), "logs": _logs(doc, where),
@@ -97,6 +101,16 @@ def load_spec(path, servers, label=None):
         raise _err(where, "interface", f"{ifname!r} (for run id {names.run_id}) is not an "
                                        "interface name (1..15 letters, digits, '_', '.', '-')")
     return spec
+
+
+def _env(doc, where):
+    """The environment for the commands: names as a shell takes them (a name with '='
+    or an empty one is refused by Popen, after the lab was made)."""
+    env = _str_map(doc, where, "env")
+    for k in env:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            raise _err(where, f"env.{k}", "must be a variable name (letters, digits, '_')")
+    return env
 
 
 def _processes(doc, where):
