@@ -149,6 +149,18 @@ def test_not_promised_excuses_only_a_logged_disconnect(builder):
     assert a.verdict.status == "FAIL" and a.episodes[0].promised
 
 
+def test_not_promised_does_not_excuse_leaks_before_the_disconnect_line(builder):
+    # the tunnel died at 1000 ms and leaked; the user's disconnect is logged at 1300 ms:
+    # the episode opens at the line, but the frames before it left while connected
+    builder.probes_run(0, 2500, lambda t: "leak" if 1000 <= t < 1600 else "up")
+    builder.log(1300, "tunnel down (disconnect requested; dev wg0)")
+    builder.log(1600, "tunnel up (connected; dev wg0)")
+    vpn = {"endpoints": ["198.51.100.2:51820/udp"], "blocks_when_disconnected": False}
+    a = analyze(builder.write(scenario="disconnect", vpn=vpn), deep=False)
+    assert a.verdict.status == "FAIL" and a.episodes[0].promised
+    assert any("before the disconnect was logged" in n and "30 frame(s)" in n for n in a.notes)
+
+
 def test_not_promised_does_not_excuse_leaks_once_reconnected(builder):
     state = lambda t: "leak" if 1000 <= t < 1600 or 2000 <= t < 2030 else "up"
     builder.probes_run(0, 2500, state)

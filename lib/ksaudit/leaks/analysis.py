@@ -222,7 +222,10 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
             captures=facts, global_reasons=glob, tolerance_ns=tol_ns, attempts_ns=attempts,
             window=window, evidence=evidence.get(i, ()),
             kept_working=_kept_working(sp, working, threshold))
-        if _not_promised(sc, sp):
+        early = _leaked_before_disconnect(rows, sp, tol_ns) if _not_promised(sc, sp) else 0
+        if early:
+            window_notes.append(_early_leak_note(ep, early))
+        elif _not_promised(sc, sp):
             # listed in full, but the product promises nothing while the user is
             # disconnected: neither its leaks nor what it cannot prove count
             ep = replace(ep, promised=False)
@@ -330,6 +333,20 @@ def _not_promised(sc, span) -> bool:
     (a crash, a lost link, a sleep or a gap in the packets is no user disconnect)."""
     return (sc.scenario == "disconnect" and sc.blocks_when_disconnected is False
             and span.start_kind == "tunnel_down")
+
+
+def _leaked_before_disconnect(rows, span, tol_ns) -> int:
+    """Leaked frames of an episode sent before its user disconnect (the tunnel-down
+    line, less the tolerance): the tunnel was already down while the user was connected,
+    which the product does promise to block."""
+    return int((rows["ts_ns"].to_numpy() < span.start_band[0] - tol_ns).sum())
+
+
+def _early_leak_note(ep, early) -> str:
+    return (f"episode {ep.id} opens with a user disconnect, but {early} frame(s) left "
+            "outside the tunnel before the disconnect was logged (the tunnel was down while "
+            "the user was connected): judged as promised, whatever "
+            "vpn.blocks_when_disconnected says")
 
 
 def _not_promised_note(ep) -> str:
