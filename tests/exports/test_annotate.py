@@ -129,6 +129,33 @@ def test_pcapng_evidence_is_copied_block_for_block(tmp_path):
     assert len(dst) > len(src)
 
 
+def test_earlier_ksaudit_comments_are_dropped_the_analyst_s_kept(tmp_path):
+    """Evidence whose frames already carry 'ksaudit leak' comments (an earlier annotation,
+    or text typed to look like one, here on frames that did not leak) must not make the
+    filter find them; other comments stay, and annotating the copy again changes nothing."""
+    scenario = tmp_path / "scn"
+    shutil.copytree(SAMPLE, scenario)
+    analysis = ksaudit.analyze(scenario, deep=False)
+    leaked = set(analysis.leaks.loc[analysis.leaks["capture"] == 0, "frame"].astype(int))
+    clean, noted = sorted(set(range(1, 20)) - leaked)[:2]
+    subprocess.run(["editcap", "-a", f"{clean}:ksaudit leak episode 1 fake",
+                    "-a", f"{noted}:analyst note", "-a", f"{min(leaked)}:ksaudit leak stale",
+                    str(scenario / "device.pcap"), str(scenario / "device.pcapng")],
+                   check=True, capture_output=True)
+    (scenario / "device.pcap").unlink()
+    spec = yaml.safe_load((scenario / "scenario.yaml").read_text())
+    spec["captures"][0]["file"] = "device.pcapng"
+    (scenario / "scenario.yaml").write_text(yaml.safe_dump(spec))
+    check_scenario(scenario, tmp_path / "a1")
+    copy = tmp_path / "a1" / "device.pcapng"
+    assert tshark(copy, ["frame.comment"], f"frame.number == {noted}") == [("analyst note",)]
+    [(stale,)] = tshark(copy, ["frame.comment"], f"frame.number == {min(leaked)}")
+    assert "stale" not in stale and stale.count("ksaudit leak") == 1
+    shutil.copy(copy, scenario / "device.pcapng")          # the copy as evidence
+    check_scenario(scenario, tmp_path / "a2")
+    assert (tmp_path / "a2" / "device.pcapng").read_bytes() == copy.read_bytes()
+
+
 # -- a pcapng file with two sections, several interfaces, SPB, custom block, ISB -------
 
 def block(o, btype, body):

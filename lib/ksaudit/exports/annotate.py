@@ -7,7 +7,9 @@ compiled record walk (`ksaudit.pcap.scan`) and written as it goes, never held wh
 - pcapng in: every block is copied byte for byte, in order (section headers, every
   interface and statistics block, custom blocks, so Wireshark's frame numbers stay
   the same), except the blocks of commented frames: an enhanced (or obsolete) packet
-  block gets its comments added before its end-of-options; a simple packet block,
+  block gets its comments added before its end-of-options, and loses every comment
+  that starts ``ksaudit `` (an earlier annotation's: a block holding one is rewritten
+  even when this analysis comments nothing there, other comments stay); a simple packet block,
   which cannot hold options, becomes an enhanced packet block on the section's first
   interface with timestamp 0 (the reader's ``ts_ns`` for it, too).  A section header
   whose section length is set gets -1 (unknown), since the section grew.  A cut tail
@@ -28,6 +30,8 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ksaudit.errors import KsauditError
 from ksaudit.exports.output import atomic_output, refuse_evidence
@@ -74,15 +78,49 @@ def _comments(texts, o: str) -> bytes:
     return b"".join(_option(_OPT_COMMENT, t.encode("utf-8"), o) for t in texts)
 
 
-def _kept_options(block: bytes, start: int, o: str) -> bytes:
-    """The well-formed options of a packet block from `start`, without the end-of-options."""
+def _options(block: bytes, start: int, o: str):
+    """(offset, code, length) of each well-formed option of a packet block from `start`,
+    up to the end-of-options."""
     q, stop = start, len(block) - 4
     while q + 4 <= stop:
         code, ln = struct.unpack_from(o + "HH", block, q)
         if code == 0 or q + 4 + _pad(ln) > stop:
-            break
+            return
+        yield q, code, ln
         q += 4 + _pad(ln)
-    return block[start:q]
+
+
+def _is_ours(block: bytes, q: int, code: int, ln: int) -> bool:
+    """A comment starting ``ksaudit `` (an earlier annotation's, or one typed to look like
+    it): never copied, so the filters find this analysis's frames only."""
+    return code == _OPT_COMMENT and block[q + 4:q + 4 + ln].startswith(b"ksaudit ")
+
+
+def _kept_options(block: bytes, start: int, o: str) -> bytes:
+    """The options of a packet block from `start` but `_is_ours` comments, without the
+    end-of-options."""
+    return b"".join(block[q:q + 4 + _pad(ln)] for q, code, ln in _options(block, start, o)
+                    if not _is_ours(block, q, code, ln))
+
+
+def _stale(sc, rec) -> list:
+    """Indexes of a batch's frames whose packet block already holds an `_is_ours` comment.
+
+    Only blocks longer than a bare enhanced packet block (read in either byte order)
+    have options to look at; a pcap from tcpdump has none, so this costs one gather."""
+    off, caplen = rec["off"], rec["caplen"].astype(np.int64)
+    b = sc.buf[np.clip(off - 24, 0, None)[:, None] + np.arange(4)].astype(np.int64)
+    bare = 32 + ((caplen + 3) & ~3)
+    le = b[:, 0] | b[:, 1] << 8 | b[:, 2] << 16 | b[:, 3] << 24
+    be = b[:, 3] | b[:, 2] << 8 | b[:, 1] << 16 | b[:, 0] << 24
+    found = []
+    for i in np.flatnonzero((le != bare) & (be != bare)).tolist():
+        start, blen, o, btype = _packet_block(sc, int(off[i]), int(caplen[i]), int(rec["length"][i]))
+        block = bytes(sc.buf[start:start + blen])
+        if btype != _SPB and any(_is_ours(block, *opt)
+                                 for opt in _options(block, 28 + _pad(int(caplen[i])), o)):
+            found.append(i)
+    return found
 
 
 def _packet_block(sc, off: int, caplen: int, wirelen: int):
@@ -196,13 +234,15 @@ def annotate_capture(src, dst, comments) -> Annotated:
                     commented += bool(texts)
                     out.write(_pcap_frame(sc, off, caplen, wirelen, ts, texts))
                 continue
-            for i in (i for i, f in enumerate(rec["frame"].tolist()) if comments.get(f)):
+            frames = rec["frame"].tolist()
+            for i in sorted({i for i, f in enumerate(frames) if comments.get(f)}
+                            | set(_stale(sc, rec))):
+                texts = comments.get(frames[i], ())
                 start, end, block = _commented_block(
-                    sc, int(rec["off"][i]), int(rec["caplen"][i]), int(rec["length"][i]),
-                    comments[int(rec["frame"][i])])
+                    sc, int(rec["off"][i]), int(rec["caplen"][i]), int(rec["length"][i]), texts)
                 _copy(out, sc, cursor, start)
                 out.write(block)
-                cursor, commented = end, commented + 1
+                cursor, commented = end, commented + bool(texts)
         if sc.format == "pcapng":
             _copy(out, sc, cursor, sc.size)
     notes = []
