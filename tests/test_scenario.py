@@ -253,3 +253,23 @@ def test_an_offset_outside_int64_is_one_line(tmp_path, value):
     with pytest.raises(KsauditError, match=r"clocks.device.offset_ns: .*out of range") as info:
         load_scenario(write(tmp_path, doc))
     assert "\n" not in str(info.value)
+
+
+def test_a_directory_path_that_is_not_utf8_is_one_line(tmp_path):
+    # a name from another encoding (here Latin-1 'é') reached the UTF-8 tables of the
+    # analysis: 'internal error: UnicodeEncodeError' instead of saying what is wrong
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "captures/samples/2026.11.0-lab/strong-process-kill"
+    root = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
+    shutil.copytree(os.fsencode(sample), root)
+    with pytest.raises(KsauditError, match="not valid UTF-8"):
+        load_scenario(os.fsdecode(root))
+    proc = subprocess.run([sys.executable, "-m", "ksaudit.cli", "analyze", os.fsdecode(root)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "not valid UTF-8" in proc.stderr and "internal error" not in proc.stderr

@@ -38,7 +38,7 @@ import yaml
 
 from ksaudit.align.clocks import parse_clocks
 from ksaudit.errors import KsauditError
-from ksaudit.safeio import open_regular
+from ksaudit.safeio import open_regular, shown
 from ksaudit.window import parse_window
 
 PLATFORMS = ("linux", "macos", "windows", "android", "ios")
@@ -333,6 +333,11 @@ def load_scenario(directory) -> Scenario:
     path = root / "scenario.yaml"
     if not root.is_dir():
         raise KsauditError(f"{root}: not a scenario directory")
+    try:
+        os.path.abspath(root).encode("utf-8")
+    except UnicodeEncodeError:   # a name in another encoding: no UTF-8 table or report holds it
+        raise KsauditError(f"{shown(root)}: the directory's path is not valid UTF-8; "
+                           "rename it") from None
     if not os.path.lexists(path):
         raise KsauditError(f"{path}: missing (every scenario directory needs one)")
     try:
