@@ -264,7 +264,8 @@ def test_a_directory_path_that_is_not_utf8_is_one_line(tmp_path):
     import sys
     from pathlib import Path
 
-    sample = Path(__file__).resolve().parent.parent / "captures/samples/2026.11.0-lab/strong-process-kill"
+    samples = Path(__file__).resolve().parent.parent / "captures/samples/2026.11.0-lab"
+    sample = samples / "strong-process-kill"
     root = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
     shutil.copytree(os.fsencode(sample), root)
     with pytest.raises(KsauditError, match="not valid UTF-8"):

@@ -115,7 +115,8 @@ def _stale(sc, rec) -> list:
     be = b[:, 3] | b[:, 2] << 8 | b[:, 1] << 16 | b[:, 0] << 24
     found = []
     for i in np.flatnonzero((le != bare) & (be != bare)).tolist():
-        start, blen, o, btype = _packet_block(sc, int(off[i]), int(caplen[i]), int(rec["length"][i]))
+        start, blen, o, btype = _packet_block(sc, int(off[i]), int(caplen[i]),
+                                              int(rec["length"][i]))
         block = bytes(sc.buf[start:start + blen])
         if btype != _SPB and any(_is_ours(block, *opt)
                                  for opt in _options(block, 28 + _pad(int(caplen[i])), o)):
