@@ -131,6 +131,7 @@ BAD = [
     (_set(["logs", 1, "file"], "wireguard-go.log"), "logs[1].file"),
     (_set(["logs", 0, "journal"], "wireguard-go"), "logs[0]"),
     (_set(["logs", 0, "stamp"], "epoch"), "logs[0].stamp"),
+    (_set(["logs", 0, "timezone"], "Mars/Olympus"), "logs[0].timezone"),
     (_set(["logs", 0, "colour"], "red"), "logs[0].colour"),
     (_set(["logs", 1, "source"], "stdout"), "logs"),
     (_set(["interface"], "wg0"), "interface"),

@@ -14,6 +14,7 @@ import yaml
 
 from ksaudit.errors import KsauditError
 from ksaudit.lab import topology as topo
+from ksaudit.oslogs.timeutil import get_zone
 
 FIELDS = {"name", "server", "interface", "files", "env", "connect", "disconnect", "processes",
           "logs", "protection", "timeout_s"}
@@ -171,6 +172,10 @@ def _logs(doc, where):
         tz = entry.get("timezone", "UTC")
         if not isinstance(tz, str) or not tz:
             raise _err(where, f"{field}.timezone", "must be a zone name")
+        try:
+            get_zone(tz)     # now, not in the analysis after the whole run
+        except KsauditError as exc:
+            raise _err(where, f"{field}.timezone", str(exc)) from None
         out.append({**entry, "timezone": tz})
     for source in ("stdout", "stderr"):
         if sum(e["source"] == source for e in out) > 1:
