@@ -169,3 +169,36 @@ def test_a_client_file_with_an_interface_name_of_its_own(lab, tmp_path):
     assert truth["trials"][0]["leaked_probes"] > 5
     assert f"[#] ip link add {ifname} type wireguard" in wg_quick_lines(out)
     assert not os.path.exists(f"/var/run/wireguard/{ifname}.sock")
+
+
+@pytest.mark.parametrize("policy", ["none", "strong"])
+def test_the_openvpn_example_file_under_process_kill(lab, tmp_path, policy):
+    """A copy of the packaged openvpn client file as --client FILE: the real openvpn, in
+    the background from its rendered config, SIGKILLed, and started again by the lab with
+    the file's connect command against the lab's OpenVPN server."""
+    mine = tmp_path / "my-openvpn.yaml"
+    shutil.copy(os.path.join(clients.registry.EXAMPLES, "openvpn.yaml"), mine)
+    out, truth = lab_run(tmp_path, "process-kill", policy, client=str(mine))
+    trial = truth["trials"][0]
+    assert truth["client"] == "openvpn-daemon"
+    a, leaks = analysed_leaks(out)
+    if policy == "none":
+        # the tun device and the /1 routes on it go with the process: main's default wins
+        assert truth["expected_verdict"] == "FAIL" and trial["leaked_probes"] > 10
+        assert trial["leak_sources"] == ["192.168.50.10"]
+        assert a.verdict.status == "FAIL"
+        assert set(leaks) == outside_seqs(truth)
+        assert trial["down_ns"] <= min(leaks.values()) and max(leaks.values()) <= trial["restored_ns"]
+    else:
+        assert leaked(truth) == 0 and trial["probes"]["blocked"].get("EPERM", 0) > 10
+        assert a.verdict.status == "PASS" and leaks == {}
+    changes = [c["change"] for c in trial["state_changes"]]
+    assert changes == ["process_killed", "interface_removed", "process_started", "tunnel_up"]
+    scenario = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert scenario["vpn"]["processes"] == ["openvpn"]
+    assert scenario["vpn"]["endpoints"] == ["198.51.100.2:1194/udp"]
+    assert scenario["device"]["tunnel_interfaces"] == [f"ovksc{truth['run_id']}"]
+    assert ("logs/openvpn.log", "openvpn") in [(lg["file"], lg["format"]) for lg in scenario["logs"]]
+    # openvpn's own log, read back with ksaudit's openvpn format: connect and restart
+    ev = read_events(str(out / "logs" / "openvpn.log"), format="openvpn")
+    assert list(ev["message"].astype(str)).count("Initialization Sequence Completed") == 2
