@@ -224,7 +224,8 @@ def test_openvpn_persist_tun_holds_a_restart_but_not_a_kill(ovpn_ok, tmp_path, e
     restart (traffic waits in the tunnel), not the process."""
     out, truth = openvpn_run(tmp_path, "client", event)
     (trial,) = truth["trials"]
-    assert trial["leaked"] is leaks and truth["expected_verdict"] == ("FAIL" if leaks else "PASS")
+    assert trial["leaked"] is leaks and truth["expected_verdict"] == ("FAIL" if leaks else "PASS"), \
+        (truth["expected_reasons"], trial["down_for_us"], trial["probes"])
     if not leaks:
         assert "Preserving previous TUN/TAP instance" in (out / "logs" / "openvpn.log").read_text()
     assert ksaudit.analyze(out, deep=False).verdict.status == truth["expected_verdict"]

@@ -99,7 +99,7 @@ def _disconnect_evidence(builder, during):
     builder.log(1600, "tunnel up (connected; dev wg0)")
 
 
-@pytest.mark.parametrize("promise, verdict", [(True, "FAIL"), (None, "FAIL"), (False, "PASS")])
+@pytest.mark.parametrize("promise, verdict", [(True, "FAIL"), (None, "FAIL"), (False, "INCONCLUSIVE")])
 def test_disconnect_leaks_follow_the_promise(builder, promise, verdict):
     _disconnect_evidence(builder, "leak")
     vpn = {"endpoints": ["198.51.100.2:51820/udp"]}
@@ -114,7 +114,9 @@ def test_disconnect_leaks_follow_the_promise(builder, promise, verdict):
     notes = " ".join(a.notes)
     if promise is False:
         assert "does not promise to block" in notes and "60 frame(s)" in notes
-        assert not a.verdict.reasons
+        # nothing else was under test: not a PASS for a kill switch nobody checked
+        assert [(r.code, r.episode) for r in a.verdict.reasons] == [("no_tunnel_down", None)]
+        assert "does not promise to block" in a.verdict.reasons[0].message
     elif promise is None:
         assert "blocks_when_disconnected is not declared" in notes
     json.dumps(a.to_dict())
@@ -124,18 +126,19 @@ def test_analyze_cli_says_the_unpromised_episode_is_listed_only(builder, capsys)
     from ksaudit.cli import main
     _disconnect_evidence(builder, "leak")
     vpn = {"endpoints": ["198.51.100.2:51820/udp"], "blocks_when_disconnected": False}
-    assert main(["analyze", str(builder.write(scenario="disconnect", vpn=vpn))]) == 0
+    assert main(["analyze", str(builder.write(scenario="disconnect", vpn=vpn))]) == 3
     out = capsys.readouterr().out
     assert "episode 1 FAIL (a disconnect not promised to be blocked: listed only): leaked 60" in out
-    assert out.splitlines()[0].endswith(": PASS")
+    assert out.splitlines()[0].endswith(": INCONCLUSIVE")
 
 
-@pytest.mark.parametrize("promise", [True, False])
-def test_disconnect_blocked_passes_whatever_the_promise(builder, promise):
+@pytest.mark.parametrize("promise, verdict", [(True, "PASS"), (False, "INCONCLUSIVE")])
+def test_disconnect_blocked_passes_only_when_promised(builder, promise, verdict):
+    # blocking what nothing promised to block is welcome, but it is no test of a promise
     _disconnect_evidence(builder, "block")
     vpn = {"endpoints": ["198.51.100.2:51820/udp"], "blocks_when_disconnected": promise}
     a = analyze(builder.write(scenario="disconnect", vpn=vpn), deep=False)
-    assert a.verdict.status == "PASS", a.verdict.reasons
+    assert a.verdict.status == verdict, a.verdict.reasons
 
 
 def test_not_promised_excuses_only_a_logged_disconnect(builder):
@@ -169,7 +172,7 @@ def test_not_promised_does_not_excuse_leaks_once_reconnected(builder):
     vpn = {"endpoints": ["198.51.100.2:51820/udp"], "blocks_when_disconnected": False}
     a = analyze(builder.write(scenario="disconnect", vpn=vpn), deep=False)
     assert a.verdict.status == "FAIL"
-    assert {r.code for r in a.verdict.reasons} == {"steady_state_leak"}
+    assert {r.code for r in a.verdict.reasons} == {"steady_state_leak", "no_tunnel_down"}
 
 
 def test_promise_on_another_scenario_is_noted_and_changes_nothing(builder):

@@ -180,6 +180,8 @@ def _expected(trials, steady, captures, any_unprobed, probes):
     reasons = []
     if any(c["dropped"] for c in captures):
         reasons.append("dropped_packets")
+    if trials and all(t.get("promised") is False for t in trials):
+        reasons.append("no_tunnel_down")  # every trial a disconnect nothing promised to block
     if any(t.get("tunnel_kept_working") for t in trials):
         reasons.append("no_tunnel_down")  # the event did not take the tunnel down: untested
     if not probes or any_unprobed:

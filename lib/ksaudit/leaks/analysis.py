@@ -240,10 +240,16 @@ def analyze(scenario_dir, *, max_evidence: int = MAX_EVIDENCE, deep: bool = True
             scen_reasons.extend(r for r in ep.reasons if r.code in FAIL_CODES)
             continue
         scen_reasons.extend(r for r in ep.reasons if (r.code, r.message) not in shared)
-    judged = [ep for ep in episodes if ep.in_window]
+    judged = [ep for ep in episodes if ep.in_window and ep.promised]
     if spans and not judged:
+        # an unpromised disconnect is listed, but a product that promises nothing there
+        # was not tested there: a PASS would claim a kill switch nobody checked
         scen_reasons.append(Reason("no_tunnel_down", "no tunnel-down episode overlaps the test "
-                                   "window (every episode found lies outside it)"))
+                                   "window (every episode found lies outside it)"
+                                   if all(ep.promised for ep in episodes) else
+                                   "no tunnel-down episode is under test (every episode in the "
+                                   "test window is a disconnect the product does not promise "
+                                   "to block)"))
     steady_state = _steady_state(leaks, evidence)
     if steady_state["leaked_frames"] or steady_state["reply_frames"]:
         n, b, r = (steady_state[k] for k in ("leaked_frames", "leaked_bytes", "reply_frames"))
