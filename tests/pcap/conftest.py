@@ -122,6 +122,25 @@ def frames():
     return frames_from
 
 
+def snaplen_cut_capture(path, packets, count, seed):
+    """A pcap of ``count`` frames drawn from ``packets`` (bytes), each cut at a random
+    snaplen (1 byte up to whole) with its wire length kept, as a short snaplen records them."""
+    import random
+    rng = random.Random(seed)
+    cut = []
+    for _ in range(count):
+        b = rng.choice(packets)
+        cut.append((b[:rng.randrange(1, len(b) + 1)], len(b)))
+    fr = [(t, d, wire) for (t, _), (d, wire) in zip(frames_from([d for d, _ in cut]), cut)]
+    path.write_bytes(pcapgen.pcap(fr, nano=True))
+    return path
+
+
+@pytest.fixture(scope="session")
+def snaplen_cut():
+    return snaplen_cut_capture
+
+
 def write(tmp_path, name, data):
     p = tmp_path / name
     p.write_bytes(data)

@@ -6,7 +6,6 @@ counts it as a leak (category ``other``), so these tests pin both sides: the inn
 addresses where tshark finds them, and ``ip_version`` 0 where it does not.
 """
 
-import random
 import shutil
 import subprocess
 
@@ -89,16 +88,8 @@ def test_mpls_pseudowire_stays_undecoded(tmp_path, gen, frames, crosscheck):
     assert df["ip_version"].tolist() == [0] and rows[0]["ip.src"] == ""
 
 
-def test_encapsulated_headers_cut_by_snaplen_match_tshark(tmp_path, gen, frames, crosscheck):
-    random.seed(11)
-    base = [bytes(p) for p in encap_packets()]
-    cut = []
-    for _ in range(300):
-        b = random.choice(base)
-        cut.append((b[:random.randrange(1, len(b) + 1)], len(b)))
-    fr = [(t, d, wire) for (t, _), (d, wire) in zip(frames([d for d, _ in cut]), cut)]
-    path = tmp_path / "cut.pcap"
-    path.write_bytes(gen.pcap(fr, nano=True))
+def test_encapsulated_headers_cut_by_snaplen_match_tshark(tmp_path, snaplen_cut, crosscheck):
+    path = snaplen_cut(tmp_path / "cut.pcap", [bytes(p) for p in encap_packets()], 300, seed=11)
     df = read_packets(path)
     crosscheck(path, df)
     assert (df["ip_version"] == 4).any() and (df["ip_version"] == 0).any()
@@ -186,16 +177,9 @@ def test_overlays_macsec_and_vendor_ethertypes_match_tshark(tmp_path, writer):
     assert [(s, d, p, v) for _, s, d, p, _, v, _ in got] == _tshark_first_ip(path)
 
 
-def test_overlay_and_macsec_headers_cut_by_snaplen_match_tshark(tmp_path, gen, frames):
-    random.seed(13)
-    base = [bytes(p) for p, _ in overlay_and_macsec_packets()]
-    cut = []
-    for _ in range(200):
-        b = random.choice(base)
-        cut.append((b[:random.randrange(1, len(b) + 1)], len(b)))
-    fr = [(t, d, wire) for (t, _), (d, wire) in zip(frames([d for d, _ in cut]), cut)]
-    path = tmp_path / "cut.pcap"
-    path.write_bytes(gen.pcap(fr, nano=True))
+def test_overlay_and_macsec_headers_cut_by_snaplen_match_tshark(tmp_path, snaplen_cut):
+    path = snaplen_cut(tmp_path / "cut.pcap", [bytes(p) for p, _ in overlay_and_macsec_packets()],
+                       200, seed=13)
     df = read_packets(path)
     got = list(zip(df["src"].astype(str), df["dst"].astype(str), df["dport"], df["vlan"]))
     assert got == _tshark_first_ip(path)

@@ -296,18 +296,9 @@ def test_randomised_headers_match_tshark(tmp_path, gen, frames, crosscheck):
     assert df["fragment"].any() and (df["sport"] >= 0).any() and (df["ip_version"] == 6).any()
 
 
-def test_headers_cut_by_snaplen_match_tshark(tmp_path, gen, frames, crosscheck):
+def test_headers_cut_by_snaplen_match_tshark(tmp_path, snaplen_cut, crosscheck):
     """Each field only when its bytes were captured, exactly as Wireshark shows it."""
-    import random
-    random.seed(7)
-    base = [bytes(p) for p in ether_packets()]
-    cut = []
-    for _ in range(400):
-        b = random.choice(base)
-        cut.append((b[:random.randrange(1, len(b) + 1)], len(b)))
-    fr = [(t, d, wire) for (t, _), (d, wire) in zip(frames([d for d, _ in cut]), cut)]
-    path = tmp_path / "cut.pcap"
-    path.write_bytes(gen.pcap(fr, nano=True))
+    path = snaplen_cut(tmp_path / "cut.pcap", [bytes(p) for p in ether_packets()], 400, seed=7)
     df = read_packets(path)
     crosscheck(path, df)
     partial = df[(df["ip_version"] == 4) & (df["src"] != "") & (df["dst"] == "")]

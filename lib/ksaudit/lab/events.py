@@ -48,10 +48,11 @@ def _reconnect(client, timing, why):
     return _tunnel_back(client, why, "tunnel up again")
 
 
-def _tunnel_back(client, why, firewall_why):
-    """Tunnel up (fresh handshake, routes), then the firewall if the policy dropped it:
-    the tunnel comes up before any firewall is re-engaged.  Returns restored_ns."""
-    restored = client.tunnel_up(why)
+def _tunnel_back(client, why, firewall_why, connect=False):
+    """Tunnel up (fresh handshake, routes; with ``connect`` the client is started first),
+    then the firewall if the policy dropped it: the tunnel comes up before any firewall
+    is re-engaged.  Returns restored_ns."""
+    restored = client.connect(why) if connect else client.tunnel_up(why)
     if not client.firewall_on:
         client.engage_firewall(firewall_why)
     return restored
@@ -118,10 +119,7 @@ def boot(client, timing):
     client.link_up()
     client.set_resolver(topo.LAN_RESOLVER)      # the lease's DNS server, until the tunnel's
     _sleep_ms(timing.down_ms)
-    restored = client.connect("connected at login")
-    if not client.firewall_on:
-        client.engage_firewall("tunnel up")
-    return down, restored
+    return down, _tunnel_back(client, "connected at login", "tunnel up", connect=True)
 
 
 def disconnect(client, timing):
@@ -129,10 +127,7 @@ def disconnect(client, timing):
     firewall) and after `down_ms` connects again."""
     down = client.disconnect()
     _sleep_ms(timing.down_ms)
-    restored = client.connect("user connected again")
-    if not client.firewall_on:
-        client.engage_firewall("connected")
-    return down, restored
+    return down, _tunnel_back(client, "user connected again", "connected", connect=True)
 
 
 def reconnect(client, timing):

@@ -192,6 +192,15 @@ class Client:
             self.firewall_on = False
             self.record("firewall_released", "owner process died", at=released)
 
+    def killed(self, unit, what):
+        """What follows a SIGKILL once the process is gone: systemd's and the client's
+        journal lines, and the LAN's resolver back (``what`` names the death)."""
+        self.tunnel_is_up = False
+        ts, mono = now()
+        self.journal.systemd(ts, mono, f"{unit}: Main process exited, code=killed, status=9/KILL")
+        self.journal.client(ts, mono, f"tunnel down ({what}; dev {self.ifname})", 3)
+        self.set_resolver(topo.LAN_RESOLVER)
+
     def engage_firewall(self, why):
         if firewall.engage(self.ns, self.policy, self.ifname, self.allow_lan, self.server.endpoint):
             self.firewall_on = True

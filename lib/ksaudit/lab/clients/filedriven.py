@@ -264,13 +264,8 @@ class FileClient(Client):
         except KsauditError:
             pass                    # a client whose interface outlives its process
         self._reap()
-        self.connected = self.tunnel_is_up = False
-        ts, mono = now()
-        self.journal.systemd(ts, mono, f"ksaudit-lab-{self.name}.service: Main process exited, "
-                                       "code=killed, status=9/KILL")
-        self.journal.client(ts, mono, f"tunnel down ({self.name} killed by signal 9; "
-                                      f"dev {self.ifname})", 3)
-        self.set_resolver(topo.LAN_RESOLVER)
+        self.connected = False
+        self.killed(f"ksaudit-lab-{self.name}.service", f"{self.name} killed by signal 9")
         return at[0]
 
     def freeze_process(self, frozen):

@@ -71,13 +71,7 @@ class HarnessClient(Client):
         self.journal.nm_device(*gone, self.ifname, "activated", "unmanaged", "removed")
         proc.wait(timeout=5)
         self.procs.forget("wg-client")
-        self.tunnel_is_up = False
-        ts, mono = now()
-        self.journal.systemd(ts, mono, "ksaudit-lab-client-wg.service: Main process exited, "
-                             "code=killed, status=9/KILL")
-        self.journal.client(ts, mono, "tunnel down (wireguard-go exited: killed by signal 9; "
-                                       f"dev {self.ifname})", 3)
-        self.set_resolver(topo.LAN_RESOLVER)
+        self.killed("ksaudit-lab-client-wg.service", "wireguard-go exited: killed by signal 9")
         return at[0]
 
     def disconnect(self):

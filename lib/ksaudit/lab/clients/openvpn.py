@@ -8,7 +8,7 @@ client the harness only starts, signals, kills and observes (docs/lab.md "OpenVP
 import os
 import signal
 
-from ksaudit.lab import firewall, topology as topo
+from ksaudit.lab import topology as topo
 from ksaudit.errors import KsauditError
 from ksaudit.lab.clients.base import Client, TunnelNotBack, copy_prefix, log_entry
 from ksaudit.lab.journal import now
@@ -179,20 +179,11 @@ class OpenVPNClient(Client):
         pid = self._pid()
         at = self.process.kill()
         self.record("process_killed", f"SIGKILL openvpn pid {pid}", at=at)
-        if self.policy == "app-level":        # rules owned by the process die with it
-            released = now()
-            firewall.release(self.ns, self.policy)
-            self.firewall_on = False
-            self.record("firewall_released", "owner process died", at=released)
+        self.owner_died()
         gone = self.process.reap()
         self.record("interface_removed", self.ifname, at=gone)
         self.journal.nm_device(*gone, self.ifname, "activated", "unmanaged", "removed")
-        self.tunnel_is_up = False
-        ts, mono = now()
-        self.journal.systemd(ts, mono, f"{UNIT}: Main process exited, code=killed, status=9/KILL")
-        self.journal.client(ts, mono, f"tunnel down (openvpn killed by signal 9; "
-                                      f"dev {self.ifname})", 3)
-        self.set_resolver(topo.LAN_RESOLVER)
+        self.killed(UNIT, "openvpn killed by signal 9")
         return at[0]
 
     def freeze_process(self, frozen):
